@@ -1,0 +1,1 @@
+"""The ``fsanet`` command line (installed as the import package ``fsanet_cli``)."""

@@ -1,0 +1,10 @@
+"""`fsanet eval` (being built; see the issue tracker)."""
+
+from __future__ import annotations
+
+from fsanet_cli._common import fail
+
+
+def evaluate() -> None:
+    """Not available yet in this build."""
+    fail("'fsanet eval' is not implemented in this build yet", code=3)

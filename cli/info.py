@@ -1,0 +1,7 @@
+"""`fsanet model ...`: presets and checkpoint inspection."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Model presets and checkpoints.")

@@ -1,0 +1,57 @@
+"""The ``fsanet`` Typer app: one module per command, collected here."""
+
+from __future__ import annotations
+
+import typer
+
+from fsanet_cli._common import state
+from fsanet_geo import __version__
+
+app = typer.Typer(
+    name="fsanet",
+    help="Find tiny objects (vehicles, ships, planes, tanks, people) in whole satellite scenes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fsanet-geo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    """fsanet: FSANet tiny-object detection for GeoTIFF scenes."""
+    state.debug = debug
+
+
+def _register() -> None:
+    """Attach the command modules (imported here so each stays independent)."""
+    from fsanet_cli import data, detect, evaluate, info, train
+
+    app.command("detect", no_args_is_help=True)(detect.detect)
+    app.command("train", no_args_is_help=True)(train.train)
+    app.command("eval", no_args_is_help=True)(evaluate.evaluate)
+    app.add_typer(data.app, name="data")
+    app.add_typer(info.app, name="model")
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

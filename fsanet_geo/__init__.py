@@ -1,0 +1,45 @@
+"""fsanet-geo: FSANet tiny-object detection for whole satellite scenes.
+
+Public API (stable)::
+
+    build_model(name, num_classes=8, class_names=None, pretrained_backbone=False)
+    save_checkpoint(model, path)
+    load_model(path, device="cpu")
+    detect_scene(scene, predictor, *, tile_size=800, overlap=..., batch_size=..., ...)
+    write_detections(gdf, path, *, keep_crs=False, overwrite=False)
+
+Heavy modules (torch, rasterio, geopandas) are imported on first use, so that
+``import fsanet_geo`` and ``fsanet --version`` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "build_model": "fsanet_geo.model.presets",
+    "list_presets": "fsanet_geo.model.presets",
+    "save_checkpoint": "fsanet_geo.model.checkpoint",
+    "load_model": "fsanet_geo.model.checkpoint",
+    "detect_scene": "fsanet_geo.geo.pipeline",
+    "DetectSettings": "fsanet_geo.geo.pipeline",
+    "write_detections": "fsanet_geo.geo.export",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fsanet_geo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,48 @@
+"""One exception hierarchy for the library.
+
+Every error a user can cause (bad file, bad option, checkpoint that does not fit)
+derives from :class:`FsanetError`; the CLI turns these into one clear line and a
+non-zero exit code. Messages name the offending thing (path, value, option).
+"""
+
+from __future__ import annotations
+
+
+class FsanetError(Exception):
+    """Base class of all errors raised on purpose by fsanet_geo."""
+
+
+class ConfigError(FsanetError, ValueError):
+    """An invalid setting or option value (unknown preset, bad range, ...)."""
+
+
+class CheckpointError(FsanetError):
+    """A checkpoint that cannot be loaded: missing, truncated, not ours, or mismatched."""
+
+
+class DatasetError(FsanetError):
+    """A dataset that is not usable: not COCO, missing images, unknown categories, ..."""
+
+
+class RasterError(FsanetError):
+    """A raster that cannot be used: not a raster, unreadable, wrong band count, no CRS, ..."""
+
+
+class OutputError(FsanetError):
+    """An output that cannot be written: exists without overwrite, folder missing, bad format."""
+
+
+class FileOverwriteError(OutputError, FileExistsError):
+    """The output exists and overwriting was not requested."""
+
+
+class DeviceError(FsanetError):
+    """A requested device that is not available (e.g. ``cuda`` on a machine without CUDA)."""
+
+
+class TrainingError(FsanetError):
+    """Training cannot go on (e.g. a non-finite loss)."""
+
+
+class NotGeoreferencedWarning(UserWarning):
+    """The raster has no CRS or geotransform: outputs stay in pixel coordinates."""

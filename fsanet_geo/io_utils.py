@@ -1,0 +1,62 @@
+"""Atomic file writing shared by checkpoints, detections and logs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from fsanet_geo.errors import FileOverwriteError, OutputError
+
+
+def check_output_path(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
+    """Validate an output path before any work is done.
+
+    Raises :class:`FileOverwriteError` when ``path`` exists and ``overwrite`` is false,
+    and :class:`OutputError` when its folder does not exist.
+    """
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise FileOverwriteError(f"{p} already exists (use --overwrite to replace it)")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"output folder {parent} does not exist")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    The temporary file keeps ``path``'s suffix so that writers choosing a format by
+    extension still work. On any exception (including KeyboardInterrupt) the temporary
+    file is removed and ``path`` is left untouched, so an interrupted write never leaves
+    a half-written output.
+    """
+    target = check_output_path(path, overwrite=overwrite)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent or "."
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # writers create it themselves (some refuse an existing file)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise OutputError(f"nothing was written to {target}")
+        os.replace(tmp, target)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if path.is_dir():
+            import shutil
+
+            shutil.rmtree(path)
+        else:
+            path.unlink()

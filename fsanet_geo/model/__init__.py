@@ -1,0 +1,1 @@
+"""fsanet_geo.model"""
