@@ -1,1 +1,44 @@
-"""fsanet_geo.data"""
+"""Datasets (AI-TOD v1/v2, any COCO set), transforms and the synthetic AI-TOD-like generator.
+
+Heavy modules (torch) are imported on first use of the names that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from fsanet_geo.data.classes import AITOD_CLASSES
+
+_LAZY: dict[str, str] = {
+    "DetectionDataset": "fsanet_geo.data.dataset",
+    "build_dataset": "fsanet_geo.data.dataset",
+    "collate": "fsanet_geo.data.dataset",
+    "read_image": "fsanet_geo.data.dataset",
+    "DetectionTransform": "fsanet_geo.data.transforms",
+    "load_coco": "fsanet_geo.data.coco",
+    "read_coco_json": "fsanet_geo.data.coco",
+    "DatasetStats": "fsanet_geo.data.coco",
+    "DatasetWarning": "fsanet_geo.data.coco",
+    "find_aitod_split": "fsanet_geo.data.aitod",
+    "validate_aitod_categories": "fsanet_geo.data.aitod",
+    "render_scene": "fsanet_geo.data.synthetic",
+    "render_scene_layers": "fsanet_geo.data.synthetic",
+    "SyntheticScene": "fsanet_geo.data.synthetic",
+    "generate_synthetic_aitod": "fsanet_geo.data.synthetic_aitod",
+}
+
+__all__ = ["AITOD_CLASSES", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fsanet_geo.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

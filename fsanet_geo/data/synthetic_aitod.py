@@ -1,0 +1,188 @@
+"""Writing a synthetic AI-TOD-like data set in the exact AI-TOD file layout.
+
+The images are :func:`fsanet_geo.data.synthetic.render_scene` scenes (PNG); the labels are
+plain COCO JSON with AI-TOD's categories (ids 1..8). The whole tree is written into a
+temporary folder beside ``out_dir`` and renamed into place at the end, so an interrupted
+run never leaves a half-written data set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from fsanet_geo.data import synthetic
+from fsanet_geo.data.aitod import fsanet_paths, toolkit_paths
+from fsanet_geo.data.classes import AITOD_CLASSES
+from fsanet_geo.errors import ConfigError, FileOverwriteError, OutputError
+
+ProgressFn = Callable[[int, int], None]
+"""``progress(done, total)``, called after each image is written."""
+
+
+def scene_seed(seed: int, index: int) -> int:
+    """The render seed of image ``index`` of a data set generated with ``seed``."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def generate_synthetic_aitod(
+    out_dir: str | Path,
+    num_images: int,
+    *,
+    seed: int,
+    size: int = 800,
+    layout: Literal["toolkit", "fsanet"] = "toolkit",
+    version: Literal["v1", "v2"] = "v2",
+    test_fraction: float = 0.2,
+    density: float = synthetic.DEFAULT_DENSITY,
+    overwrite: bool = False,
+    progress: ProgressFn | None = None,
+) -> Path:
+    """Write ``num_images`` synthetic ``size`` x ``size`` scenes as an AI-TOD tree; return ``out_dir``.
+
+    The last ``round(num_images * test_fraction)`` images form ``test``, the rest
+    ``trainval``; v2 in the toolkit layout also gets ``train``/``val`` (80/20 of trainval;
+    their image files are hard links to trainval's where the file system allows).
+    Layouts: ``toolkit`` (``aitod/annotations/small_*.json`` + ``aitod/images/<split>/``)
+    or ``fsanet`` (``<split>/aitod_<split>_<version>.json`` + ``<split>/Images/``).
+    ``out_dir`` may not exist or be empty unless ``overwrite`` is true.
+    Deterministic: the same arguments give byte-identical files.
+    """
+    out = Path(out_dir)
+    _check_arguments(out, num_images, size, layout, version, test_fraction, overwrite)
+    n_test = int(round(num_images * test_fraction))
+    if num_images >= 2:
+        n_test = min(max(n_test, 1 if test_fraction > 0 else 0), num_images - 1)
+    ids = list(range(1, num_images + 1))
+    splits: dict[str, list[int]] = {"trainval": ids[: num_images - n_test], "test": ids[num_images - n_test:]}
+    if layout == "toolkit" and version == "v2":
+        trainval = splits["trainval"]
+        n_val = int(round(len(trainval) * 0.2)) if len(trainval) >= 2 else 0
+        n_val = max(n_val, 1) if len(trainval) >= 2 else 0
+        splits["train"], splits["val"] = trainval[: len(trainval) - n_val], trainval[len(trainval) - n_val:]
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the data set is an ordinary folder
+    try:
+        for split in splits:
+            _paths(tmp, layout, split, version)[1].mkdir(parents=True, exist_ok=True)
+        records = _write_images(tmp, splits["trainval"] + splits["test"], splits, layout, version,
+                                seed, size, density, progress)
+        for split, members in splits.items():
+            ann, images = _paths(tmp, layout, split, version)
+            ann.parent.mkdir(parents=True, exist_ok=True)
+            _write_json(ann, _coco(members, records))
+        _replace_dir(tmp, out, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _check_arguments(out: Path, num_images: int, size: int, layout: str, version: str,
+                     test_fraction: float, overwrite: bool) -> None:
+    if num_images < 1:
+        raise ConfigError(f"number of images must be >= 1, got {num_images}")
+    if size < 32:
+        raise ConfigError(f"image size must be >= 32 px, got {size}")
+    if layout not in ("toolkit", "fsanet"):
+        raise ConfigError(f"layout must be 'toolkit' or 'fsanet', got {layout!r}")
+    if version not in ("v1", "v2"):
+        raise ConfigError(f"version must be 'v1' or 'v2', got {version!r}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise ConfigError(f"test fraction must be in [0, 1), got {test_fraction}")
+    if out.exists():
+        if not out.is_dir():
+            raise OutputError(f"{out} exists and is not a folder")
+        if any(out.iterdir()) and not overwrite:
+            raise FileOverwriteError(f"{out} exists and is not empty (use --overwrite to replace it)")
+
+
+def _paths(root: Path, layout: str, split: str, version: str) -> tuple[Path, Path]:
+    if layout == "toolkit":
+        return toolkit_paths(root, split, version)
+    return fsanet_paths(root, split, version)
+
+
+def _write_images(root: Path, ids: list[int], splits: dict[str, list[int]], layout: str, version: str,
+                  seed: int, size: int, density: float, progress: ProgressFn | None) -> dict[int, dict[str, Any]]:
+    """Render and save every image once (linking it into the other splits); return per-id records."""
+    from PIL import Image
+
+    owners: dict[int, list[str]] = {}
+    for split, members in splits.items():
+        for i in members:
+            owners.setdefault(i, []).append(split)
+    records: dict[int, dict[str, Any]] = {}
+    for done, image_id in enumerate(ids, start=1):
+        image, boxes, labels = synthetic.render_scene(size, size, seed=scene_seed(seed, image_id), density=density)
+        file_name = f"synth_{image_id:06d}.png"
+        first: Path | None = None
+        for split in owners[image_id]:
+            path = _paths(root, layout, split, version)[1] / file_name
+            if first is None:
+                Image.fromarray(image).save(path, format="PNG", compress_level=1)
+                first = path
+            else:
+                _link_or_copy(first, path)
+        records[image_id] = {"file_name": file_name, "height": size, "width": size,
+                             "boxes": boxes, "labels": labels}
+        if progress is not None:
+            progress(done, len(ids))
+    return records
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _coco(members: list[int], records: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """COCO JSON of the images ``members`` (bbox [x, y, w, h] in pixels, area = w * h)."""
+    images, annotations = [], []
+    for image_id in members:
+        rec = records[image_id]
+        images.append({"id": image_id, "file_name": rec["file_name"], "width": rec["width"], "height": rec["height"]})
+        for box, label in zip(rec["boxes"].tolist(), rec["labels"].tolist()):
+            x1, y1, x2, y2 = box
+            w, h = x2 - x1, y2 - y1
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": image_id, "category_id": int(label) + 1,
+                "bbox": [x1, y1, w, h], "area": w * h, "iscrowd": 0, "ignore": 0,
+            })
+    categories = [{"id": i + 1, "name": name, "supercategory": name} for i, name in enumerate(AITOD_CLASSES)]
+    return {"info": {"description": "synthetic AI-TOD-like data (fsanet-geo)"},
+            "images": images, "annotations": annotations, "categories": categories}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, separators=(",", ":"))
+
+
+def _replace_dir(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Rename ``tmp`` onto ``out``; an existing ``out`` is moved aside first, then removed."""
+    old: Path | None = None
+    if out.exists():
+        if any(out.iterdir()):
+            if not overwrite:
+                raise FileOverwriteError(f"{out} exists and is not empty (use --overwrite to replace it)")
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+        else:
+            out.rmdir()
+    os.replace(tmp, out)
+    if old is not None:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(old)
