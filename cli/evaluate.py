@@ -1,10 +1,284 @@
-"""`fsanet eval` (being built; see the issue tracker)."""
+"""`fsanet eval`: score a model, a COCO results file, or a detections layer (AI-TOD protocol).
+
+Three modes, chosen by the options given:
+  (a) --weights CKPT --dataset aitod|coco --data-root DIR [--split test] [--ann J --images DIR]
+  (b) --ann gt.json --detections results.json
+  (c) --truth truth.gpkg --detections out.gpkg
+"""
 
 from __future__ import annotations
 
-from fsanet_cli._common import fail
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from fsanet_cli._common import console, fail, handle_errors
 
 
-def evaluate() -> None:
-    """Not available yet in this build."""
-    fail("'fsanet eval' is not implemented in this build yet", code=3)
+class DatasetKind(str, Enum):
+    aitod = "aitod"
+    coco = "coco"
+
+
+@handle_errors
+def evaluate(
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", exists=True, dir_okay=False, help="Checkpoint to run (mode a)."
+    ),
+    dataset: Optional[DatasetKind] = typer.Option(None, "--dataset", help="Dataset kind (mode a)."),
+    data_root: Optional[Path] = typer.Option(
+        None, "--data-root", exists=True, file_okay=False, help="Dataset folder (mode a)."
+    ),
+    split: str = typer.Option("test", "--split", help="Split to score (mode a)."),
+    ann: Optional[Path] = typer.Option(
+        None, "--ann", exists=True, dir_okay=False, help="COCO ground-truth JSON (modes a, b)."
+    ),
+    images: Optional[Path] = typer.Option(
+        None, "--images", exists=True, file_okay=False, help="Image folder for --ann (mode a)."
+    ),
+    detections: Optional[Path] = typer.Option(
+        None,
+        "--detections",
+        exists=True,
+        help="COCO results JSON (mode b) or detections vector layer (mode c).",
+    ),
+    truth: Optional[Path] = typer.Option(
+        None, "--truth", exists=True, help="Ground-truth vector layer (mode c)."
+    ),
+    batch_size: int = typer.Option(2, "--batch-size", min=1, help="Images per forward pass (mode a)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N (mode a)."),
+    max_dets: int = typer.Option(1500, "--max-dets", min=1, help="Detections per image kept (AI-TOD: 1500)."),
+    iou: float = typer.Option(0.5, "--iou", min=0.01, max=1.0, help="IoU for precision/recall (mode c)."),
+    score_threshold: Optional[float] = typer.Option(
+        None, "--score-threshold", min=0.0, max=1.0, help="Score cut for precision/recall (mode c)."
+    ),
+    pixel_size: Optional[float] = typer.Option(
+        None, "--pixel-size", min=0.0, help="Pixel size in CRS units (mode c)."
+    ),
+    class_column: str = typer.Option("class_name", "--class-column", help="Class attribute (mode c)."),
+    score_column: str = typer.Option("score", "--score-column", help="Score attribute (mode c)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number to this JSON file."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write precision-recall curves (png/pdf/svg)."),
+    save_detections: Optional[Path] = typer.Option(
+        None, "--save-detections", help="Also write the model's COCO results JSON (mode a)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+) -> None:
+    """Score detections with the AI-TOD protocol (AP .50:.95, very tiny/tiny/small/medium).
+
+    \b
+    (a) fsanet eval --weights model.safetensors --dataset aitod --data-root DIR [--split test]
+    (b) fsanet eval --ann gt.json --detections results.json
+    (c) fsanet eval --truth truth.gpkg --detections detections.gpkg
+    """
+    from fsanet_geo.io_utils import check_output_path
+
+    mode = _mode(weights, dataset, data_root, ann, images, detections, truth, save_detections)
+    for out in (json_out, plot, save_detections):
+        if out is not None:
+            check_output_path(out, overwrite=overwrite)
+
+    if mode == "map":
+        from fsanet_geo.evaluate.mapspace import evaluate_vectors
+
+        assert truth is not None and detections is not None
+        map_result = evaluate_vectors(
+            truth,
+            detections,
+            iou=iou,
+            score_threshold=score_threshold,
+            class_column=class_column,
+            score_column=score_column,
+            pixel_size=pixel_size,
+        )
+        _print_map_table(map_result)
+        result = map_result.coco
+        payload: dict[str, Any] = {
+            **map_result.to_dict(),
+            "inputs": {"truth": str(truth), "detections": str(detections)},
+        }
+    else:
+        from fsanet_geo.evaluate.aitod_protocol import evaluate_coco
+
+        if mode == "model":
+            gt, dets = _run_model(
+                weights, dataset, data_root, split, ann, images, batch_size, device  # type: ignore[arg-type]
+            )
+            if save_detections is not None:
+                _write_json(dets, save_detections, overwrite)
+            inputs = {"weights": str(weights), "dataset": dataset.value if dataset else None, "split": split}
+        else:
+            assert ann is not None and detections is not None
+            gt, dets = ann, detections
+            inputs = {"ann": str(ann), "detections": str(detections)}
+        result = evaluate_coco(gt, dets, max_dets=max_dets)
+        _print_coco_table(result)
+        payload = {"mode": mode, **result.to_dict(), "inputs": inputs}
+
+    if json_out is not None:
+        _write_json(payload, json_out, overwrite)
+        console.print(f"metrics written to {json_out}")
+    if plot is not None:
+        from fsanet_geo.evaluate.plots import plot_pr_curves
+
+        plot_pr_curves(result, plot, overwrite=overwrite)
+        console.print(f"precision-recall curves written to {plot}")
+
+
+def _mode(
+    weights: Path | None,
+    dataset: DatasetKind | None,
+    data_root: Path | None,
+    ann: Path | None,
+    images: Path | None,
+    detections: Path | None,
+    truth: Path | None,
+    save_detections: Path | None,
+) -> str:
+    """Which mode the options ask for; a bad combination exits with one line."""
+    if truth is not None:
+        extra = [n for n, v in (("--weights", weights), ("--dataset", dataset), ("--ann", ann)) if v is not None]
+        if extra:
+            fail(f"--truth (map-space mode) cannot be combined with {', '.join(extra)}")
+        if detections is None:
+            fail("--truth needs --detections (a vector layer)")
+        return "map"
+    if weights is not None:
+        if detections is not None:
+            fail("give either --weights (run a model) or --detections (score a file), not both")
+        if dataset is None:
+            fail("--weights needs --dataset aitod|coco")
+        if dataset == DatasetKind.coco and (ann is None or images is None):
+            fail("--dataset coco needs --ann gt.json and --images DIR")
+        if dataset == DatasetKind.aitod and data_root is None and (ann is None or images is None):
+            fail("--dataset aitod needs --data-root DIR (or --ann and --images)")
+        return "model"
+    if save_detections is not None:
+        fail("--save-detections only applies when running a model (--weights)")
+    if detections is not None:
+        if ann is None:
+            fail("--detections needs --ann gt.json (COCO) or --truth layer (map space)")
+        extra = [n for n, v in (("--dataset", dataset), ("--data-root", data_root), ("--images", images)) if v]
+        if extra:
+            fail(f"scoring a results file (--ann + --detections) does not use {', '.join(extra)}")
+        return "file"
+    fail("nothing to evaluate: give --weights + --dataset, --ann + --detections, or --truth + --detections")
+    raise AssertionError  # unreachable: fail() exits
+
+
+def _run_model(
+    weights: Path,
+    dataset: DatasetKind,
+    data_root: Path | None,
+    split: str,
+    ann: Path | None,
+    images: Path | None,
+    batch_size: int,
+    device: str,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Load the checkpoint, build the dataset, predict; return (COCO ground truth, results)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from fsanet_geo import load_model
+    from fsanet_geo.data.dataset import build_dataset
+    from fsanet_geo.device import resolve_device
+    from fsanet_geo.evaluate.predict import predict_dataset
+
+    dev = resolve_device(device)
+    model = load_model(weights, device=dev)
+    ds = build_dataset(
+        dataset.value,
+        data_root=data_root,
+        split=split,
+        ann=ann,
+        images=images,
+        train=False,
+        input_size=model.config.input_size,
+    )
+    gt = ds.coco
+    with Progress(
+        TextColumn("predicting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("predict", total=len(ds))
+        dets = predict_dataset(
+            model,
+            ds,
+            batch_size=batch_size,
+            device=dev,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    return gt, dets
+
+
+def _write_json(data: Any, path: Path, overwrite: bool) -> None:
+    from fsanet_geo.io_utils import atomic_path
+
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def _pct(value: float) -> str:
+    """A COCO number as a percentage; '-' for undefined (-1)."""
+    return "-" if value < 0 else f"{100 * value:.1f}"
+
+
+def _print_coco_table(result: Any, *, per_class: bool = True) -> None:
+    from fsanet_geo.evaluate.aitod_protocol import HEADLINE_KEYS
+
+    head = Table(title=f"AI-TOD protocol (%), maxDets {result.max_dets[-1]}", title_justify="left")
+    keys = [k for k in (*HEADLINE_KEYS, "AR") if k in result.stats]
+    for key in keys:
+        head.add_column(key, justify="right")
+    head.add_row(*(_pct(result.stats[k]) for k in keys))
+    console.print(head)
+    if not per_class:
+        return
+    per = Table(title="AP per class (%)", title_justify="left")
+    per.add_column("class")
+    per.add_column("AP", justify="right")
+    per.add_column("AP50", justify="right")
+    ap50 = result.per_class_ap50()
+    for name, ap in result.per_class.items():
+        per.add_row(name, _pct(ap), _pct(ap50[name]))
+    console.print(per)
+    counts = result.counts
+    console.print(
+        f"{counts.get('images', 0)} images, {counts.get('ground_truth', 0)} objects, "
+        f"{counts.get('detections', 0)} detections; '-' = no ground truth"
+    )
+
+
+def _print_map_table(result: Any) -> None:
+    table = Table(
+        title=f"Map space, IoU {result.iou:g}"
+        + (f", score >= {result.score_threshold:g}" if result.score_threshold is not None else ""),
+        title_justify="left",
+    )
+    for col in ("class", "truth", "detections", "TP", "FP", "FN", "precision", "recall", "F1", "AP %"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for name, c in result.per_class.items():
+        table.add_row(
+            name, str(c.tp + c.fn), str(c.tp + c.fp), str(c.tp), str(c.fp), str(c.fn),
+            f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}", _pct(result.coco.per_class.get(name, -1.0)),
+        )
+    o = result.overall
+    table.add_row(
+        "all", str(o.tp + o.fn), str(o.tp + o.fp), str(o.tp), str(o.fp), str(o.fn),
+        f"{o.precision:.3f}", f"{o.recall:.3f}", f"{o.f1:.3f}", _pct(result.coco.stats["AP"]),
+        style="bold",
+    )
+    console.print(table)
+    _print_coco_table(result.coco, per_class=False)
+    if result.pixel_size is None:
+        console.print("pixel size unknown: no very tiny/tiny/small/medium split (give --pixel-size)")
+    if any(result.dropped.values()):
+        console.print(f"features without geometry left out: {result.dropped}")

@@ -1,0 +1,139 @@
+"""Run a detector over a dataset and return COCO results in original image pixels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from fsanet_geo.device import resolve_device
+from fsanet_geo.errors import ConfigError, DatasetError
+
+if TYPE_CHECKING:
+    from fsanet_geo.evaluate.aitod_protocol import EvalResult
+
+
+def predict_dataset(
+    model: nn.Module,
+    dataset: Any,
+    *,
+    batch_size: int = 2,
+    device: str | torch.device = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+    num_workers: int = 0,
+) -> list[dict[str, Any]]:
+    """Detections of ``model`` on every item of ``dataset`` as COCO results.
+
+    Args:
+        model: a detector whose eval forward takes ``list[Tensor[C, H, W]]`` and returns
+            ``[{"boxes": Tensor[N, 4] xyxy input pixels, "scores": Tensor[N],
+            "labels": Tensor[N] 0-based}]``.
+        dataset: items ``(image Tensor[C, H, W], target)`` with ``target["image_id"]`` (COCO id)
+            and ``target["scale"]`` (transformed / original size); ``dataset.cat_ids`` maps a
+            label index to its COCO category id.
+        batch_size: images per forward pass.
+        device: ``auto | cpu | cuda | cuda:N``.
+        progress: called as ``progress(done_images, total_images)`` after each batch.
+        num_workers: DataLoader worker processes (0 loads in this process).
+
+    Returns:
+        ``[{"image_id", "category_id", "bbox": [x, y, w, h] original pixels, "score"}]``.
+        The model is left in eval mode.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    cat_ids: Sequence[int] | None = getattr(dataset, "cat_ids", None)
+    if cat_ids is None:
+        raise DatasetError("the dataset has no 'cat_ids' (label index -> COCO category id)")
+    model_classes = getattr(model, "class_names", None)
+    if model_classes is not None and len(model_classes) != len(cat_ids):
+        raise DatasetError(
+            f"the model predicts {len(model_classes)} classes but the dataset has {len(cat_ids)} categories"
+        )
+    dev = resolve_device(device)
+    model.to(dev)
+    model.eval()
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=_as_lists,
+    )
+    total = len(dataset)
+    done = 0
+    results: list[dict[str, Any]] = []
+    with torch.inference_mode():
+        for images, targets in loader:
+            outputs = model([im.to(dev) for im in images])
+            for out, target in zip(outputs, targets):
+                results.extend(_to_coco(out, target, cat_ids))
+            done += len(images)
+            if progress is not None:
+                progress(done, total)
+    return results
+
+
+def _as_lists(batch: list[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[list[torch.Tensor], list[dict[str, Any]]]:
+    """Collate ``(image, target)`` items into ``(list[image], list[target])``."""
+    images, targets = zip(*batch)
+    return list(images), list(targets)
+
+
+def _to_coco(
+    output: dict[str, torch.Tensor], target: dict[str, Any], cat_ids: Sequence[int]
+) -> list[dict[str, Any]]:
+    """One image's detections: xyxy in transformed pixels -> xywh in original pixels."""
+    scale = float(target.get("scale", 1.0))
+    if not scale > 0:
+        raise DatasetError(f"image {target.get('image_id')!r} has a non-positive scale {scale}")
+    image_id = target["image_id"]
+    image_id = int(image_id.item()) if isinstance(image_id, torch.Tensor) else int(image_id)
+    boxes = output["boxes"].detach().to("cpu", torch.float64).reshape(-1, 4) / scale
+    orig = target.get("orig_size")
+    if orig is not None:
+        h0, w0 = (float(v) for v in orig)
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0.0, w0)
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0.0, h0)
+    scores = output["scores"].detach().to("cpu", torch.float64).reshape(-1).tolist()
+    labels = output["labels"].detach().to("cpu").reshape(-1).tolist()
+    results = []
+    for (x1, y1, x2, y2), score, label in zip(boxes.tolist(), scores, labels):
+        if not 0 <= label < len(cat_ids):
+            raise DatasetError(
+                f"the model predicted label {label} but the dataset has {len(cat_ids)} classes"
+            )
+        results.append(
+            {
+                "image_id": image_id,
+                "category_id": int(cat_ids[label]),
+                "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
+                "score": float(score),
+            }
+        )
+    return results
+
+
+def evaluate_model(
+    model: nn.Module,
+    dataset: Any,
+    *,
+    batch_size: int = 2,
+    device: str | torch.device = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+    max_dets: int = 1500,
+) -> "EvalResult":
+    """Run ``model`` over ``dataset`` and score it with the AI-TOD protocol.
+
+    ``dataset`` must also expose ``coco`` (its ground-truth COCO dict), as
+    ``fsanet_geo.data.DetectionDataset`` does. See :func:`predict_dataset` for the rest.
+    """
+    from fsanet_geo.evaluate.aitod_protocol import evaluate_coco
+
+    gt = getattr(dataset, "coco", None)
+    if gt is None:
+        raise DatasetError("the dataset has no 'coco' ground truth to score against")
+    dets = predict_dataset(model, dataset, batch_size=batch_size, device=device, progress=progress)
+    return evaluate_coco(gt, dets, max_dets=max_dets)
