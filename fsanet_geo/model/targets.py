@@ -1,0 +1,275 @@
+"""Training targets of FCOS and FSANet: points, level ranges, assignment, centerness.
+
+Dimension letters: N = points over all levels, M = ground-truth boxes, P = positive points,
+L = pyramid levels. Every coordinate and distance is in input-image pixels; distances are
+``(l, t, r, b)`` from a point to the left, top, right and bottom edges of a box.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+# Worst-case number of (point, GT) pairs examined at once by :func:`assign_targets`.
+_ASSIGN_CHUNK_ELEMENTS = 1 << 22
+
+
+def make_points(
+    sizes: Sequence[tuple[int, int]],
+    strides: Sequence[int],
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> list[Tensor]:
+    """Point centres of every level: ``(x, y) = ((j + 0.5) * stride, (i + 0.5) * stride)``.
+
+    Args:
+        sizes: (H_l, W_l) of each level.
+        strides: stride of each level in pixels.
+
+    Returns:
+        One Tensor[H_l * W_l, 2] of (x, y) pixels per level, row-major (the order of
+        ``feature.flatten(2)`` on a [B, C, H_l, W_l] map).
+    """
+    if len(sizes) != len(strides):
+        raise ValueError(f"{len(sizes)} level sizes but {len(strides)} strides")
+    points = []
+    for (height, width), stride in zip(sizes, strides, strict=True):
+        ys = (torch.arange(height, device=device, dtype=dtype) + 0.5) * stride
+        xs = (torch.arange(width, device=device, dtype=dtype) + 0.5) * stride
+        yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+        points.append(torch.stack((xx.reshape(-1), yy.reshape(-1)), dim=-1))
+    return points
+
+
+def level_ranges(
+    sizes: Sequence[tuple[int, int]],
+    regress_ranges: Sequence[tuple[float, float]],
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """The regress range (lo, hi) of each point's level, Tensor[N, 2] in pixels.
+
+    ``hi`` may be ``math.inf``. Levels are concatenated in the order of ``sizes``.
+    """
+    if len(sizes) != len(regress_ranges):
+        raise ValueError(f"{len(sizes)} level sizes but {len(regress_ranges)} regress ranges")
+    parts = [
+        torch.tensor([float(lo), float(hi)], device=device, dtype=dtype).expand(h * w, 2)
+        for (h, w), (lo, hi) in zip(sizes, regress_ranges, strict=True)
+    ]
+    if not parts:
+        return torch.zeros((0, 2), device=device, dtype=dtype)
+    return torch.cat(parts, dim=0)
+
+
+def distance_to_boxes(points: Tensor, dist: Tensor) -> Tensor:
+    """Decode (l, t, r, b) distances around points into boxes.
+
+    Args:
+        points: Tensor[P, 2] (x, y) pixels.
+        dist: Tensor[P, 4] (l, t, r, b) pixels.
+
+    Returns:
+        Tensor[P, 4] boxes (x1, y1, x2, y2) in pixels (not clipped).
+    """
+    x, y = points[..., 0], points[..., 1]
+    return torch.stack(
+        (x - dist[..., 0], y - dist[..., 1], x + dist[..., 2], y + dist[..., 3]), dim=-1
+    )
+
+
+def boxes_to_distances(points: Tensor, boxes: Tensor) -> Tensor:
+    """Distances (l, t, r, b) from points to boxes, the inverse of :func:`distance_to_boxes`.
+
+    Args:
+        points: Tensor[P, 2] (x, y) pixels.
+        boxes: Tensor[P, 4] (x1, y1, x2, y2) pixels.
+
+    Returns:
+        Tensor[P, 4]; a component is negative when the point lies beyond that edge.
+    """
+    x, y = points[..., 0], points[..., 1]
+    return torch.stack(
+        (x - boxes[..., 0], y - boxes[..., 1], boxes[..., 2] - x, boxes[..., 3] - y), dim=-1
+    )
+
+
+def _candidate_pairs(probe: Tensor, boxes: Tensor) -> tuple[Tensor, Tensor]:
+    """(probe, box) index pairs with ``x1 < x < x2``, found by sorting the probes along x.
+
+    Args:
+        probe: Tensor[N, 2] (x, y) pixels.
+        boxes: Tensor[m, 4] xyxy pixels.
+
+    Returns:
+        point_index, box_index: Tensor[E] int64. E is about N * (mean box width / image
+        width) per box: small for tiny objects, at most N * m.
+    """
+    order = torch.argsort(probe[:, 0])
+    xs = probe[order, 0].contiguous()
+    first = torch.searchsorted(xs, boxes[:, 0].contiguous(), side="right")  # x > x1
+    stop = torch.searchsorted(xs, boxes[:, 2].contiguous(), side="left")  # x < x2
+    counts = (stop - first).clamp(min=0)
+    total = int(counts.sum())
+    box_index = torch.repeat_interleave(torch.arange(boxes.shape[0], device=boxes.device), counts)
+    starts = torch.cumsum(counts, 0) - counts
+    within = torch.arange(total, device=boxes.device) - torch.repeat_interleave(starts, counts)
+    point_index = order[torch.repeat_interleave(first, counts) + within]
+    return point_index, box_index
+
+
+def _best_boxes(
+    probe: Tensor, ranges: Tensor, gt_boxes: Tensor, areas: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Smallest-area candidate GT of each probe point: (best area Tensor[N], index Tensor[N]).
+
+    A point without candidate gets area ``inf`` and index M (one past the last GT).
+    """
+    num_points, num_gts = probe.shape[0], gt_boxes.shape[0]
+    best_area = probe.new_full((num_points,), math.inf)
+    best_index = torch.full((num_points,), num_gts, dtype=torch.long, device=probe.device)
+    # GT chunks keep the pairs of one pass below about _ASSIGN_CHUNK_ELEMENTS in the worst
+    # case; chunks come in GT order, so ties between chunks keep the lower index.
+    gts_per_chunk = max(1, _ASSIGN_CHUNK_ELEMENTS // max(num_points, 1))
+    for start in range(0, num_gts, gts_per_chunk):
+        stop = min(start + gts_per_chunk, num_gts)
+        point_index, box_index = _candidate_pairs(probe, gt_boxes[start:stop])
+        box_index = box_index + start
+        dist = boxes_to_distances(probe[point_index], gt_boxes[box_index])  # [E, 4]
+        max_dist = dist.amax(dim=-1)
+        pair_ranges = ranges[point_index]
+        # mmdet FCOS: inside strictly, and (max >= lo) & (max <= hi), both ends inclusive.
+        ok = (
+            (dist.amin(dim=-1) > 0)
+            & (max_dist >= pair_ranges[:, 0])
+            & (max_dist <= pair_ranges[:, 1])
+        )
+        point_index, box_index = point_index[ok], box_index[ok]
+        pair_area = areas[box_index]
+        chunk_area = probe.new_full((num_points,), math.inf)
+        chunk_area.scatter_reduce_(0, point_index, pair_area, reduce="amin")
+        # Among the pairs reaching a point's smallest area, the lowest GT index wins.
+        ties = pair_area == chunk_area[point_index]
+        chunk_index = torch.full((num_points,), num_gts, dtype=torch.long, device=probe.device)
+        chunk_index.scatter_reduce_(0, point_index[ties], box_index[ties], reduce="amin")
+        better = chunk_area < best_area
+        best_area = torch.where(better, chunk_area, best_area)
+        best_index = torch.where(better, chunk_index, best_index)
+    return best_area, best_index
+
+
+def assign_targets(
+    points: Tensor,
+    ranges: Tensor,
+    gt_boxes: Tensor,
+    gt_labels: Tensor,
+    num_classes: int,
+    query: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """FCOS (initial) or FSANet refine assignment of points to ground-truth boxes.
+
+    A probe position (the point itself, or ``query`` when given) is a candidate for a GT
+    box when it lies strictly inside it (every distance > 0) and the largest of its four
+    distances ``m`` satisfies ``lo <= m <= hi`` for the point's level range (mmdet's
+    comparison). Among several candidates the GT of smallest area wins (ties: the lower
+    index). No centre sampling.
+
+    Initial assignment (``query=None``): the probe is the point.
+    Refine assignment: the probe is ``query``, the centre of the point's refined
+    prediction; the range test uses the query's distances. The chosen GT gives the label,
+    but the regression target is the distance from the ORIGINAL point to that GT, so a
+    positive whose point lies outside its GT gets negative components (its decoded target
+    is still exactly the GT box).
+
+    Vectorised (no loop over points): probes are sorted along x and only the (probe, GT)
+    pairs with the probe inside the GT's x extent are examined, about N * M * (mean GT
+    width / image width) pairs; in the worst case (boxes as wide as the image) O(N * M)
+    memory, bounded by processing GTs in chunks of about 4M pairs.
+
+    Args:
+        points: Tensor[N, 2] (x, y) pixels.
+        ranges: Tensor[N, 2] (lo, hi) regress range of each point's level.
+        gt_boxes: Tensor[M, 4] (x1, y1, x2, y2) pixels.
+        gt_labels: Tensor[M] int64 class indices in [0, num_classes).
+        num_classes: K; background points get label K.
+        query: Tensor[N, 2] probe positions for the refine assignment, or None.
+
+    Returns:
+        labels: Tensor[N] int64, ``num_classes`` for background.
+        box_targets: Tensor[N, 4] (l, t, r, b) from ``points`` to the assigned GT; zeros
+            for background.
+    """
+    num_points = points.shape[0]
+    if query is not None and query.shape != points.shape:
+        raise ValueError(f"query has shape {tuple(query.shape)}, points {tuple(points.shape)}")
+    labels = torch.full((num_points,), num_classes, dtype=torch.long, device=points.device)
+    box_targets = points.new_zeros((num_points, 4))
+    if gt_boxes.shape[0] == 0 or num_points == 0:
+        return labels, box_targets
+
+    gt_boxes = gt_boxes.to(points.dtype)
+    probe = points if query is None else query.to(points.dtype)
+    areas = (gt_boxes[:, 2] - gt_boxes[:, 0]) * (gt_boxes[:, 3] - gt_boxes[:, 1])
+    best_area, best_index = _best_boxes(probe, ranges.to(points.dtype), gt_boxes, areas)
+
+    pos_index = torch.isfinite(best_area).nonzero(as_tuple=True)[0]
+    pos_gt = best_index[pos_index]
+    labels[pos_index] = gt_labels.to(device=points.device, dtype=torch.long)[pos_gt]
+    box_targets[pos_index] = boxes_to_distances(points[pos_index], gt_boxes[pos_gt])
+    return labels, box_targets
+
+
+def refined_centres(points: Tensor, dist: Tensor) -> Tensor:
+    """Centre of each predicted box: ``(x + (r - l) / 2, y + (b - t) / 2)``.
+
+    Args:
+        points: Tensor[N, 2] (x, y) pixels.
+        dist: Tensor[N, 4] predicted (l, t, r, b) pixels.
+
+    Returns:
+        Tensor[N, 2] (x, y) pixels.
+    """
+    return torch.stack(
+        (
+            points[:, 0] + (dist[:, 2] - dist[:, 0]) / 2,
+            points[:, 1] + (dist[:, 3] - dist[:, 1]) / 2,
+        ),
+        dim=-1,
+    )
+
+
+def gaussian_centerness(box_targets: Tensor) -> Tensor:
+    """FSANet's Gaussian centerness target.
+
+    ``exp(-4 * ((|l - r| / 2) / (l + r))^2 - 4 * ((|t - b| / 2) / (t + b))^2)``; equals 1 at
+    the box centre and exp(-2) at a corner. Defined for negative components too (refine
+    targets), since ``l + r`` and ``t + b`` are the GT width and height.
+
+    Args:
+        box_targets: Tensor[P, 4] (l, t, r, b) pixels.
+
+    Returns:
+        Tensor[P] in (0, 1].
+    """
+    left, top, right, bottom = box_targets.unbind(dim=-1)
+    dx = (left - right).abs() / 2 / (left + right)
+    dy = (top - bottom).abs() / 2 / (top + bottom)
+    return torch.exp(-4 * dx.square() - 4 * dy.square())
+
+
+def fcos_centerness(box_targets: Tensor) -> Tensor:
+    """FCOS centerness target ``sqrt(min(l, r) / max(l, r) * min(t, b) / max(t, b))``.
+
+    Args:
+        box_targets: Tensor[P, 4] (l, t, r, b) pixels, positive for points inside the box.
+
+    Returns:
+        Tensor[P] in [0, 1] (a negative ratio, for a point outside, is clamped to 0).
+    """
+    left, top, right, bottom = box_targets.unbind(dim=-1)
+    ratio_x = torch.minimum(left, right) / torch.maximum(left, right)
+    ratio_y = torch.minimum(top, bottom) / torch.maximum(top, bottom)
+    return (ratio_x.clamp(min=0) * ratio_y.clamp(min=0)).sqrt()
