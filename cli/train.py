@@ -1,10 +1,234 @@
-"""`fsanet train` (being built; see the issue tracker)."""
+"""`fsanet train`: train a detector on AI-TOD or any COCO-format set.
+
+Multi-GPU: ``fsanet train --nproc 2 ...`` relaunches itself under ``torchrun``; for
+several nodes run ``torchrun --nnodes ... -m fsanet_cli.main train ...``. ``--batch-size`` is per
+process and the default learning rate follows the linear scaling rule on the
+effective batch (``fsanet_geo.train.config``).
+"""
 
 from __future__ import annotations
 
-from fsanet_cli._common import fail
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from fsanet_cli._common import console, handle_errors
 
 
-def train() -> None:
-    """Not available yet in this build."""
-    fail("'fsanet train' is not implemented in this build yet", code=3)
+class DatasetKind(str, Enum):
+    aitod = "aitod"
+    coco = "coco"
+
+
+class OptimizerKind(str, Enum):
+    sgd = "sgd"
+    adamw = "adamw"
+
+
+_DIR = {"exists": True, "file_okay": False, "dir_okay": True}
+_FILE = {"exists": True, "file_okay": True, "dir_okay": False}
+
+
+@handle_errors
+def train(
+    dataset: DatasetKind = typer.Option(None, "--dataset", help="aitod or coco (default: aitod)."),
+    data_root: Path = typer.Option(None, "--data-root", **_DIR, help="AI-TOD root (any known layout)."),
+    train_split: str = typer.Option(None, "--train-split", help="AI-TOD training split (default: trainval)."),
+    val_split: str = typer.Option(None, "--val-split", help="AI-TOD validation split (default: test)."),
+    ann: Path = typer.Option(None, "--ann", **_FILE, help="Training annotations (COCO JSON)."),
+    images: Path = typer.Option(None, "--images", **_DIR, help="Training image folder."),
+    val_ann: Path = typer.Option(None, "--val-ann", **_FILE, help="Validation annotations (COCO JSON)."),
+    val_images: Path = typer.Option(None, "--val-images", **_DIR, help="Validation image folder."),
+    model: str = typer.Option(None, "--model", help="Model preset (default: fsanet_r50)."),
+    epochs: int = typer.Option(None, "--epochs", min=1, help="Epochs (default: the recipe's)."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1,
+                                   help="Images per process and step (default: 8)."),
+    lr: float = typer.Option(None, "--lr", min=0.0,
+                             help="Learning rate (default: recipe lr x batch / 8)."),
+    optimizer: OptimizerKind = typer.Option(None, "--optimizer",
+                                            help="sgd or adamw (default: the recipe's)."),
+    work_dir: Path = typer.Option(None, "--work-dir", file_okay=False,
+                                  help="Output folder (default: work_dirs/<model>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --work-dir."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start a new run in a non-empty --work-dir."),
+    device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (default: auto)."),
+    seed: int = typer.Option(None, "--seed", min=0, help="Random seed (default: 0)."),
+    workers: int = typer.Option(None, "--workers", min=0, help="DataLoader workers (default: 2)."),
+    val_interval: int = typer.Option(None, "--val-interval", min=0,
+                                     help="Validate every N epochs; 0: never (default: 1)."),
+    max_iters: int = typer.Option(None, "--max-iters", min=1, help="Stop after this many iterations in all."),
+    input_size: int = typer.Option(None, "--input-size", min=32,
+                                   help="Training size, pixels (default: the model's)."),
+    pretrained_backbone: str = typer.Option(None, "--pretrained-backbone",
+                                            help="'imagenet' or a local backbone weights file."),
+    flip_v: float = typer.Option(None, "--flip-v", min=0.0, max=1.0, help="Vertical flip probability."),
+    rot90: bool = typer.Option(None, "--rot90/--no-rot90", help="Random 90-degree rotations."),
+    amp: bool = typer.Option(None, "--amp/--no-amp", help="Mixed precision on CUDA (default: on)."),
+    nproc: int = typer.Option(1, "--nproc", min=1,
+                              help="Processes on this machine (one per GPU), launched with torchrun."),
+) -> None:
+    """Train a detector; progress on stderr, checkpoints and metrics in the work dir."""
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        raise typer.Exit(_launch_torchrun(nproc))
+    from fsanet_geo.train import TrainConfig
+    from fsanet_geo.train import train as run_training
+
+    given: dict[str, Any] = {
+        "dataset": dataset.value if dataset else None,
+        "data_root": data_root, "train_split": train_split, "val_split": val_split,
+        "train_ann": ann, "train_images": images, "val_ann": val_ann, "val_images": val_images,
+        "optimizer": optimizer.value if optimizer else None, "device": device, "seed": seed,
+        "num_workers": workers, "val_interval": val_interval, "max_iters": max_iters,
+        "input_size": input_size, "flip_v": flip_v, "rot90": rot90, "amp": amp,
+        "pretrained_backbone": _pretrained(pretrained_backbone),
+    }
+    given = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
+    if resume:
+        config = _resumed_config(work_dir, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
+                                 **given)
+    else:
+        name = model or "fsanet_r50"
+        _check_preset(name)
+        if dataset is None:
+            given["dataset"] = "aitod"
+        given["work_dir"] = str(work_dir or Path("work_dirs") / name)
+        config = TrainConfig.for_preset(name, epochs=epochs, batch_size=batch_size, lr=lr,
+                                        overwrite=overwrite, **given)
+    if not _is_main_process():  # under torchrun only rank 0 reports
+        run_training(config)
+        return
+    with _TrainProgress() as show:
+        result = run_training(config, progress=show)
+    _summary(result)
+
+
+def _launch_torchrun(nproc: int) -> int:
+    """Run this same command line under ``torchrun --standalone --nproc-per-node nproc``."""
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", str(nproc), "-m", "fsanet_cli.main", *args]
+    return subprocess.call(command)
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _pretrained(value: str | None) -> str | bool | None:
+    if value is None:
+        return None
+    if value.lower() == "imagenet":
+        return "imagenet"
+    if not Path(value).is_file():
+        from fsanet_geo.errors import ConfigError
+
+        raise ConfigError(f"--pretrained-backbone: {value} is neither 'imagenet' nor an existing file")
+    return value
+
+
+def _check_preset(name: str) -> None:
+    from fsanet_geo.errors import ConfigError
+    from fsanet_geo.model.presets import list_presets
+
+    if name not in list_presets():
+        raise ConfigError(f"unknown model {name!r}: choose one of {', '.join(list_presets())}")
+
+
+def _resumed_config(work_dir: Path | None, **changes: Any) -> Any:
+    """The saved config of ``work_dir`` with the options given on this command line."""
+    from fsanet_geo.errors import CheckpointError, ConfigError
+    from fsanet_geo.train import TrainConfig
+
+    if work_dir is None:
+        raise ConfigError("--resume needs --work-dir (the folder of the run to continue)")
+    saved_path = work_dir / "config.json"
+    if not saved_path.is_file():
+        raise CheckpointError(f"cannot resume: {saved_path} does not exist")
+    try:
+        saved = TrainConfig.from_dict(json.loads(saved_path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"cannot resume: {saved_path} is not valid JSON") from exc
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return dataclasses.replace(saved, work_dir=str(work_dir), resume=True, overwrite=False, **changes)
+
+
+class _TrainProgress:
+    """Renders :class:`TrainEvent` s with rich on stderr."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}[/]"), BarColumn(bar_width=20), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"), TextColumn("{task.fields[stats]}"),
+            console=console, transient=False, disable=not console.is_terminal,
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> _TrainProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "start":
+            self.task = self.bar.add_task("train", total=event.total_iters, completed=event.iteration,
+                                          epoch=f"{event.epoch}/{event.epochs}", stats="", eta="-")
+            if event.iteration:
+                console.print(f"resuming at iteration {event.iteration} (epoch {event.epoch})")
+        elif event.kind == "iter" and self.task is not None:
+            parts = " ".join(f"{k} {v:.3f}" for k, v in event.losses.items() if k != "loss")
+            stats = (f"loss {event.losses.get('loss', 0.0):.3f} ({parts}) lr {event.lr:.2e} "
+                     f"{event.images_per_s:.1f} img/s")
+            self.bar.update(self.task, completed=event.iteration, epoch=f"{event.epoch}/{event.epochs}",
+                            stats=stats, eta=_duration(event.eta_s))
+            if event.epoch_iter == event.iters_per_epoch:  # one lasting line per epoch
+                self.bar.console.print(f"epoch {event.epoch}/{event.epochs} done at iteration "
+                                       f"{event.iteration}: {stats}")
+        elif event.kind == "val":
+            m = event.metrics
+            console.print(f"epoch {event.epoch} validation: AP {_pct(m.get('AP'))} "
+                          f"AP50 {_pct(m.get('AP50'))} "
+                          f"APvt {_pct(m.get('APvt'))} APt {_pct(m.get('APt'))}")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None or value < 0 else f"{100 * value:.1f}"
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _summary(result: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title="training summary", show_header=False)
+    table.add_row("iterations", f"{result.iterations} ({result.epochs_done} epochs"
+                  + ("" if result.completed else ", stopped early") + ")")
+    if result.final_losses:
+        table.add_row("final loss", f"{result.final_losses.get('loss', float('nan')):.4f}")
+    table.add_row("speed", f"{result.images_per_s:.2f} images/s")
+    table.add_row("time", _duration(result.seconds))
+    table.add_row("last checkpoint", str(result.last_checkpoint))
+    if result.best_checkpoint is not None:
+        table.add_row("best checkpoint", f"{result.best_checkpoint} (AP {_pct(result.best_ap)})")
+    table.add_row("metrics log", str(result.metrics_log))
+    console.print(table)

@@ -46,10 +46,18 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Ite
         yield tmp
         if not tmp.exists():
             raise OutputError(f"nothing was written to {target}")
+        if tmp.is_file():
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp-style 0600 is not what users expect
         os.replace(tmp, target)
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _remove_quietly(path: Path) -> None:
