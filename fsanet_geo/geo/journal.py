@@ -1,0 +1,108 @@
+"""The resume journal of a detection run writing to a file.
+
+Design: tiles are processed in a fixed order, so the finished work of a scene is a prefix
+of its tile list. After each batch the journal stores the batch's per-tile detections
+(before the cross-tile merge) as one ``.npz`` chunk, written atomically, named by the tile
+range it covers. Resuming replays the chunks through a fresh merger (cheap) and continues
+with the first tile not covered; as the predictor is deterministic, the final output
+equals that of an uninterrupted run. ``state.json`` holds a fingerprint of the inputs and
+settings so that a journal is never resumed with other ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fsanet_geo.errors import ConfigError, OutputError
+from fsanet_geo.geo.detections import Detections
+
+_CHUNK = re.compile(r"^s(\d{4})-t(\d{9})-(\d{9})\.npz$")
+
+
+@dataclass
+class JournalChunk:
+    """Per-tile detections of tiles ``[start, end)`` of scene ``scene``; ``skipped`` tiles had no data."""
+
+    scene: int
+    start: int
+    end: int
+    skipped: int
+    detections: Detections
+
+
+def journal_dir(output: str | os.PathLike[str]) -> Path:
+    """The journal folder of ``output``: ``<output>.partial`` beside it."""
+    p = Path(output)
+    return p.with_name(p.name + ".partial")
+
+
+class DetectJournal:
+    """Chunks of finished tiles in ``folder``; see the module docstring."""
+
+    def __init__(self, folder: Path, fingerprint: dict[str, Any], *, resume: bool) -> None:
+        self.folder = folder
+        state = folder / "state.json"
+        if resume and state.is_file():
+            try:
+                saved = json.loads(state.read_text())
+            except (OSError, ValueError) as exc:
+                raise OutputError(f"resume journal {folder} is damaged ({exc}); remove it") from exc
+            if saved != _jsonable(fingerprint):
+                raise ConfigError(
+                    f"resume journal {folder} was made with other scenes or settings: "
+                    "run with the same ones, or without --resume to start over"
+                )
+            return
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        _write_atomic(state, json.dumps(_jsonable(fingerprint), indent=1).encode())
+
+    def chunks(self, scene: int) -> Iterator[JournalChunk]:
+        """The chunks of ``scene`` forming a contiguous prefix from tile 0, in order."""
+        ranges = []
+        for f in self.folder.iterdir():
+            m = _CHUNK.match(f.name)
+            if m and int(m.group(1)) == scene:
+                ranges.append((int(m.group(2)), int(m.group(3)), f))
+        expected = 0
+        for start, end, f in sorted(ranges):
+            if start != expected:
+                break
+            with np.load(f) as z:
+                dets = Detections(z["boxes"], z["scores"], z["labels"], z["tile"])
+                skipped = int(z["skipped"])
+            yield JournalChunk(scene, start, end, skipped, dets)
+            expected = end
+
+    def record(self, chunk: JournalChunk) -> None:
+        """Store ``chunk`` atomically (a partially written chunk is never seen)."""
+        name = f"s{chunk.scene:04d}-t{chunk.start:09d}-{chunk.end:09d}.npz"
+        tmp = self.folder / f".{name}.tmp"
+        d = chunk.detections
+        with open(tmp, "wb") as fh:
+            np.savez(fh, boxes=d.boxes, scores=d.scores, labels=d.labels, tile=d.tile, skipped=chunk.skipped)
+        os.replace(tmp, self.folder / name)
+
+    def remove(self) -> None:
+        """Delete the journal (after the output was written)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
