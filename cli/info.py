@@ -1,7 +1,83 @@
-"""`fsanet model ...`: presets and checkpoint inspection."""
+"""`fsanet model ...`: presets and checkpoint inspection.
+
+Tables are the commands' data: they go to stdout; errors go to stderr.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from fsanet_cli._common import handle_errors
 
 app = typer.Typer(no_args_is_help=True, help="Model presets and checkpoints.")
+
+_out = Console(highlight=False)
+
+
+@app.command("presets")
+@handle_errors
+def presets(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the model presets: backbone, neck, head, width, tower convs, parameters.
+
+    ``convs`` is the number of 3x3 convs in each head tower; ``--json`` adds descriptions.
+    """
+    from dataclasses import asdict
+
+    from fsanet_geo.model.presets import describe_presets
+
+    rows = describe_presets()
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in rows], indent=2))
+        return
+    table = Table(title="fsanet-geo model presets")
+    for column in ("preset", "backbone", "neck", "head", "width", "convs", "params (M)"):
+        justify = "right" if column in ("width", "convs", "params (M)") else "left"
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(
+            r.name, r.backbone, r.neck, r.head, str(r.width), str(r.tower_convs), f"{r.parameters / 1e6:.2f}"
+        )
+    _out.print(table)
+
+
+@app.command("info", no_args_is_help=True)
+@handle_errors
+def info(
+    checkpoint: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, readable=True, help="A checkpoint (.safetensors) written by fsanet."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the config as JSON instead of a table."),
+) -> None:
+    """Show a checkpoint's model config (preset, classes, normalisation, inference settings)."""
+    from fsanet_geo.model.checkpoint import read_checkpoint_config, read_checkpoint_metadata
+
+    config = read_checkpoint_config(checkpoint)
+    metadata = read_checkpoint_metadata(checkpoint)
+    extra = {k: v for k, v in metadata.items() if k not in ("format", "format_version", "config")}
+    if as_json:
+        typer.echo(json.dumps({"config": config.to_dict(), "metadata": extra}, indent=2))
+        return
+    table = Table(title=str(checkpoint), show_header=True)
+    table.add_column("setting")
+    table.add_column("value")
+    table.add_row("format", f"{metadata['format']} v{metadata['format_version']}")
+    for key, value in config.to_dict().items():
+        table.add_row(key, _format(value))
+    for key, value in extra.items():
+        table.add_row(f"metadata: {key}", value)
+    _out.print(table)
+
+
+def _format(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(_format(v) for v in value) if not any(isinstance(v, list) for v in value) else str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

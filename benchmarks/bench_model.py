@@ -1,0 +1,228 @@
+"""Model benchmark: parameters, GFLOPs and forward time per 800x800 tile for each preset.
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/bench_model.py                      # every preset, CPU (+ CUDA if present)
+    .venv/bin/python benchmarks/bench_model.py --presets fsanet_r18_lite,fcos_r18_lite --repeats 3
+
+Columns:
+- params (M): all parameters, frozen ones included;
+- GFLOPs: counted by ``torch.utils.flop_counter.FlopCounterMode`` on the network
+  (backbone, neck, head) for one 800x800 image, 2 FLOPs per multiply-add (divide by 2 for
+  the "GMACs" many papers call FLOPs). Counting runs on the meta device (no compute),
+  where the deformable convs take the grid-sample + matmul path: their matmul, the same
+  multiply-adds as torchvision's kernel (which the counter cannot see), is counted, the
+  bilinear sampling is not;
+- CPU ms / CUDA ms: best (minimum) wall time of ``model([tile])`` over the repeats (the
+  machine is shared; the minimum is the least disturbed figure) in eval mode (inference mode,
+  uint8 800x800 tile, random init, post-processing included);
+- deform %: share of that time spent in the SAGH head's two deformable convs (all levels).
+
+It also times torchvision's own ``fcos_resnet50_fpn`` as a reference for the machine's
+state, and one deformable conv (256 -> 256 channels, 3x3, 4 deform groups, 100x100,
+the P3 size of an 800x800 tile) with torchvision's kernel, this project's CPU path and a
+dense 3x3 conv of the same shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision.ops import deform_conv2d
+
+from fsanet_geo.model import FSANet, build_model, list_presets
+from fsanet_geo.model.deform import deform_conv3x3_sampled
+from fsanet_geo.model.head import AlignHead
+from fsanet_geo.model.presets import count_parameters
+
+
+@dataclass
+class Row:
+    preset: str
+    params_m: float
+    gflops: float
+    cpu_ms: float
+    cpu_deform_share: float | None
+    cuda_ms: float | None = None
+    cuda_deform_share: float | None = None
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def count_gflops(name: str, size: int) -> float:
+    """Network GFLOPs for one size x size image (meta device: no compute, no memory)."""
+    with torch.device("meta"):
+        model = build_model(name).eval()
+        batch = torch.empty(1, 3, size, size)
+    with FlopCounterMode(display=False) as counter:
+        model.forward_features(batch)
+    return counter.get_total_flops() / 1e9
+
+
+class DeformTimer:
+    """Accumulates the wall time spent inside the head's deformable convs."""
+
+    def __init__(self, model: FSANet, device: torch.device) -> None:
+        self.total = 0.0
+        self._start = 0.0
+        self._handles = []
+        head = model.head
+        if isinstance(head, AlignHead):
+            for conv in (head.cls_deform, head.reg_deform):
+                self._handles.append(conv.register_forward_pre_hook(self._pre(device)))
+                self._handles.append(conv.register_forward_hook(self._post(device)))
+
+    @property
+    def active(self) -> bool:
+        return bool(self._handles)
+
+    def _pre(self, device: torch.device) -> Callable[..., None]:
+        def hook(*_: object) -> None:
+            _sync(device)
+            self._start = time.perf_counter()
+
+        return hook
+
+    def _post(self, device: torch.device) -> Callable[..., None]:
+        def hook(*_: object) -> None:
+            _sync(device)
+            self.total += time.perf_counter() - self._start
+
+        return hook
+
+
+def time_forward(name: str, size: int, repeats: int, device: torch.device) -> tuple[float, float | None]:
+    """(best ms per tile, share of time in the deformable convs in that run, or None)."""
+    torch.manual_seed(0)
+    model = build_model(name).eval().to(device)
+    tile = torch.randint(0, 256, (3, size, size), dtype=torch.uint8, device=device)
+    timer = DeformTimer(model, device)
+    times, shares = [], []
+    with torch.inference_mode():
+        model([tile])  # warm-up
+        for _ in range(repeats):
+            timer.total = 0.0
+            _sync(device)
+            start = time.perf_counter()
+            model([tile])
+            _sync(device)
+            elapsed = time.perf_counter() - start
+            times.append(elapsed)
+            shares.append(timer.total / elapsed)
+    best = min(range(len(times)), key=times.__getitem__)
+    return 1000 * times[best], (shares[best] if timer.active else None)
+
+
+def deform_micro(repeats: int) -> dict[str, float]:
+    """ms of one 256->256 3x3 deformable conv (4 groups) on 100x100, CPU, three ways."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 256, 100, 100, generator=gen)
+    offset = torch.randn(1, 72, 100, 100, generator=gen)
+    weight = torch.randn(256, 256, 3, 3, generator=gen) * 0.01
+    cases: dict[str, Callable[[], torch.Tensor]] = {
+        "torchvision deform_conv2d": lambda: deform_conv2d(x, offset, weight, padding=(1, 1)),
+        "fsanet_geo grid_sample + matmul": lambda: deform_conv3x3_sampled(x, offset, weight, 4),
+        "dense conv2d 3x3": lambda: F.conv2d(x, weight, padding=1),
+    }
+    out = {}
+    with torch.inference_mode():
+        for label, fn in cases.items():
+            fn()
+            samples = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                fn()
+                samples.append(time.perf_counter() - start)
+            out[label] = 1000 * min(samples)
+    return out
+
+
+def torchvision_fcos_ms(size: int, repeats: int) -> float:
+    """ms per tile of torchvision's own FCOS-R50 (P3-P7), the load/machine reference."""
+    from torchvision.models.detection import fcos_resnet50_fpn
+
+    model = fcos_resnet50_fpn(weights=None, weights_backbone=None, min_size=size, max_size=size).eval()
+    tile = [torch.rand(3, size, size)]
+    samples = []
+    with torch.inference_mode():
+        model(tile)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(tile)
+            samples.append(time.perf_counter() - start)
+    return 1000 * min(samples)
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", default=",".join(list_presets()), help="comma-separated preset names")
+    parser.add_argument("--size", type=int, default=800, help="tile side in pixels (default 800)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed forwards per preset (after 1 warm-up)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
+    parser.add_argument("--no-cuda", action="store_true", help="skip CUDA timings even when available")
+    parser.add_argument("--no-micro", action="store_true", help="skip the single deformable-conv timing")
+    parser.add_argument("--no-reference", action="store_true", help="skip torchvision's FCOS-R50 reference timing")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    names = [n.strip() for n in args.presets.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(list_presets()))
+    if unknown:
+        parser.error(f"unknown preset(s) {', '.join(unknown)}; choose from {', '.join(list_presets())}")
+    use_cuda = torch.cuda.is_available() and not args.no_cuda
+
+    print(f"# {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, "
+          f"torch {torch.__version__} ({args.threads} threads), "
+          f"CUDA: {torch.cuda.get_device_name(0) if use_cuda else 'none'}")
+    print(f"# tile {args.size}x{args.size}, {args.repeats} timed forwards after 1 warm-up, best\n")
+    rows = []
+    for name in names:
+        model = build_model(name)
+        row = Row(name, count_parameters(model) / 1e6, count_gflops(name, args.size), *time_forward(
+            name, args.size, args.repeats, torch.device("cpu")))
+        if use_cuda:
+            row.cuda_ms, row.cuda_deform_share = time_forward(name, args.size, max(args.repeats, 5), torch.device("cuda"))
+        rows.append(row)
+        print(f"  done {name}", flush=True)
+    print()
+    header = "| preset | params (M) | GFLOPs | CPU ms / tile | deform % (CPU) |"
+    rule = "|---|---:|---:|---:|---:|"
+    if use_cuda:
+        header += " CUDA ms / tile | deform % (CUDA) |"
+        rule += "---:|---:|"
+    print(header)
+    print(rule)
+    for r in rows:
+        line = (f"| {r.preset} | {r.params_m:.2f} | {r.gflops:.1f} | {r.cpu_ms:.0f} | "
+                f"{_fmt(r.cpu_deform_share and 100 * r.cpu_deform_share, '{:.0f}')} |")
+        if use_cuda:
+            line += (f" {_fmt(r.cuda_ms, '{:.1f}')} | "
+                     f"{_fmt(r.cuda_deform_share and 100 * r.cuda_deform_share, '{:.0f}')} |")
+        print(line)
+    if not args.no_reference:
+        ms = torchvision_fcos_ms(args.size, args.repeats)
+        print(f"\nReference: torchvision fcos_resnet50_fpn (P3-P7), CPU: {ms:.0f} ms / tile")
+    if not args.no_micro:
+        print("\nOne deformable conv, 256 -> 256, 3x3, 4 deform groups, 100x100, CPU:\n")
+        print("| implementation | ms |")
+        print("|---|---:|")
+        for label, ms in deform_micro(max(args.repeats, 3)).items():
+            print(f"| {label} | {ms:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
