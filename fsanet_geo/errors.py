@@ -46,3 +46,7 @@ class TrainingError(FsanetError):
 
 class NotGeoreferencedWarning(UserWarning):
     """The raster has no CRS or geotransform: outputs stay in pixel coordinates."""
+
+
+class DistributedError(FsanetError):
+    """Another process of a ``torchrun`` run failed; the message names its rank and error."""
