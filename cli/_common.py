@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 # Status, progress bars and tables go to stderr; stdout stays clean for data.
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -69,20 +69,32 @@ class DetectJournal:
 
     def chunks(self, scene: int) -> Iterator[JournalChunk]:
         """The chunks of ``scene`` forming a contiguous prefix from tile 0, in order."""
+        for start, end, f in self._prefix(scene):
+            with np.load(f) as z:
+                dets = Detections(z["boxes"], z["scores"], z["labels"], z["tile"])
+                skipped = int(z["skipped"])
+            yield JournalChunk(scene, start, end, skipped, dets)
+
+    def done_until(self, scene: int) -> int:
+        """The first tile of ``scene`` not covered by the chunks :meth:`chunks` yields (0: none)."""
+        prefix = self._prefix(scene)
+        return prefix[-1][1] if prefix else 0
+
+    def _prefix(self, scene: int) -> list[tuple[int, int, Path]]:
+        """(start, end, file) of the chunks of ``scene`` that form a contiguous prefix from tile 0."""
         ranges = []
         for f in self.folder.iterdir():
             m = _CHUNK.match(f.name)
             if m and int(m.group(1)) == scene:
                 ranges.append((int(m.group(2)), int(m.group(3)), f))
+        prefix = []
         expected = 0
         for start, end, f in sorted(ranges):
             if start != expected:
                 break
-            with np.load(f) as z:
-                dets = Detections(z["boxes"], z["scores"], z["labels"], z["tile"])
-                skipped = int(z["skipped"])
-            yield JournalChunk(scene, start, end, skipped, dets)
+            prefix.append((start, end, f))
             expected = end
+        return prefix
 
     def record(self, chunk: JournalChunk) -> None:
         """Store ``chunk`` atomically (a partially written chunk is never seen)."""

@@ -35,6 +35,8 @@ from fsanet_geo.geo.windows import TileWindow
 if TYPE_CHECKING:
     import geopandas
 
+    from fsanet_geo.geo.merge import SeamMerger
+
 DEFAULT_TILE_SIZE = 800
 DEFAULT_OVERLAP = 64
 """Pixels; AI-TOD objects are under 64 px, so each lies wholly inside some tile."""
@@ -298,21 +300,32 @@ def detect_to_file(
     appears atomically at the end. A journal ``<output>.partial/`` records finished tiles
     so that ``settings.resume`` continues an interrupted run; it is removed on success.
     """
-    from fsanet_geo.geo.export import open_sink
     from fsanet_geo.io_utils import check_output_path
 
     s = settings or DetectSettings()
     out = check_output_path(output, overwrite=overwrite)
     run = _prepare_run(scenes, predictor, s, progress, None, None, on_detections)
-    journal = DetectJournal(journal_dir(out), _fingerprint(run), resume=s.resume)
-    if s.resume:
+    with file_output(run, out, keep_crs=keep_crs, overwrite=overwrite):
+        _run_all(run)
+    return DetectSummary(run.event(len(run.scenes) - 1, finished=True), out, run.resumed_tiles)
+
+
+@contextlib.contextmanager
+def file_output(run: _Run, out: Path, *, keep_crs: bool, overwrite: bool) -> Iterator[None]:
+    """Give ``run`` its resume journal and a sink writing ``out``; the file appears on a clean exit.
+
+    On an exception the output is not written and the journal is kept for ``resume``.
+    """
+    from fsanet_geo.geo.export import open_sink
+
+    journal = DetectJournal(journal_dir(out), _fingerprint(run), resume=run.settings.resume)
+    if run.settings.resume:
         _remove_stale_temporaries(out)
     run.journal = journal
     with open_sink(out, crs=run.scenes[0].info.crs, keep_crs=keep_crs, overwrite=overwrite) as sink:
         run.sink = sink
-        _run_all(run)
+        yield
     journal.remove()
-    return DetectSummary(run.event(len(run.scenes) - 1, finished=True), out, run.resumed_tiles)
 
 
 def _remove_stale_temporaries(out: Path) -> None:
@@ -362,12 +375,16 @@ def _prepare_run(
     sink: Sink | None,
     journal: DetectJournal | None,
     on_detections: Callable[[int, Detections], None] | None,
+    device: torch.device | None = None,
 ) -> _Run:
-    """Validate settings and every scene before any pixel is read."""
+    """Validate settings and every scene before any pixel is read.
+
+    ``device`` (e.g. ``cuda:LOCAL_RANK`` under torchrun) overrides ``settings.device``.
+    """
     settings.validate()
     if not scene_paths:
         raise ConfigError("no scenes given")
-    device = resolve_device(settings.device)
+    device = device if device is not None else resolve_device(settings.device)
     if settings.half and device.type != "cuda":
         raise ConfigError("--half (fp16) needs a CUDA device; it is not supported on CPU")
     tile, overlap = resolve_tiling(settings, predictor)
@@ -435,12 +452,27 @@ def _run_all(run: _Run) -> None:
 
 
 def _run_scene(run: _Run, index: int) -> None:
+    s, scene = run.settings, run.scenes[index]
+    merger = new_merger(run, index)
+    start = replay_journal(run, index, merger)
+    if start < len(scene.windows):
+        with open_tiles(run, index, range(start, len(scene.windows))) as tiles:
+            for group in _groups(tiles, s.batch_size):
+                dets = predict_tiles(run, group)
+                take_tiles(run, index, merger, group[0].index, group[-1].index + 1, sum(t.empty for t in group), dets)
+    finish_scene(run, index, merger)
+
+
+# Steps of one scene, shared with the distributed loop (fsanet_geo.geo.distributed_detect).
+
+
+def new_merger(run: _Run, index: int) -> SeamMerger:
+    """A fresh :class:`SeamMerger` for scene ``index`` with the run's merge settings."""
     from fsanet_geo.geo.merge import SeamMerger
 
-    s, scene = run.settings, run.scenes[index]
-    info, windows = scene.info, scene.windows
-    merger = SeamMerger(
-        windows,
+    s, info = run.settings, run.scenes[index].info
+    return SeamMerger(
+        run.scenes[index].windows,
         info.height,
         info.width,
         iou_threshold=s.nms_iou,
@@ -449,6 +481,10 @@ def _run_scene(run: _Run, index: int) -> None:
         sigma=s.soft_nms_sigma,
         class_aware=True,
     )
+
+
+def replay_journal(run: _Run, index: int, merger: SeamMerger) -> int:
+    """Feed the journal's finished tiles of scene ``index`` to ``merger``; return the first tile to do."""
     start = 0
     if run.journal is not None:
         for chunk in run.journal.chunks(index):
@@ -459,24 +495,37 @@ def _run_scene(run: _Run, index: int) -> None:
             start = chunk.end
         if start:
             run.report(index)
-    if start < len(windows):
-        scaling = scene_scaling(info, value_range=s.scale, percentiles=s.percentiles)
-        depth = s.prefetch or 2 * s.batch_size
-        with TileReader(info, scaling, run.tile_size) as reader:
-            tiles = prefetch_tiles(reader, windows, range(start, len(windows)), threads=s.read_threads, depth=depth)
-            try:
-                for group in _groups(tiles, s.batch_size):
-                    dets = _predict_group(run, group)
-                    first, last = group[0].index, group[-1].index + 1
-                    skipped = sum(t.empty for t in group)
-                    if run.journal is not None:
-                        run.journal.record(JournalChunk(index, first, last, skipped, dets))
-                    _add_to_merger(run, index, merger, range(first, last), dets)
-                    run.tiles_done += last - first
-                    run.tiles_skipped += skipped
-                    run.report(index)
-            finally:
-                tiles.close()  # type: ignore[attr-defined]
+    return start
+
+
+@contextlib.contextmanager
+def open_tiles(run: _Run, index: int, indexes: Sequence[int]) -> Iterator[Iterator[TileData]]:
+    """Tiles ``indexes`` of scene ``index``, read and scaled ahead in background threads, in order."""
+    s, info = run.settings, run.scenes[index].info
+    scaling = scene_scaling(info, value_range=s.scale, percentiles=s.percentiles)
+    depth = s.prefetch or 2 * s.batch_size
+    with TileReader(info, scaling, run.tile_size) as reader:
+        tiles = prefetch_tiles(reader, run.scenes[index].windows, indexes, threads=s.read_threads, depth=depth)
+        try:
+            yield tiles
+        finally:
+            tiles.close()  # type: ignore[attr-defined]
+
+
+def take_tiles(
+    run: _Run, index: int, merger: SeamMerger, first: int, last: int, skipped: int, dets: Detections
+) -> None:
+    """Tiles ``[first, last)`` of scene ``index`` are done: journal, merge, emit, report."""
+    if run.journal is not None:
+        run.journal.record(JournalChunk(index, first, last, skipped, dets))
+    _add_to_merger(run, index, merger, range(first, last), dets)
+    run.tiles_done += last - first
+    run.tiles_skipped += skipped
+    run.report(index)
+
+
+def finish_scene(run: _Run, index: int, merger: SeamMerger) -> None:
+    """Every tile of scene ``index`` is in: emit what the merger still holds, report the scene done."""
     _emit(run, index, merger.finish())
     run.report(index, finished=True)
 
@@ -495,13 +544,13 @@ def _groups(tiles: Iterator[TileData], batch_size: int) -> Iterator[list[TileDat
         yield group
 
 
-def _add_to_merger(run: _Run, index: int, merger: Any, tiles: range, dets: Detections) -> None:
+def _add_to_merger(run: _Run, index: int, merger: SeamMerger, tiles: range, dets: Detections) -> None:
     for t in tiles:
         final = merger.add(t, dets.select(dets.tile == t))
         _emit(run, index, final)
 
 
-def _predict_group(run: _Run, group: list[TileData]) -> Detections:
+def predict_tiles(run: _Run, group: Sequence[TileData]) -> Detections:
     """Run the predictor on the non-empty tiles of ``group``; detections in scene pixels."""
     full = [t for t in group if not t.empty]
     if not full:

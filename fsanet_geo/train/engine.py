@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 from fsanet_geo.errors import CheckpointError, ConfigError, FileOverwriteError, TrainingError
 from fsanet_geo.io_utils import atomic_path
 from fsanet_geo.train.config import TrainConfig
-from fsanet_geo.train.distributed import DistContext, init_distributed
+from fsanet_geo.distributed import DistContext, init_distributed
 from fsanet_geo.train.events import TrainEvent, TrainResult
 from fsanet_geo.train.sampler import SeededItems, epoch_batches, iters_per_epoch, keyed_batches
 from fsanet_geo.train.schedule import lr_at
