@@ -31,11 +31,12 @@ from torchvision.ops import FrozenBatchNorm2d
 
 from fsanet_geo.errors import CheckpointError, ConfigError
 
+# name -> (builder, ImageNet weights, channels of C2, C3, C4, C5)
 _RESNETS = {
-    "resnet18": (models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1, (128, 256, 512)),
-    "resnet34": (models.resnet34, models.ResNet34_Weights.IMAGENET1K_V1, (128, 256, 512)),
-    "resnet50": (models.resnet50, models.ResNet50_Weights.IMAGENET1K_V1, (512, 1024, 2048)),
-    "resnet101": (models.resnet101, models.ResNet101_Weights.IMAGENET1K_V1, (512, 1024, 2048)),
+    "resnet18": (models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1, (64, 128, 256, 512)),
+    "resnet34": (models.resnet34, models.ResNet34_Weights.IMAGENET1K_V1, (64, 128, 256, 512)),
+    "resnet50": (models.resnet50, models.ResNet50_Weights.IMAGENET1K_V1, (256, 512, 1024, 2048)),
+    "resnet101": (models.resnet101, models.ResNet101_Weights.IMAGENET1K_V1, (256, 512, 1024, 2048)),
 }
 SWIN_T_CHANNELS: tuple[int, int, int] = (192, 384, 768)
 
@@ -141,6 +142,9 @@ class ResNetBackbone(nn.Module):
     C3/C4/C5 are at strides 8/16/32 with ``out_channels`` channels (128/256/512 for
     ResNet-18/34, 512/1024/2048 for ResNet-50/101). ``frozen_stages``: -1 none, 0 stem,
     k >= 1 the stem and stages 1..k get ``requires_grad=False``.
+
+    ``first_level=2`` gives [C2, C3, C4] (strides 4/8/16) instead, and drops stage 4.
+    ``norm="bn"`` uses trainable BatchNorm (training from scratch) instead of frozen BN.
     """
 
     def __init__(
@@ -149,14 +153,24 @@ class ResNetBackbone(nn.Module):
         in_channels: int = 3,
         frozen_stages: int = 1,
         pretrained: bool | str = False,
+        *,
+        first_level: int = 3,
+        norm: str = "frozen_bn",
     ) -> None:
         super().__init__()
         if name not in _RESNETS:
             raise ConfigError(f"unknown ResNet {name!r}: choose one of {', '.join(_RESNETS)}")
+        if first_level not in (2, 3):
+            raise ConfigError(f"first_level must be 2 or 3, got {first_level}")
         builder, weights, channels = _RESNETS[name]
-        net = builder(weights=None, norm_layer=FrozenBatchNorm2d)
+        norm_layer = {"frozen_bn": FrozenBatchNorm2d, "bn": nn.BatchNorm2d}.get(norm)
+        if norm_layer is None:
+            raise ConfigError(f"unknown backbone norm {norm!r}: use frozen_bn or bn")
+        net = builder(weights=None, norm_layer=norm_layer)
         self.name = name
-        self.out_channels: tuple[int, int, int] = channels
+        self.first_level = first_level
+        start = first_level - 2
+        self.out_channels: tuple[int, int, int] = channels[start : start + 3]  # type: ignore[assignment]
         self.conv1 = net.conv1
         self.bn1 = net.bn1
         self.relu = net.relu
@@ -164,7 +178,7 @@ class ResNetBackbone(nn.Module):
         self.layer1 = net.layer1
         self.layer2 = net.layer2
         self.layer3 = net.layer3
-        self.layer4 = net.layer4
+        self.layer4 = net.layer4 if first_level == 3 else None
         if pretrained:
             # Load into the RGB layout first, then adapt the first conv to C bands.
             state, source = _pretrained_state(weights, pretrained)
@@ -180,6 +194,7 @@ class ResNetBackbone(nn.Module):
         if frozen_stages >= 0:
             frozen += [self.conv1, self.bn1]
         frozen += [getattr(self, f"layer{i}") for i in range(1, frozen_stages + 1)]
+        frozen = [m for m in frozen if m is not None]
         for module in frozen:
             for param in module.parameters():
                 param.requires_grad_(False)
@@ -189,8 +204,9 @@ class ResNetBackbone(nn.Module):
         c2 = self.layer1(x)
         c3 = self.layer2(c2)
         c4 = self.layer3(c3)
-        c5 = self.layer4(c4)
-        return [c3, c4, c5]
+        if self.layer4 is None:
+            return [c2, c3, c4]
+        return [c3, c4, self.layer4(c4)]
 
 
 class SwinBackbone(nn.Module):
@@ -253,8 +269,14 @@ def build_backbone(
     frozen_stages: int = 1,
     pretrained: bool | str = False,
     drop_path: float = 0.0,
+    *,
+    first_level: int = 3,
+    norm: str = "frozen_bn",
 ) -> ResNetBackbone | SwinBackbone:
-    """Backbone by config name (``resnet18|34|50|101`` or ``swin_t``)."""
+    """Backbone by config name (``resnet18|34|50|101`` or ``swin_t``).
+
+    ``first_level`` 3 gives C3-C5 (strides 8/16/32), 2 gives C2-C4 (4/8/16, ResNet only).
+    """
     if name == "swin_t":
         return SwinBackbone(in_channels, frozen_stages, pretrained, drop_path)
-    return ResNetBackbone(name, in_channels, frozen_stages, pretrained)
+    return ResNetBackbone(name, in_channels, frozen_stages, pretrained, first_level=first_level, norm=norm)

@@ -19,6 +19,12 @@ BACKBONES: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101", "
 NECKS: tuple[str, ...] = ("align", "fpn")
 HEADS: tuple[str, ...] = ("align", "fcos")
 NMS_KINDS: tuple[str, ...] = ("hard", "soft_linear", "soft_gaussian")
+BACKBONE_NORMS: tuple[str, ...] = ("frozen_bn", "bn")
+"""``frozen_bn``: BatchNorm frozen, eval mode (the paper, with ImageNet weights); ``bn``:
+trainable BatchNorm, for training from scratch (no pretrained weights)."""
+STRIDE_SETS: tuple[tuple[int, ...], ...] = ((8, 16, 32), (4, 8, 16))
+"""(8, 16, 32): P3-P5 from C3-C5 (the paper). (4, 8, 16): P2-P4 from C2-C4, a finer grid for
+objects of 2-8 px, at the cost of a 4x larger first level."""
 
 IMAGENET_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)
 IMAGENET_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
@@ -59,6 +65,7 @@ class ModelConfig:
     norm_groups: int = 32
     deform_groups: int = 4
     frozen_stages: int = 1
+    backbone_norm: str = "frozen_bn"
     drop_path: float = 0.0
     strides: tuple[int, ...] = (8, 16, 32)
     regress_ranges: tuple[tuple[float, float], ...] = ((-1.0, 64.0), (64.0, 128.0), (128.0, INF_RANGE))
@@ -139,8 +146,14 @@ class ModelConfig:
                 f"head_channels={self.head_channels} is not divisible by "
                 f"deform_groups={self.deform_groups}"
             )
-        if self.strides != (8, 16, 32):
-            raise ConfigError(f"strides must be (8, 16, 32) (levels P3-P5), got {self.strides}")
+        if self.strides not in STRIDE_SETS:
+            raise ConfigError(
+                f"strides must be (8, 16, 32) (levels P3-P5) or (4, 8, 16) (P2-P4, ResNet "
+                f"only), got {self.strides}"
+            )
+        if self.strides != (8, 16, 32) and self.backbone == "swin_t":
+            raise ConfigError(f"swin_t gives strides (8, 16, 32) only, got {self.strides}")
+        _choice("backbone_norm", self.backbone_norm, BACKBONE_NORMS)
         if len(self.regress_ranges) != len(self.strides):
             raise ConfigError(
                 f"regress_ranges needs one (low, high) pair per level ({len(self.strides)}), "

@@ -145,6 +145,8 @@ class FSANet(nn.Module):
                 config.frozen_stages,
                 pretrained_backbone,
                 config.drop_path,
+                first_level=3 if config.strides[0] == 8 else 2,
+                norm=config.backbone_norm,
             )
         self.backbone = backbone
         self.neck = neck if neck is not None else build_neck(config, backbone.out_channels)

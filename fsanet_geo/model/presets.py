@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from fsanet_geo.errors import ConfigError
-from fsanet_geo.model.config import ModelConfig, default_mean_std
+from fsanet_geo.model.config import INF_RANGE, ModelConfig, default_mean_std
 from fsanet_geo.model.detector import FSANet
 
 _LITE: dict[str, Any] = {
@@ -40,6 +40,18 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fcos_r18_lite": {**_LITE, "neck": "fpn", "head": "fcos"},
     "fcos_fa2m_r18_lite": {**_LITE, "neck": "align", "head": "fcos"},
     "fcos_sagh_r18_lite": {**_LITE, "neck": "fpn", "head": "align"},
+    "fsanet_r18_tiny": {
+        "backbone": "resnet18",
+        "neck": "align",
+        "head": "align",
+        "strides": (4, 8, 16),
+        "regress_ranges": ((-1.0, 32.0), (32.0, 64.0), (64.0, INF_RANGE)),
+        "neck_channels": 96,
+        "head_channels": 96,
+        "num_tower_convs": 2,
+        "frozen_stages": -1,
+        "backbone_norm": "bn",
+    },
 }
 
 PRESET_DESCRIPTIONS: dict[str, str] = {
@@ -50,6 +62,8 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
     "fcos_r18_lite": "ablation: FCOS, ResNet-18 lite",
     "fcos_fa2m_r18_lite": "ablation: FCOS + FA2M, ResNet-18 lite",
     "fcos_sagh_r18_lite": "ablation: FCOS + SAGH, ResNet-18 lite",
+    "fsanet_r18_tiny": "FSANet, ResNet-18 to C4, P2-P4 (strides 4/8/16), width 96, trainable BN: "
+    "for training from scratch on CPU and for 2-8 px objects (the demo model)",
 }
 
 

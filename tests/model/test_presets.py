@@ -24,7 +24,28 @@ EXPECTED = {
     "fcos_r18_lite": ("resnet18", PlainFPN, FCOSHead, 128),
     "fcos_fa2m_r18_lite": ("resnet18", AlignFPN, FCOSHead, 128),
     "fcos_sagh_r18_lite": ("resnet18", PlainFPN, AlignHead, 128),
+    "fsanet_r18_tiny": ("resnet18", AlignFPN, AlignHead, 96),
 }
+
+
+def test_tiny_preset_uses_p2_to_p4_and_trainable_batchnorm() -> None:
+    model = build_model("fsanet_r18_tiny")
+    assert model.config.strides == (4, 8, 16)
+    assert model.backbone.out_channels == (64, 128, 256) and model.backbone.layer4 is None
+    assert isinstance(model.backbone.bn1, torch.nn.BatchNorm2d)
+    assert all(p.requires_grad for p in model.backbone.parameters())
+    model.eval()
+    with torch.inference_mode():
+        features = model.backbone(torch.zeros(1, 3, 64, 96))
+    assert [tuple(f.shape[-2:]) for f in features] == [(16, 24), (8, 12), (4, 6)]
+    with torch.inference_mode():
+        (out,) = model(torch.zeros(1, 3, 61, 90))
+    assert out["boxes"].shape[1] == 4
+
+
+def test_swin_rejects_p2_strides() -> None:
+    with pytest.raises(ConfigError, match="swin_t"):
+        preset_config("fsanet_swin_t", strides=(4, 8, 16), regress_ranges=((-1, 32), (32, 64), (64, 1e8)))
 
 
 def test_list_presets() -> None:
@@ -92,7 +113,8 @@ def test_overrides() -> None:
         ({"image_std": (1.0, 0.0, 1.0)}, "image_std must be positive"),
         ({"regress_ranges": ((-1, 64), (64, 128))}, "one \\(low, high\\) pair per level"),
         ({"regress_ranges": ((-1, 64), (128, 64), (128, 1e8))}, "low < high"),
-        ({"strides": (4, 8, 16)}, "strides must be"),
+        ({"strides": (2, 4, 8)}, "strides must be"),
+        ({"backbone_norm": "gn"}, "backbone_norm"),
         ({"score_thr": 1.5}, "score_thr"),
         ({"input_size": 0}, "input_size"),
     ],
