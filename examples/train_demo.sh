@@ -34,20 +34,20 @@ cd "$(dirname "$0")/.."
 FSANET=${FSANET:-fsanet}
 PYTHON=${PYTHON:-python}
 WORK=${WORK:-work_dirs/demo}
-MODEL=${MODEL:-fsanet_r18_lite}
+MODEL=${MODEL:-fsanet_r18_tiny}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 start=$SECONDS
 mkdir -p "$WORK"
 
 # (1) A synthetic AI-TOD-like data set in AI-TOD's file layout (seed 2024; ~1 min).
-$FSANET data synth "$WORK/synth" --images 280 --size 512 --density 2.5 --test-fraction 0.1 \
+$FSANET data synth "$WORK/synth" --images 640 --size 384 --density 2.5 --test-fraction 0.0625 \
     --seed 2024 --overwrite
 
 # (2) Train the light preset on the trainval split (~25 min on 2 cores); validates once,
 #     after the last epoch, on the held-out test split.
 $FSANET train --model "$MODEL" --dataset aitod --data-root "$WORK/synth" \
-    --input-size 512 --epochs 4 --batch-size 2 --optimizer adamw --lr 0.001 \
-    --flip-v 0.5 --rot90 --workers 1 --device cpu --seed 0 --val-interval 4 \
+    --input-size 384 --epochs 5 --batch-size 4 --optimizer adamw --lr 0.001 \
+    --flip-v 0.5 --rot90 --workers 1 --device cpu --seed 0 --val-interval 5 \
     --work-dir "$WORK/train" --overwrite
 echo "training done after $((SECONDS - start)) s" >&2
 

@@ -14,8 +14,7 @@ Heavy modules (torch, rasterio, geopandas) are imported on first use, so that
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fsanet_geo._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -26,20 +25,11 @@ _LAZY: dict[str, str] = {
     "load_model": "fsanet_geo.model.checkpoint",
     "detect_scene": "fsanet_geo.geo.pipeline",
     "DetectSettings": "fsanet_geo.geo.pipeline",
+    "detect_scenes": "fsanet_geo.geo.pipeline",
+    "detect_to_file": "fsanet_geo.geo.pipeline",
     "write_detections": "fsanet_geo.geo.export",
 }
 
 __all__ = ["__version__", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fsanet_geo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -5,8 +5,7 @@ Heavy modules (torch) are imported on first use of the names that need them.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fsanet_geo._lazy import lazy_attributes
 
 from fsanet_geo.data.classes import AITOD_CLASSES
 
@@ -30,15 +29,4 @@ _LAZY: dict[str, str] = {
 
 __all__ = ["AITOD_CLASSES", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fsanet_geo.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -6,8 +6,7 @@ Heavy modules (torch, geopandas, matplotlib) load on first use of the name that 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fsanet_geo._lazy import lazy_attributes
 
 _LAZY: dict[str, str] = {
     "EvalResult": "fsanet_geo.evaluate.aitod_protocol",
@@ -25,15 +24,4 @@ _LAZY: dict[str, str] = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fsanet_geo.evaluate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -5,8 +5,7 @@ Importing this package is light; torch-heavy modules load on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fsanet_geo._lazy import lazy_attributes
 
 _LAZY: dict[str, str] = {
     "TrainConfig": "fsanet_geo.train.config",
@@ -20,11 +19,4 @@ _LAZY: dict[str, str] = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fsanet_geo.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
