@@ -2,10 +2,17 @@
 
 Thin: parses options, checks outputs before any work, loads the model, calls
 :func:`fsanet_geo.geo.pipeline.detect_to_file` per output, renders progress on stderr.
+
+Several processes: ``fsanet detect --nproc N ...`` checks the inputs, then relaunches
+itself under ``torchrun --standalone --nproc-per-node N``; under ``torchrun`` (also
+multi-node) the tiles are spread over the processes and rank 0 writes the one output
+(:mod:`fsanet_geo.geo.distributed_detect`); the other ranks stay silent.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from enum import Enum
 from pathlib import Path
@@ -71,16 +78,23 @@ def detect(
     preview: Path = typer.Option(None, "--preview", dir_okay=False, help="Write a quicklook PNG with the boxes."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its finished tiles."),
+    nproc: int = typer.Option(1, "--nproc", min=1,
+                              help="Processes on this machine (one per GPU), launched with torchrun; "
+                                   "the tiles are spread over them."),
 ) -> None:
     """Detect objects in whole scenes; vectors to a file, progress and summary on stderr."""
     from fsanet_geo.errors import ConfigError
     from fsanet_geo.geo.pipeline import DetectSettings, check_scenes
     from fsanet_geo.io_utils import check_output_path
 
+    rank = int(os.environ.get("RANK", "0"))  # under torchrun: rank 0 reports and writes
+    if rank > 0:
+        console.quiet = True
     outputs = _outputs(scenes, output, output_dir, output_format)
     previews = _previews(preview, scenes) if preview is not None else {}
-    for path in [*outputs.values(), *previews.values()]:
-        check_output_path(path, overwrite=overwrite)
+    if rank == 0:
+        for path in [*outputs.values(), *previews.values()]:
+            check_output_path(path, overwrite=overwrite)
     scale_range = parse_csv(scale, float, "--scale")
     if scale_range is not None and len(scale_range) != 2:
         raise ConfigError(f"--scale takes MIN,MAX, got {scale!r}")
@@ -103,10 +117,60 @@ def detect(
     settings.validate()
     from fsanet_geo.device import resolve_device
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _detect_distributed(scenes, outputs, previews, settings, weights, keep_crs=keep_crs, overwrite=overwrite)
+        return
+    if nproc > 1:
+        # Check what can be checked here (on the CPU), so that user errors stay one line.
+        if resolve_device(device).type == "cuda" and nproc > _gpu_count():
+            raise ConfigError(f"--nproc {nproc} needs one GPU per process but this machine has {_gpu_count()}")
+        check_scenes(scenes, _load_model(weights, "cpu"), dataclasses.replace(settings, device="cpu", half=False))
+        from fsanet_cli.train import _launch_torchrun
+
+        raise typer.Exit(_launch_torchrun(nproc))
     model = _load_model(weights, str(resolve_device(device)))
     check_scenes(scenes, model, settings)  # every scene, before any output is started
     for group, out in outputs.items():
         _run_one(list(group), model, out, settings, previews, keep_crs=keep_crs, overwrite=overwrite)
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def _detect_distributed(
+    scenes: list[Path],
+    outputs: dict[tuple[Path, ...], Path],
+    previews: dict[Path, Path],
+    settings: Any,
+    weights: Path | None,
+    *,
+    keep_crs: bool,
+    overwrite: bool,
+) -> None:
+    """Under torchrun: every process loads the model on its device and checks every scene
+    (a failure on any process stops all); then each output is one distributed run."""
+    from fsanet_geo.distributed import agreed
+    from fsanet_geo.geo.distributed_detect import init_detect_context
+    from fsanet_geo.geo.pipeline import check_scenes
+
+    ctx = init_detect_context(settings.device)
+    try:
+        settings = dataclasses.replace(settings, device=str(ctx.device))
+
+        def check() -> Any:
+            model = _load_model(weights, str(ctx.device))
+            check_scenes(scenes, model, settings)
+            return model
+
+        model = agreed(ctx, check)
+        for group, out in outputs.items():
+            _run_one(list(group), model, out, settings, previews, keep_crs=keep_crs, overwrite=overwrite,
+                     context=ctx)
+    finally:
+        ctx.close()
 
 
 def _outputs(
@@ -170,13 +234,20 @@ def _run_one(
     *,
     keep_crs: bool,
     overwrite: bool,
+    context: Any = None,
 ) -> None:
+    """One output file; ``context`` (a :class:`DistContext`) spreads the tiles over torchrun processes."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from fsanet_geo.geo.detections import Detections
+    from fsanet_geo.geo.distributed_detect import detect_to_file_distributed
     from fsanet_geo.geo.journal import journal_dir
     from fsanet_geo.geo.pipeline import DetectProgress, detect_to_file
 
+    if context is not None and not context.is_main:  # rank 0 reports and writes
+        detect_to_file_distributed(scenes, model, out, settings=settings, keep_crs=keep_crs, overwrite=overwrite,
+                                   context=context)
+        return
     found: dict[int, list[Detections]] = {}
 
     def keep(scene_index: int, dets: Detections) -> None:
@@ -209,8 +280,14 @@ def _run_one(
                    objects=p.detections, rate=f"{rate:.1f}", description=f"{out.name} ({p.scene})")
 
     try:
-        summary = detect_to_file(scenes, model, out, settings=settings, progress=on_progress,
-                                 keep_crs=keep_crs, overwrite=overwrite, on_detections=keep)
+        if context is None:
+            summary = detect_to_file(scenes, model, out, settings=settings, progress=on_progress,
+                                     keep_crs=keep_crs, overwrite=overwrite, on_detections=keep)
+        else:
+            summary = detect_to_file_distributed(scenes, model, out, settings=settings, progress=on_progress,
+                                                 keep_crs=keep_crs, overwrite=overwrite, on_detections=keep,
+                                                 context=context)
+            assert summary is not None  # rank 0
     except KeyboardInterrupt:
         bar.stop()
         eprint(f"finished tiles kept in {journal_dir(out)}: run the same command with --resume to continue")
