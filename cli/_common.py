@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 # Status, progress bars and tables go to stderr; stdout stays clean for data.
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -28,7 +31,7 @@ state = _State()
 
 def fail(message: str, code: int = 2) -> None:
     """Print one error line to stderr and exit with ``code``."""
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -44,9 +47,14 @@ def handle_errors(fn: F) -> F:
         from fsanet_geo.errors import FsanetError
 
         try:
-            return fn(*args, **kwargs)
+            with _warnings_as_lines():
+                return fn(*args, **kwargs)
         except typer.Exit:
             raise
+        except typer.BadParameter as exc:  # raised in a command body, e.g. by parse_csv
+            if state.debug:
+                raise
+            fail(_one_line(exc.message))
         except KeyboardInterrupt:
             if state.debug:
                 raise
@@ -64,18 +72,45 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+def _one_line(exc: BaseException | str) -> str:
+    text = exc if isinstance(exc, str) else (str(exc).strip() or type(exc).__name__)
     return " ".join(text.split())
 
 
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Show each distinct warning once as ``warning: MESSAGE`` on stderr (no source line).
+
+    With ``--debug`` Python's own format (file, line, source) is kept.
+    """
+    if state.debug:
+        yield
+        return
+    seen: set[str] = set()
+    original = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        text = _one_line(str(message))
+        if text not in seen:
+            seen.add(text)
+            console.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = original
+
+
 def parse_csv(value: str | None, cast: Callable[[str], Any] = str, name: str = "value") -> list[Any] | None:
-    """Parse ``"3,2,1"``-style options; a bad item raises a :class:`typer.BadParameter`."""
+    """Parse ``"3,2,1"``-style options; a bad or empty item raises a :class:`typer.BadParameter`."""
     if value is None or value.strip() == "":
         return None
     items = []
     for part in value.split(","):
         part = part.strip()
+        if not part:
+            raise typer.BadParameter(f"{name}: empty item in {value!r} (give comma-separated values)")
         try:
             items.append(cast(part))
         except ValueError as exc:
@@ -86,6 +121,16 @@ def parse_csv(value: str | None, cast: Callable[[str], Any] = str, name: str = "
 def eprint(*args: Any, **kwargs: Any) -> None:
     """Print a status line to stderr."""
     console.print(*args, **kwargs)
+
+
+def print_table(table: Any) -> None:
+    """Print a rich table on stderr; off a terminal (a log file, a pipe) at least 120 columns
+    wide, so class names and headers are not cut to ``airpla…`` by the 80-column default."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    wide = Console(stderr=True, highlight=False, width=max(console.width, 120), quiet=console.quiet)
+    wide.print(table)
 
 
 def is_tty() -> bool:

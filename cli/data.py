@@ -52,7 +52,7 @@ def synth(
     from fsanet_geo.data.synthetic_aitod import generate_synthetic_aitod
 
     columns = (TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("synth", total=images)
         root = generate_synthetic_aitod(
             out, images, seed=seed, size=size, layout=layout.value, version=version.value,

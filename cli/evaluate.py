@@ -16,7 +16,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from fsanet_cli._common import console, fail, handle_errors
+from fsanet_cli._common import console, fail, handle_errors, print_table
 
 
 class DatasetKind(str, Enum):
@@ -26,6 +26,7 @@ class DatasetKind(str, Enum):
 
 @handle_errors
 def evaluate(
+    ctx: typer.Context,
     weights: Optional[Path] = typer.Option(
         None, "--weights", exists=True, dir_okay=False, help="Checkpoint to run (mode a)."
     ),
@@ -61,10 +62,10 @@ def evaluate(
     ),
     class_column: str = typer.Option("class_name", "--class-column", help="Class attribute (mode c)."),
     score_column: str = typer.Option("score", "--score-column", help="Score attribute (mode c)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number to this JSON file."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write precision-recall curves (png/pdf/svg)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", dir_okay=False, help="Write every number to this JSON file."),
+    plot: Optional[Path] = typer.Option(None, "--plot", dir_okay=False, help="Write precision-recall curves (png/pdf/svg)."),
     save_detections: Optional[Path] = typer.Option(
-        None, "--save-detections", help="Also write the model's COCO results JSON (mode a)."
+        None, "--save-detections", dir_okay=False, help="Also write the model's COCO results JSON (mode a)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
@@ -77,10 +78,15 @@ def evaluate(
     """
     from fsanet_geo.io_utils import check_output_path
 
+    from fsanet_geo.evaluate.plots import check_plot_path
+
     mode = _mode(weights, dataset, data_root, ann, images, detections, truth, save_detections)
-    for out in (json_out, plot, save_detections):
+    _refuse_unused_options(ctx, mode)
+    for out in (json_out, save_detections):
         if out is not None:
             check_output_path(out, overwrite=overwrite)
+    if plot is not None:
+        check_plot_path(plot, overwrite=overwrite)
 
     if mode == "map":
         from fsanet_geo.evaluate.mapspace import evaluate_vectors
@@ -170,6 +176,34 @@ def _mode(
     raise AssertionError  # unreachable: fail() exits
 
 
+# Options that only one mode reads; giving one in another mode is a mistake, not a no-op.
+_MODE_ONLY = {
+    "map": {"iou": "--iou", "score_threshold": "--score-threshold", "pixel_size": "--pixel-size",
+            "class_column": "--class-column", "score_column": "--score-column"},
+    "model": {"split": "--split", "batch_size": "--batch-size", "device": "--device"},
+}
+_MODE_NAMES = {"map": "map space (--truth)", "model": "a model run (--weights)", "file": "a results file"}
+
+
+def _refuse_unused_options(ctx: typer.Context, mode: str) -> None:
+    """Exit with one line when an option of another mode was given on the command line."""
+    for owner, options in _MODE_ONLY.items():
+        if owner == mode:
+            continue
+        given = [flag for name, flag in options.items() if _given(ctx, name)]
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            fail(f"{', '.join(given)} only {verb} to {_MODE_NAMES[owner]}, not to {_MODE_NAMES[mode]}")
+    if mode == "map" and _given(ctx, "max_dets"):
+        fail("--max-dets does not apply to map space (--truth): the whole scene is one image")
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` was set by the user (command line or environment), not defaulted."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
 def _run_model(
     weights: Path,
     dataset: DatasetKind,
@@ -207,6 +241,7 @@ def _run_model(
         TimeRemainingColumn(),
         console=console,
         transient=True,
+        disable=not console.is_terminal,  # a log file gets no bar (and no blank line from it)
     ) as bar:
         task = bar.add_task("predict", total=len(ds))
         dets = predict_dataset(
@@ -239,7 +274,7 @@ def _print_coco_table(result: Any, *, per_class: bool = True) -> None:
     for key in keys:
         head.add_column(key, justify="right")
     head.add_row(*(_pct(result.stats[k]) for k in keys))
-    console.print(head)
+    print_table(head)
     if not per_class:
         return
     per = Table(title="AP per class (%)", title_justify="left")
@@ -249,7 +284,7 @@ def _print_coco_table(result: Any, *, per_class: bool = True) -> None:
     ap50 = result.per_class_ap50()
     for name, ap in result.per_class.items():
         per.add_row(name, _pct(ap), _pct(ap50[name]))
-    console.print(per)
+    print_table(per)
     counts = result.counts
     console.print(
         f"{counts.get('images', 0)} images, {counts.get('ground_truth', 0)} objects, "
@@ -276,7 +311,7 @@ def _print_map_table(result: Any) -> None:
         f"{o.precision:.3f}", f"{o.recall:.3f}", f"{o.f1:.3f}", _pct(result.coco.stats["AP"]),
         style="bold",
     )
-    console.print(table)
+    print_table(table)
     _print_coco_table(result.coco, per_class=False)
     if result.pixel_size is None:
         console.print("pixel size unknown: no very tiny/tiny/small/medium split (give --pixel-size)")

@@ -19,7 +19,7 @@ from typing import Any
 
 import typer
 
-from fsanet_cli._common import console, handle_errors
+from fsanet_cli._common import console, handle_errors, print_table
 
 
 class DatasetKind(str, Enum):
@@ -231,4 +231,4 @@ def _summary(result: Any) -> None:
     if result.best_checkpoint is not None:
         table.add_row("best checkpoint", f"{result.best_checkpoint} (AP {_pct(result.best_ap)})")
     table.add_row("metrics log", str(result.metrics_log))
-    console.print(table)
+    print_table(table)

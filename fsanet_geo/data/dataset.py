@@ -185,7 +185,9 @@ def build_dataset(
     if kind == "aitod":
         if ann is not None or images is not None:
             if ann is None or images is None:
-                raise ConfigError("give both an annotation file and an images folder (or a data root)")
+                given, missing = ("annotation file", "images folder") if ann is not None else (
+                    "images folder", "annotation file")
+                raise ConfigError(f"an {given} was given without its {missing}: give both (or only a data root)")
             ann_path, images_dir = Path(ann), Path(images)
         elif data_root is not None:
             ann_path, images_dir = find_aitod_split(data_root, split)

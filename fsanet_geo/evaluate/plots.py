@@ -28,15 +28,23 @@ def pr_curve(result: EvalResult, class_index: int, iou: float | None) -> np.ndar
     return np.where(p > -1, p, 0.0).mean(axis=0)
 
 
+def check_plot_path(path: Path | str, *, overwrite: bool = False) -> Path:
+    """Validate a plot output before any work: a known suffix, a folder that exists, and
+    no existing file unless ``overwrite``. Raises :class:`OutputError` (or its subclass
+    :class:`FileOverwriteError`)."""
+    p = Path(path)
+    if p.suffix.lower() not in _FORMATS:
+        raise OutputError(f"cannot write a plot as {p.suffix or 'no suffix'}: use .png, .pdf or .svg")
+    return check_output_path(p, overwrite=overwrite)
+
+
 def plot_pr_curves(result: EvalResult, path: Path | str, *, overwrite: bool = False) -> Path:
     """Write a figure with two panels: PR curves per class at IoU 0.5 and averaged over
     IoU .50:.95 (area all, at the last maxDets). The legend gives each class's AP.
 
     The format follows the suffix (png, pdf, svg, jpg); the write is atomic.
     """
-    path = check_output_path(path, overwrite=overwrite)
-    if path.suffix.lower() not in _FORMATS:
-        raise OutputError(f"cannot write a plot as {path.suffix or 'no suffix'}: use .png, .pdf or .svg")
+    path = check_plot_path(path, overwrite=overwrite)
     # An explicit Agg canvas: no GUI, and the global pyplot backend is left alone.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

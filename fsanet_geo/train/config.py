@@ -175,6 +175,13 @@ class TrainConfig:
             raise ConfigError("a COCO dataset needs both its annotation JSON and its image folder")
         if self.dataset == "aitod" and not self.data_root and not (self.train_ann and self.train_images):
             raise ConfigError("an AI-TOD dataset needs a data root (or an annotation JSON and images)")
+        for ann_name, ann, images_name, images in (
+            ("--ann", self.train_ann, "--images", self.train_images),
+            ("--val-ann", self.val_ann, "--val-images", self.val_images),
+        ):
+            if bool(ann) != bool(images):
+                given, missing = (ann_name, images_name) if ann else (images_name, ann_name)
+                raise ConfigError(f"{given} needs {missing} too (an annotation JSON and its image folder)")
 
     def lr_for(self, world_size: int = 1) -> float:
         """The learning rate used: ``lr`` if given, else the linear scaling rule."""

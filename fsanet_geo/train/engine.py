@@ -128,8 +128,7 @@ class _Run:
         self.device = ctx.device
         self.amp = bool(config.amp and self.device.type == "cuda")
 
-        prepare_work_dir(config, write=ctx.is_main)
-        ctx.barrier()
+        prepare_work_dir(config, write=False)  # refuse early, but touch nothing yet
         seed_everything(config.seed)
         if config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -140,6 +139,10 @@ class _Run:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = _build_optimizer(config, self.params, config.lr_for(ctx.world_size))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        # Only once the data and model are known good: a bad option neither leaves an empty
+        # work dir behind nor removes a previous run's files under --overwrite.
+        prepare_work_dir(config, write=ctx.is_main)
+        ctx.barrier()
 
         self.ipe = iters_per_epoch(len(self.train_set), config.batch_size, ctx.world_size)
         self.total_iters = self.ipe * config.epochs

@@ -70,6 +70,16 @@ def test_results_file_mode_prints_table_and_writes_json(tmp_path: Path) -> None:
         (["--ann", "{dets}", "--detections", "{dets}"], "ground truth must be a COCO JSON object"),
         (["--ann", "{gt}", "--detections", "{gt}"], "must be a JSON list"),
         (["--ann", "{gt}", "--detections", "{bad}"], "unknown"),
+        # options another mode reads are refused, not silently ignored
+        (["--ann", "{gt}", "--detections", "{dets}", "--iou", "0.3"],
+         "--iou only applies to map space (--truth), not to a results file"),
+        (["--ann", "{gt}", "--detections", "{dets}", "--device", "cpu", "--split", "val"],
+         "--split, --device only apply to a model run (--weights)"),
+        (["--weights", "{gt}", "--dataset", "coco", "--ann", "{gt}", "--images", "{dir}", "--score-threshold", "0.5"],
+         "--score-threshold only applies to map space"),
+        (["--truth", "{gt}", "--detections", "{dets}", "--max-dets", "10"], "--max-dets does not apply to map space"),
+        # a plot suffix is checked before any work
+        (["--ann", "{gt}", "--detections", "{dets}", "--plot", "{dir}/pr.xyz"], "cannot write a plot as .xyz"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -82,6 +92,13 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path: Path, args: list[str], me
     assert message.replace("unknown", "category ids not in the ground truth") in " ".join(res.stderr.split())
     assert len(res.stderr.strip().splitlines()) == 1
     assert "Traceback" not in res.output
+
+
+def test_a_folder_is_refused_as_a_json_output(tmp_path: Path) -> None:
+    gt, dets = write_case(tmp_path)
+    res = invoke("eval", "--ann", gt, "--detections", dets, "--json", tmp_path, "--overwrite")
+    assert res.exit_code == 2 and "is a directory" in " ".join(res.stderr.replace("│", " ").split())
+    assert tmp_path.is_dir()
 
 
 def test_model_mode_runs_a_tiny_model(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from fsanet_geo.data.aitod import find_aitod_split, normalise_class_name, valida
 from fsanet_geo.data.classes import AITOD_CLASSES
 from fsanet_geo.data.dataset import build_dataset
 from fsanet_geo.data.synthetic_aitod import generate_synthetic_aitod
-from fsanet_geo.errors import DatasetError
+from fsanet_geo.errors import ConfigError, DatasetError
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,14 @@ def test_build_dataset_on_each_layout(trees: dict[str, Path], key: str) -> None:
     assert len(train) == len(train.coco["images"]) - train.stats.skipped_images
     image, target = train[0]
     assert image.shape == (3, 64, 64) and len(target["boxes"]) > 0
+
+
+def test_an_annotation_file_without_images_is_named(trees: dict[str, Path]) -> None:
+    ann, images = find_aitod_split(trees["fsanet-v1"], "test")
+    with pytest.raises(ConfigError, match="an annotation file was given without its images folder"):
+        build_dataset("aitod", ann=ann, train=False)
+    with pytest.raises(ConfigError, match="an images folder was given without its annotation file"):
+        build_dataset("aitod", images=images, train=False)
 
 
 def test_categories_must_be_aitod(tmp_path: Path, trees: dict[str, Path]) -> None:

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from fsanet_geo.errors import CheckpointError, ConfigError, FileOverwriteError, TrainingError
+from fsanet_geo.errors import CheckpointError, ConfigError, DatasetError, FileOverwriteError, TrainingError
 from fsanet_geo.model.checkpoint import load_model
 from fsanet_geo.train import engine
 from fsanet_geo.train.engine import train
@@ -152,6 +152,24 @@ def test_work_dir_rules(tiny_aitod: Path, tmp_path: Path, tiny_config: Any) -> N
     assert (work / "notes.txt").read_text() == "mine"  # a foreign file is kept
     with pytest.raises(ConfigError, match="batch_size 2 -> 1"):
         train(tiny_config(tiny_aitod, work, max_iters=2, batch_size=1, resume=True))
+
+
+def test_a_bad_option_leaves_no_work_dir_and_keeps_a_previous_run(
+    tiny_aitod: Path, tmp_path: Path, tiny_config: Any
+) -> None:
+    # regression: the work dir used to be made (and, with overwrite, emptied) before the data was read
+    fresh = tmp_path / "fresh"
+    with pytest.raises(DatasetError, match="unknown AI-TOD split"):
+        train(tiny_config(tiny_aitod, fresh, max_iters=1, train_split="bogus"))
+    assert not fresh.exists()
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "last.safetensors").write_text("previous run")
+    (old / "epoch_1.safetensors").write_text("previous run")
+    with pytest.raises(DatasetError, match="unknown AI-TOD split"):
+        train(tiny_config(tiny_aitod, old, max_iters=1, train_split="bogus", overwrite=True))
+    assert (old / "last.safetensors").read_text() == "previous run"
+    assert (old / "epoch_1.safetensors").read_text() == "previous run"
 
 
 @pytest.mark.slow

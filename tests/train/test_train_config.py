@@ -64,6 +64,21 @@ def test_coco_needs_annotation_and_images() -> None:
         TrainConfig(dataset="coco", train_ann="a.json")
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"train_ann": "a.json"}, "--ann needs --images too"),
+        ({"train_images": "imgs"}, "--images needs --ann too"),
+        ({"val_ann": "v.json"}, "--val-ann needs --val-images too"),
+        ({"val_images": "imgs"}, "--val-images needs --val-ann too"),
+    ],
+)
+def test_an_annotation_file_and_its_images_go_together(change: dict, message: str) -> None:
+    # regression: with a data root, a lone --ann used to pass and fail later with a vague message
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(dataset="aitod", data_root="root", **change)
+
+
 def test_json_round_trip_and_unknown_keys() -> None:
     cfg = TrainConfig.for_preset("fsanet_r18_lite", batch_size=3, max_iters=7, **AITOD)
     again = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))

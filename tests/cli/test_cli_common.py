@@ -1,0 +1,73 @@
+"""Shared CLI plumbing: bad list options, warnings and tables stay one clean line each."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import typer
+from rich.table import Table
+from typer.testing import CliRunner
+
+from fsanet_cli import _common
+from fsanet_cli._common import handle_errors, parse_csv, print_table
+
+runner = CliRunner()
+
+
+def test_parse_csv_reads_items_and_refuses_empty_ones() -> None:
+    assert parse_csv("3, 2,1", int, "--bands") == [3, 2, 1]
+    assert parse_csv(None) is None and parse_csv("  ") is None
+    with pytest.raises(typer.BadParameter, match="--classes: empty item in ','"):
+        parse_csv(",", str, "--classes")
+    with pytest.raises(typer.BadParameter, match="--scale: empty item in '1,,2'"):
+        parse_csv("1,,2", float, "--scale")
+    with pytest.raises(typer.BadParameter, match="--bands: cannot read 'a'"):
+        parse_csv("a,b", int, "--bands")
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.command()
+    @handle_errors
+    def run(bands: str = typer.Option("1", "--bands"), warn: int = typer.Option(0, "--warn")) -> None:
+        for _ in range(warn):
+            warnings.warn("scene [x] has no CRS:\n  pixels only", UserWarning, stacklevel=1)
+        typer.echo(",".join(map(str, parse_csv(bands, int, "--bands") or [])))
+
+    return app
+
+
+def test_bad_parameter_in_a_command_body_is_one_line_and_exit_2() -> None:
+    res = runner.invoke(_app(), ["--bands", "1,x"])
+    assert res.exit_code == 2
+    assert res.stderr.strip() == "error: --bands: cannot read 'x'"
+    assert res.stdout == ""
+
+
+def test_bad_parameter_with_debug_keeps_the_exception(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_common.state, "debug", True)
+    res = runner.invoke(_app(), ["--bands", "1,x"])
+    assert res.exit_code == 2 and "error:" not in res.stderr  # typer's own usage error, not ours
+
+
+def test_warnings_are_shown_once_as_one_line() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        res = runner.invoke(_app(), ["--bands", "3,2", "--warn", "3"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout == "3,2\n"
+    # once, on one line, markup-like brackets kept literally, no source file or line
+    assert res.stderr == "warning: scene [x] has no CRS: pixels only\n"
+
+
+def test_tables_are_not_cut_off_a_terminal(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    table = Table()
+    for name in ("class", "truth", "detections", "TP", "FP", "FN", "precision", "recall", "F1", "AP %"):
+        table.add_column(name)
+    table.add_row("swimming-pool", "66", "27", "27", "0", "39", "1.000", "0.409", "0.581", "40.6")
+    print_table(table)
+    err = capsys.readouterr().err
+    assert "swimming-pool" in err and "detections" in err and "precision" in err and "…" not in err
