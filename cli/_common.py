@@ -6,6 +6,7 @@ Data goes to files or stdout; status, progress and errors go to stderr.
 from __future__ import annotations
 
 import functools
+import subprocess
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -135,3 +136,23 @@ def print_table(table: Any) -> None:
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def torchrun_command(nproc: int, argv: list[str] | None = None) -> list[str]:
+    """The command running this same command line (``argv``, default ``sys.argv[1:]``) under
+    ``torchrun --standalone --nproc-per-node nproc``, without its ``--nproc`` option."""
+    args, skip = [], False
+    for arg in sys.argv[1:] if argv is None else argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            "--nproc-per-node", str(nproc), "-m", "fsanet_cli.main", *args]
+
+
+def launch_torchrun(nproc: int) -> int:
+    """Run this same command line under torchrun with ``nproc`` processes; their exit code."""
+    return subprocess.call(torchrun_command(nproc))

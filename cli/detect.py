@@ -14,13 +14,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from fsanet_cli._common import console, eprint, handle_errors, parse_csv
+from fsanet_cli._common import console, eprint, handle_errors, launch_torchrun, parse_csv
 
 
 class MergeMetric(str, Enum):
@@ -125,9 +126,7 @@ def detect(
         if resolve_device(device).type == "cuda" and nproc > _gpu_count():
             raise ConfigError(f"--nproc {nproc} needs one GPU per process but this machine has {_gpu_count()}")
         check_scenes(scenes, _load_model(weights, "cpu"), dataclasses.replace(settings, device="cpu", half=False))
-        from fsanet_cli.train import _launch_torchrun
-
-        raise typer.Exit(_launch_torchrun(nproc))
+        raise typer.Exit(launch_torchrun(nproc))
     model = _load_model(weights, str(resolve_device(device)))
     check_scenes(scenes, model, settings)  # every scene, before any output is started
     for group, out in outputs.items():
@@ -176,12 +175,17 @@ def _detect_distributed(
 def _outputs(
     scenes: list[Path], output: Path | None, output_dir: Path | None, fmt: OutputFormat
 ) -> dict[tuple[Path, ...], Path]:
-    """Scene group -> output file: all scenes into ``output``, or one file each in ``output_dir``."""
+    """Scene group -> output file: all scenes into ``output``, or one file each in ``output_dir``.
+
+    Raises :class:`OutputError` for an unsupported ``output`` extension (before any work).
+    """
     from fsanet_geo.errors import ConfigError, OutputError
+    from fsanet_geo.geo.export import output_format
 
     if (output is None) == (output_dir is None):
         raise ConfigError("give exactly one of -o/--output FILE or --output-dir DIR")
     if output is not None:
+        output_format(output)
         return {tuple(scenes): output}
     assert output_dir is not None
     if not output_dir.is_dir():
@@ -267,13 +271,22 @@ def _run_one(
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    bar = Progress(*columns, console=console, transient=False)
+    # Off a terminal (a log file, a pipe) no bar, only the summary line below.
+    bar = Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
     task = bar.add_task(out.name, total=None, skipped=0, objects=0, rate="-")
+    started_bar: list[bool] = []
+
+    def stop_bar() -> None:
+        if started_bar:  # Progress.stop() prints a blank line even when it never started
+            started_bar.clear()
+            bar.stop()
 
     def on_progress(p: DetectProgress) -> None:
         if not first_done:
             first_done.append(p.tiles_done)  # resumed tiles do not count towards the rate
-            bar.start()  # only once the scenes passed their checks: errors stay one line
+            if not bar.disable:  # only once the scenes passed their checks: errors stay one line
+                bar.start()
+                started_bar.append(True)
         elapsed = max(time.perf_counter() - started, 1e-9)
         rate = (p.tiles_done - first_done[0]) / elapsed
         bar.update(task, total=p.tiles_total, completed=p.tiles_done, skipped=p.tiles_skipped,
@@ -289,11 +302,12 @@ def _run_one(
                                                  context=context)
             assert summary is not None  # rank 0
     except KeyboardInterrupt:
-        bar.stop()
-        eprint(f"finished tiles kept in {journal_dir(out)}: run the same command with --resume to continue")
+        stop_bar()
+        if journal_dir(out).is_dir():
+            eprint(f"finished tiles kept in {journal_dir(out)}: run the same command with --resume to continue")
         raise
     finally:
-        bar.stop()
+        stop_bar()
     p = summary.progress
     elapsed = time.perf_counter() - started
     computed = p.tiles_done - summary.resumed_tiles
@@ -308,6 +322,8 @@ def _write_previews(
     scenes: list[Path], previews: dict[Path, Path], found: dict[int, list[Any]], model: Any, settings: Any,
     overwrite: bool,
 ) -> None:
+    from rasterio.errors import NotGeoreferencedWarning
+
     from fsanet_geo.geo.detections import Detections
     from fsanet_geo.geo.preview import write_preview
     from fsanet_geo.geo.reader import open_scene
@@ -317,7 +333,10 @@ def _write_previews(
         if scene not in previews:
             continue
         info = open_scene(scene, bands=settings.bands, in_channels=in_channels)
-        path = write_preview(info, Detections.concat(found.get(i, [])), list(getattr(model, "class_names", [])),
-                             previews[scene], value_range=settings.scale, percentiles=settings.percentiles,
-                             overwrite=overwrite)
+        with warnings.catch_warnings():
+            if info.crs is None:  # already reported by the run; rasterio would repeat it
+                warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+            path = write_preview(info, Detections.concat(found.get(i, [])), list(getattr(model, "class_names", [])),
+                                 previews[scene], value_range=settings.scale, percentiles=settings.percentiles,
+                                 overwrite=overwrite)
         eprint(f"preview -> {path}")

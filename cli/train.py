@@ -11,15 +11,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from fsanet_cli._common import console, handle_errors, print_table
+from fsanet_cli._common import console, handle_errors, launch_torchrun, print_table
 
 
 class DatasetKind(str, Enum):
@@ -76,7 +74,7 @@ def train(
 ) -> None:
     """Train a detector; progress on stderr, checkpoints and metrics in the work dir."""
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        raise typer.Exit(_launch_torchrun(nproc))
+        raise typer.Exit(launch_torchrun(nproc))
     from fsanet_geo.train import TrainConfig
     from fsanet_geo.train import train as run_training
 
@@ -107,21 +105,6 @@ def train(
     with _TrainProgress() as show:
         result = run_training(config, progress=show)
     _summary(result)
-
-
-def _launch_torchrun(nproc: int) -> int:
-    """Run this same command line under ``torchrun --standalone --nproc-per-node nproc``."""
-    args, skip = [], False
-    for arg in sys.argv[1:]:
-        if skip:
-            skip = False
-        elif arg == "--nproc":
-            skip = True
-        elif not arg.startswith("--nproc="):
-            args.append(arg)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc-per-node", str(nproc), "-m", "fsanet_cli.main", *args]
-    return subprocess.call(command)
 
 
 def _is_main_process() -> bool:

@@ -160,6 +160,7 @@ def detect_to_file_distributed(
     others return None. Errors on any process raise on all of them
     (:class:`DistributedError` on those that did not fail themselves).
     """
+    from fsanet_geo.geo.export import output_format
     from fsanet_geo.io_utils import check_output_path
 
     s = settings or DetectSettings()
@@ -172,6 +173,7 @@ def detect_to_file_distributed(
 
         def prepare() -> _Run:
             if ctx.is_main:
+                output_format(out)
                 check_output_path(out, overwrite=overwrite)
             return _prepare_on_rank(ctx, scenes, predictor, s, progress, on_detections)
 

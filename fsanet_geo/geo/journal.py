@@ -46,10 +46,15 @@ def journal_dir(output: str | os.PathLike[str]) -> Path:
 
 
 class DetectJournal:
-    """Chunks of finished tiles in ``folder``; see the module docstring."""
+    """Chunks of finished tiles in ``folder``; see the module docstring.
+
+    ``created`` is True when this object made the folder (a new run, or ``resume`` without a
+    journal), False when it reopened an existing journal to resume it.
+    """
 
     def __init__(self, folder: Path, fingerprint: dict[str, Any], *, resume: bool) -> None:
         self.folder = folder
+        self.created = False
         state = folder / "state.json"
         if resume and state.is_file():
             try:
@@ -65,7 +70,18 @@ class DetectJournal:
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        _write_atomic(state, json.dumps(_jsonable(fingerprint), indent=1).encode())
+        self.created = True
+        try:
+            _write_atomic(state, json.dumps(_jsonable(fingerprint), indent=1).encode())
+        except BaseException:
+            self.remove()
+            raise
+
+    def is_empty(self) -> bool:
+        """True when no chunk (of any scene) has been recorded: there is nothing to resume."""
+        if not self.folder.is_dir():
+            return True
+        return not any(_CHUNK.match(f.name) for f in self.folder.iterdir())
 
     def chunks(self, scene: int) -> Iterator[JournalChunk]:
         """The chunks of ``scene`` forming a contiguous prefix from tile 0, in order."""

@@ -120,6 +120,15 @@ class DetectSettings:
             raise ConfigError("read_threads and prefetch must be >= 1")
         if self.gdal_cache_mb < 1:
             raise ConfigError(f"GDAL cache must be >= 1 MiB, got {self.gdal_cache_mb}")
+        if self.scale is not None:
+            if len(self.scale) != 2:
+                raise ConfigError(f"scale range is two values MIN,MAX, got {list(self.scale)}")
+            low, high = (float(v) for v in self.scale)
+            if not (np.isfinite(low) and np.isfinite(high) and high > low):
+                raise ConfigError(f"scale range needs MAX > MIN (both finite), got {low:g},{high:g}")
+        pct = [float(v) for v in self.percentiles]
+        if len(pct) != 2 or not 0.0 <= pct[0] < pct[1] <= 100.0:
+            raise ConfigError(f"percentiles must be two values with 0 <= low < high <= 100, got {pct}")
 
 
 @dataclass
@@ -277,9 +286,10 @@ def check_scenes(
 ) -> None:
     """Run every check :func:`detect_scenes` makes before reading pixels (settings, scenes, CRS).
 
-    Raises the same :class:`RasterError` / :class:`ConfigError` / :class:`DeviceError`.
+    Raises the same :class:`RasterError` / :class:`ConfigError` / :class:`DeviceError`. It does
+    not warn (about a scene without CRS accepted by ``allow_no_crs``): the run itself does, once.
     """
-    _prepare_run(scenes, predictor, settings or DetectSettings(), None, None, None, None)
+    _prepare_run(scenes, predictor, settings or DetectSettings(), None, None, None, None, warn=False)
 
 
 def detect_to_file(
@@ -296,13 +306,17 @@ def detect_to_file(
     """Detect over ``scenes`` and stream the result into one vector file ``output``.
 
     The format follows the extension (see :func:`fsanet_geo.geo.export.open_sink`). The
-    output path is checked first (exists without ``overwrite``, folder missing); the file
-    appears atomically at the end. A journal ``<output>.partial/`` records finished tiles
-    so that ``settings.resume`` continues an interrupted run; it is removed on success.
+    output path (format, exists without ``overwrite``, folder missing), the settings and the
+    scenes are checked before anything is written; the file appears atomically at the end.
+    A journal ``<output>.partial/`` records finished tiles so that ``settings.resume``
+    continues an interrupted run; it is removed on success (and on a failure before any
+    tile was finished).
     """
+    from fsanet_geo.geo.export import output_format
     from fsanet_geo.io_utils import check_output_path
 
     s = settings or DetectSettings()
+    output_format(output)
     out = check_output_path(output, overwrite=overwrite)
     run = _prepare_run(scenes, predictor, s, progress, None, None, on_detections)
     with file_output(run, out, keep_crs=keep_crs, overwrite=overwrite):
@@ -314,17 +328,23 @@ def detect_to_file(
 def file_output(run: _Run, out: Path, *, keep_crs: bool, overwrite: bool) -> Iterator[None]:
     """Give ``run`` its resume journal and a sink writing ``out``; the file appears on a clean exit.
 
-    On an exception the output is not written and the journal is kept for ``resume``.
+    The sink is opened first (it checks the format, the folder and existing outputs), so a
+    refused output leaves no journal behind. On an exception the output is not written and
+    the journal is kept for ``resume``, unless this run created it and finished no tile.
     """
     from fsanet_geo.geo.export import open_sink
 
-    journal = DetectJournal(journal_dir(out), _fingerprint(run), resume=run.settings.resume)
     if run.settings.resume:
         _remove_stale_temporaries(out)
-    run.journal = journal
     with open_sink(out, crs=run.scenes[0].info.crs, keep_crs=keep_crs, overwrite=overwrite) as sink:
-        run.sink = sink
-        yield
+        journal = DetectJournal(journal_dir(out), _fingerprint(run), resume=run.settings.resume)
+        run.journal, run.sink = journal, sink
+        try:
+            yield
+        except BaseException:
+            if journal.created and journal.is_empty():
+                journal.remove()
+            raise
     journal.remove()
 
 
@@ -376,10 +396,12 @@ def _prepare_run(
     journal: DetectJournal | None,
     on_detections: Callable[[int, Detections], None] | None,
     device: torch.device | None = None,
+    warn: bool = True,
 ) -> _Run:
     """Validate settings and every scene before any pixel is read.
 
     ``device`` (e.g. ``cuda:LOCAL_RANK`` under torchrun) overrides ``settings.device``.
+    ``warn``: warn about scenes without CRS (off for checks that precede a run).
     """
     settings.validate()
     if not scene_paths:
@@ -404,9 +426,12 @@ def _prepare_run(
         if info.crs is None:
             if not settings.allow_no_crs:
                 raise RasterError(f"{info.path} has no CRS: outputs would not be georeferenced (use --allow-no-crs)")
-            warnings.warn(
-                f"{info.path} has no CRS: detections are in pixel coordinates", NotGeoreferencedWarning, stacklevel=3
-            )
+            if warn:
+                warnings.warn(
+                    f"{info.path} has no CRS: detections are in pixel coordinates",
+                    NotGeoreferencedWarning,
+                    stacklevel=3,
+                )
             transform = Affine.identity()
         scenes.append(_Scene(info, tile_windows(info.height, info.width, tile, overlap), transform, info.path.name))
     crs_set = {s.info.crs.to_wkt() if s.info.crs else None for s in scenes}

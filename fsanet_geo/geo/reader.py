@@ -11,6 +11,7 @@ import contextlib
 import math
 import os
 import threading
+import warnings
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +24,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
+from rasterio.errors import NotGeoreferencedWarning as RioNotGeoreferencedWarning
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
@@ -96,7 +98,17 @@ def gdal_env(cache_bytes: int = GDAL_CACHE_BYTES) -> rasterio.Env:
     return rasterio.Env(GDAL_CACHEMAX=int(cache_bytes))
 
 
+_OPEN_LOCK = threading.Lock()
+"""Serialises our ``warnings.catch_warnings`` (process-wide state) across reading threads."""
+
+
 def _open(path: Path) -> Any:
+    """Open ``path`` with rasterio; :class:`RasterError` if it is missing or not a raster.
+
+    rasterio's own NotGeoreferencedWarning ("Dataset has no geotransform ...") is dropped
+    for a scene without CRS: the pipeline reports that condition itself (an error, or one
+    warning with ``allow_no_crs``). Other warnings are passed on.
+    """
     if not path.exists():
         raise RasterError(f"scene {path} does not exist")
     if path.is_dir():
@@ -104,12 +116,19 @@ def _open(path: Path) -> Any:
     if not os.access(path, os.R_OK):
         raise RasterError(f"scene {path} cannot be read (permission denied)")
     try:
-        return rasterio.open(path)
+        with _OPEN_LOCK, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RioNotGeoreferencedWarning)
+            ds = rasterio.open(path)
     except RasterioError as exc:
         detail = _first_line(exc)
         if "not recognized" in detail:
             detail = "format not recognized"
         raise RasterError(f"{path} is not a raster GDAL can read ({detail})") from exc
+    for w in caught:
+        if issubclass(w.category, RioNotGeoreferencedWarning) and not ds.crs:
+            continue
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    return ds
 
 
 def _first_line(exc: BaseException) -> str:

@@ -20,6 +20,7 @@ torchvision's random init.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -85,7 +86,9 @@ def load_weights_file(path: str | Path) -> dict[str, Tensor]:
         else:
             state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
-        raise CheckpointError(f"cannot read backbone weights {p}: {exc}") from exc
+        raise CheckpointError(
+            f"{p} is not a safetensors or torch state-dict file ({_read_failure(p, exc)})"
+        ) from exc
     for key in ("state_dict", "model"):
         if isinstance(state, Mapping) and key in state and isinstance(state[key], Mapping):
             state = state[key]
@@ -98,6 +101,17 @@ def load_weights_file(path: str | Path) -> dict[str, Tensor]:
                 key = key[len(prefix) :]
         out[key] = value
     return out
+
+
+def _read_failure(path: Path, exc: BaseException) -> str:
+    """Why a weights file did not load, in words (the unpickler's own errors are a bare ``105``)."""
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    text = str(exc).strip().splitlines()
+    reader = "safetensors" if path.suffix == ".safetensors" else "torch.load"
+    if isinstance(exc, (KeyError, EOFError, pickle.UnpicklingError)) or not text or text[0].isdigit():
+        return f"{reader} cannot read it: not a weights file"
+    return f"{reader}: {text[0]}"
 
 
 def _load_into(

@@ -71,3 +71,32 @@ def test_tables_are_not_cut_off_a_terminal(capsys: pytest.CaptureFixture[str], t
     print_table(table)
     err = capsys.readouterr().err
     assert "swimming-pool" in err and "detections" in err and "precision" in err and "…" not in err
+
+
+def test_torchrun_command_drops_nproc_and_keeps_the_rest() -> None:
+    import sys
+
+    argv = ["train", "--nproc", "2", "--epochs", "3", "--nproc=4", "--work-dir", "w"]
+    assert _common.torchrun_command(2, argv) == [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "fsanet_cli.main", "train", "--epochs", "3", "--work-dir", "w",
+    ]
+
+
+def test_train_and_detect_share_the_public_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import fsanet_cli.detect
+    import fsanet_cli.main
+    import fsanet_cli.train
+
+    assert fsanet_cli.train.launch_torchrun is _common.launch_torchrun
+    assert fsanet_cli.detect.launch_torchrun is _common.launch_torchrun
+    assert not hasattr(fsanet_cli.train, "_launch_torchrun")
+    launched: list[list[str]] = []
+    monkeypatch.setattr(_common.subprocess, "call", lambda command: launched.append(command) or 3)
+    monkeypatch.setattr(sys, "argv", ["fsanet", "train", "--nproc", "2", "--max-iters", "1"])
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    result = CliRunner().invoke(fsanet_cli.main.app, ["train", "--nproc", "2", "--max-iters", "1"])
+    assert result.exit_code == 3  # torchrun's exit code is passed on
+    assert launched == [_common.torchrun_command(2, ["train", "--max-iters", "1"])]

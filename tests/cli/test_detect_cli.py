@@ -182,3 +182,48 @@ def test_every_scene_is_checked_before_any_output(tmp_path: Path, tiny_weights: 
     result = invoke(str(good), str(no_crs), "--output-dir", str(out_dir), "--weights", str(tiny_weights))
     assert "no CRS" in one_error_line(result)
     assert list(out_dir.iterdir()) == []
+
+
+# -- a failed start, progress off a terminal, warnings (QA findings) --------------------------
+
+
+def test_a_refused_start_is_one_line_and_leaves_no_journal(scene: Path, tmp_path: Path, tiny_weights: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    common = ["--weights", str(tiny_weights), "--device", "cpu"]
+    result = invoke(str(scene), "-o", str(out_dir / "s.gpkg"), *common, "--scale", "10,5")
+    assert result.output == "error: scale range needs MAX > MIN (both finite), got 10,5\n"
+    assert result.exit_code == 2
+    result = invoke(str(scene), "-o", str(out_dir / "y.xyz"), *common)
+    assert result.output.startswith("error: unsupported output format '.xyz'")
+    assert ".geojson, .gpkg, .shp, .fgb, .csv, .json" in one_error_line(result)
+    (out_dir / "b.dbf").write_text("older table")  # refused by the sink, inside the run
+    result = invoke(str(scene), "-o", str(out_dir / "b.shp"), *common)
+    assert result.output.startswith("error: ") and "b.dbf already exists" in one_error_line(result)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["b.dbf"]  # no *.partial journal
+    # the QA scenario: --resume after the failed start runs from scratch
+    result = invoke(str(scene), "-o", str(out_dir / "s.gpkg"), *common, "--scale", "5,10", "--resume")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out_dir.iterdir()) == ["b.dbf", "s.gpkg"]
+
+
+def test_off_a_terminal_only_the_summary_line(scene: Path, tmp_path: Path, tiny_weights: Path) -> None:
+    out = tmp_path / "out.csv"
+    result = invoke(str(scene), "-o", str(out), "--weights", str(tiny_weights), "--device", "cpu", "--overlap", "16")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 1, result.output  # no finished progress bar in a log file
+    assert lines[0].endswith(f"tiles/s -> {out}") and " objects (" in lines[0]
+
+
+def test_no_crs_scene_warns_once_and_rasterio_stays_quiet(tmp_path: Path, tiny_weights: Path) -> None:
+    from PIL import Image
+
+    png = tmp_path / "nocrs.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(png)
+    result = invoke(str(png), "--allow-no-crs", "-o", str(tmp_path / "out.csv"), "--weights", str(tiny_weights),
+                    "--device", "cpu", "--preview", str(tmp_path / "quick.png"))
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert warned == [f"warning: {png} has no CRS: detections are in pixel coordinates"]
+    assert "geotransform" not in result.output

@@ -275,11 +275,11 @@ def test_cli_nproc_checks_inputs_then_relaunches_under_torchrun(
 ) -> None:
     from typer.testing import CliRunner
 
-    import fsanet_cli.train
+    import fsanet_cli._common
     from fsanet_cli.main import app
 
     launched: list[list[str]] = []
-    monkeypatch.setattr(fsanet_cli.train.subprocess, "call", lambda command: launched.append(command) or 0)
+    monkeypatch.setattr(fsanet_cli._common.subprocess, "call", lambda command: launched.append(command) or 0)
     scene = write_painted_scene(tmp_path / "scene.tif", height=64, width=64, n_objects=2, seed=3).path
     out = tmp_path / "out.gpkg"
     args = ["detect", str(scene), "-o", str(out), "--weights", str(tiny_weights), "--device", "cpu"]

@@ -15,6 +15,7 @@ from fsanet_geo.model.backbone import (
     SwinBackbone,
     adapt_first_conv_weight,
     build_backbone,
+    load_weights_file,
 )
 
 
@@ -127,12 +128,32 @@ def test_bad_weights_files(tmp_path) -> None:
         ResNetBackbone("resnet18", pretrained=str(tmp_path / "nope.pth"))
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"\x00not a torch file")
-    with pytest.raises(CheckpointError, match="cannot read"):
+    with pytest.raises(CheckpointError, match="junk.pth is not a safetensors or torch state-dict file"):
         ResNetBackbone("resnet18", pretrained=str(junk))
     wrong = tmp_path / "r50.safetensors"
     save_file({"conv1.weight": torch.zeros(64, 3, 7, 7), "layer1.0.conv1.weight": torch.zeros(64, 64, 1, 1)}, str(wrong))
     with pytest.raises(CheckpointError, match="do not fit"):
         ResNetBackbone("resnet18", pretrained=str(wrong))
+
+
+def test_unreadable_weights_files_are_named_in_words(tmp_path) -> None:
+    """A text file used to give 'cannot read backbone weights afile: 105' (the unpickler's bare key)."""
+    text = tmp_path / "afile"
+    text.write_text("hello world\n")
+    with pytest.raises(CheckpointError) as info:
+        load_weights_file(text)
+    assert str(info.value) == (
+        f"{text} is not a safetensors or torch state-dict file (torch.load cannot read it: not a weights file)"
+    )
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError) as info:
+        load_weights_file(empty)
+    assert str(info.value) == f"{empty} is not a safetensors or torch state-dict file (the file is empty)"
+    short = tmp_path / "short.safetensors"
+    short.write_bytes(b"hello")
+    with pytest.raises(CheckpointError, match=r"short.safetensors is not a .*\(safetensors: .*header"):
+        load_weights_file(short)
 
 
 def test_swin_t_real_widths_and_strides() -> None:
