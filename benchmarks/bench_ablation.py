@@ -36,6 +36,10 @@ LABELS = {
     "fcos_fa2m_r18_lite": "FCOS + FA2M",
     "fcos_sagh_r18_lite": "FCOS + SAGH",
     "fsanet_r18_lite": "FSANet (FA2M + SAGH)",
+    "fcos_r18_tiny": "FCOS (tiny body)",
+    "fcos_fa2m_r18_tiny": "FCOS + FA2M (tiny body)",
+    "fcos_sagh_r18_tiny": "FCOS + SAGH (tiny body)",
+    "fsanet_r18_tiny": "FSANet (tiny body)",
 }
 CACHE = Path(tempfile.gettempdir()) / "fsanet_bench_cache"
 
@@ -46,7 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=256, help="image and training size, pixels")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (random init)")
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate (random init)")
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
     p.add_argument("--warmup-iters", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -80,7 +85,7 @@ def run_one(preset: str, data: Path, work: Path, args: argparse.Namespace) -> di
     steps = tuple(sorted({max(1, round(args.epochs * 8 / 12)), max(1, round(args.epochs * 11 / 12))}))
     config = TrainConfig.for_preset(
         preset, dataset="aitod", data_root=str(data), epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, warmup_iters=args.warmup_iters, lr_steps=steps, input_size=args.size,
+        lr=args.lr, optimizer=args.optimizer, warmup_iters=args.warmup_iters, lr_steps=steps, input_size=args.size,
         num_workers=0, device="cpu", val_interval=0, seed=args.seed, work_dir=str(work),
     )
 
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(run_one(preset, data, base / preset, args))
     command = "python benchmarks/bench_ablation.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     print(table(rows))
-    print(f"\nsynthetic set: {data.name}; {args.epochs} epochs, batch {args.batch_size}, SGD lr {args.lr}, "
+    print(f"\nsynthetic set: {data.name}; {args.epochs} epochs, batch {args.batch_size}, {args.optimizer} lr {args.lr}, "
           f"CPU {args.threads} threads, torch {torch.__version__}\nreproduce: {command.strip()}")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,9 @@
 - ``fcos_r50``: the FCOS baseline (plain FPN, plain FCOS head) on the same P3-P5 levels.
 - ``*_r18_lite``: CPU-friendly ResNet-18 variants with 128-channel neck/head and 2 tower
   convs; the four ablation variants (FCOS, FCOS+FA2M, FCOS+SAGH, FSANet) share them.
+- ``*_r18_tiny``: P2-P4 (strides 4/8/16) from C2-C4 of a ResNet-18 with trainable
+  BatchNorm, width 96: trains from scratch on a CPU; ``fsanet_r18_tiny`` is the demo model,
+  and the four ablation variants exist on this body too.
 """
 
 from __future__ import annotations
@@ -26,6 +29,19 @@ _LITE: dict[str, Any] = {
     "num_tower_convs": 2,
 }
 
+# P2-P4 (strides 4/8/16) from C2-C4 of a ResNet-18 with trainable BatchNorm: trains from
+# scratch on a CPU and gives objects of 4-8 px a positive point.
+_TINY: dict[str, Any] = {
+    "backbone": "resnet18",
+    "strides": (4, 8, 16),
+    "regress_ranges": ((-1.0, 32.0), (32.0, 64.0), (64.0, INF_RANGE)),
+    "neck_channels": 96,
+    "head_channels": 96,
+    "num_tower_convs": 2,
+    "frozen_stages": -1,
+    "backbone_norm": "bn",
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "fsanet_r50": {"backbone": "resnet50", "neck": "align", "head": "align"},
     "fsanet_swin_t": {
@@ -40,18 +56,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fcos_r18_lite": {**_LITE, "neck": "fpn", "head": "fcos"},
     "fcos_fa2m_r18_lite": {**_LITE, "neck": "align", "head": "fcos"},
     "fcos_sagh_r18_lite": {**_LITE, "neck": "fpn", "head": "align"},
-    "fsanet_r18_tiny": {
-        "backbone": "resnet18",
-        "neck": "align",
-        "head": "align",
-        "strides": (4, 8, 16),
-        "regress_ranges": ((-1.0, 32.0), (32.0, 64.0), (64.0, INF_RANGE)),
-        "neck_channels": 96,
-        "head_channels": 96,
-        "num_tower_convs": 2,
-        "frozen_stages": -1,
-        "backbone_norm": "bn",
-    },
+    "fsanet_r18_tiny": {**_TINY, "neck": "align", "head": "align"},
+    "fcos_r18_tiny": {**_TINY, "neck": "fpn", "head": "fcos"},
+    "fcos_fa2m_r18_tiny": {**_TINY, "neck": "align", "head": "fcos"},
+    "fcos_sagh_r18_tiny": {**_TINY, "neck": "fpn", "head": "align"},
 }
 
 PRESET_DESCRIPTIONS: dict[str, str] = {
@@ -64,6 +72,9 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
     "fcos_sagh_r18_lite": "ablation: FCOS + SAGH, ResNet-18 lite",
     "fsanet_r18_tiny": "FSANet, ResNet-18 to C4, P2-P4 (strides 4/8/16), width 96, trainable BN: "
     "for training from scratch on CPU and for 2-8 px objects (the demo model)",
+    "fcos_r18_tiny": "ablation: FCOS, ResNet-18 tiny (P2-P4)",
+    "fcos_fa2m_r18_tiny": "ablation: FCOS + FA2M, ResNet-18 tiny (P2-P4)",
+    "fcos_sagh_r18_tiny": "ablation: FCOS + SAGH, ResNet-18 tiny (P2-P4)",
 }
 
 

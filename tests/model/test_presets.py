@@ -25,6 +25,9 @@ EXPECTED = {
     "fcos_fa2m_r18_lite": ("resnet18", AlignFPN, FCOSHead, 128),
     "fcos_sagh_r18_lite": ("resnet18", PlainFPN, AlignHead, 128),
     "fsanet_r18_tiny": ("resnet18", AlignFPN, AlignHead, 96),
+    "fcos_r18_tiny": ("resnet18", PlainFPN, FCOSHead, 96),
+    "fcos_fa2m_r18_tiny": ("resnet18", AlignFPN, FCOSHead, 96),
+    "fcos_sagh_r18_tiny": ("resnet18", PlainFPN, AlignHead, 96),
 }
 
 
