@@ -66,6 +66,10 @@ def train(
                                    help="Training size, pixels (default: the model's)."),
     pretrained_backbone: str = typer.Option(None, "--pretrained-backbone",
                                             help="'imagenet' or a local backbone weights file."),
+    init_weights: Path = typer.Option(None, "--init-weights", **_FILE,
+                                      help="Start from this checkpoint's weights (fine-tuning)."),
+    warmup_iters: int = typer.Option(None, "--warmup-iters", min=0,
+                                     help="Linear warm-up iterations (default: the recipe's 500)."),
     flip_v: float = typer.Option(None, "--flip-v", min=0.0, max=1.0, help="Vertical flip probability."),
     rot90: bool = typer.Option(None, "--rot90/--no-rot90", help="Random 90-degree rotations."),
     amp: bool = typer.Option(None, "--amp/--no-amp", help="Mixed precision on CUDA (default: on)."),
@@ -86,6 +90,7 @@ def train(
         "num_workers": workers, "val_interval": val_interval, "max_iters": max_iters,
         "input_size": input_size, "flip_v": flip_v, "rot90": rot90, "amp": amp,
         "pretrained_backbone": _pretrained(pretrained_backbone),
+        "init_weights": init_weights, "warmup_iters": warmup_iters,
     }
     given = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
     if resume:

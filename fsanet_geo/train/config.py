@@ -125,6 +125,8 @@ class TrainConfig:
     log_interval: int = 1
     max_iters: int | None = None
     pretrained_backbone: str | bool = False
+    init_weights: str | None = None
+    """A fsanet-geo checkpoint whose weights start the run (fine-tuning); same preset and classes."""
     resume: bool = False
     overwrite: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)
@@ -134,6 +136,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, os.PathLike):
                 setattr(self, name, os.fspath(value))
+        if isinstance(self.init_weights, os.PathLike):
+            self.init_weights = os.fspath(self.init_weights)
         if isinstance(self.pretrained_backbone, os.PathLike):
             self.pretrained_backbone = os.fspath(self.pretrained_backbone)
         self.lr_steps = tuple(int(s) for s in self.lr_steps)

@@ -445,8 +445,25 @@ def _build_model(config: TrainConfig, class_names: list[str]) -> nn.Module:
     pretrained = config.pretrained_backbone
     if isinstance(pretrained, str) and pretrained.lower() == "imagenet":
         pretrained = True
-    return build_model(config.model, num_classes=len(class_names), class_names=class_names,
-                       pretrained_backbone=pretrained, **overrides)
+    model = build_model(config.model, num_classes=len(class_names), class_names=class_names,
+                        pretrained_backbone=pretrained, **overrides)
+    if config.init_weights:
+        _load_init_weights(model, config.init_weights)
+    return model
+
+
+def _load_init_weights(model: nn.Module, path: str) -> None:
+    """Start from a checkpoint's weights (fine-tuning); architecture and classes must match."""
+    from fsanet_geo.model.checkpoint import load_model
+
+    source = load_model(path, "cpu")
+    ours, theirs = model.config, source.config  # type: ignore[attr-defined]
+    if (ours.preset, ours.num_classes) != (theirs.preset, theirs.num_classes):
+        raise ConfigError(
+            f"--init-weights {path} is a {theirs.preset} with {theirs.num_classes} classes, "
+            f"but this run trains a {ours.preset} with {ours.num_classes} classes"
+        )
+    model.load_state_dict(source.state_dict())
 
 
 def _build_optimizer(config: TrainConfig, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:

@@ -1,0 +1,38 @@
+"""Fine-tuning: --init-weights starts a run from a checkpoint's weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from fsanet_geo.errors import ConfigError
+from fsanet_geo.model import build_model, save_checkpoint
+from fsanet_geo.train.engine import _load_init_weights
+
+
+def _tiny(**overrides: object) -> torch.nn.Module:
+    return build_model("fsanet_r18_tiny", input_size=64, **overrides)
+
+
+def test_init_weights_copies_every_tensor(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    source = _tiny()
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(torch.randn_like(p))
+    path = save_checkpoint(source, tmp_path / "source.safetensors")
+    torch.manual_seed(1)
+    target = _tiny()
+    assert not torch.equal(target.head.box_init.weight, source.head.box_init.weight)
+    _load_init_weights(target, str(path))
+    for (name, a), b in zip(source.state_dict().items(), target.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_init_weights_of_another_preset_is_refused(tmp_path: Path) -> None:
+    path = save_checkpoint(_tiny(), tmp_path / "tiny.safetensors")
+    other = build_model("fcos_r18_tiny", input_size=64)
+    with pytest.raises(ConfigError, match="fsanet_r18_tiny with 8 classes.*fcos_r18_tiny"):
+        _load_init_weights(other, str(path))
