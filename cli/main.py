@@ -49,8 +49,38 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    Usage errors (a missing file for an ``exists=True`` option, a value out of range, an
+    unknown option) become one ``error:`` line and exit code 2, like library errors,
+    instead of click's usage box; ``fsanet --debug`` keeps click's full report.
+    """
+    import sys
+
+    from fsanet_cli._common import console
+
+    try:  # typer >= 0.24 carries its own copy of click
+        from typer._click.exceptions import NoArgsIsHelpError, UsageError
+    except ImportError:  # pragma: no cover - older typer on plain click
+        from click.exceptions import NoArgsIsHelpError, UsageError
+
+    if "--debug" in sys.argv[1:]:
+        app()
+        return
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        if exc.ctx is not None:
+            console.print(exc.ctx.get_help(), markup=False)
+        sys.exit(2)  # as click does for a bare command with no_args_is_help
+    except UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "fsanet"
+        console.print(f"[bold red]error:[/] {exc.format_message()} (see '{command} --help')", markup=True)
+        sys.exit(2)
+    except typer.Abort:
+        console.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
