@@ -76,6 +76,9 @@ class ModelConfig:
     weight_box_init: float = 0.2
     weight_box_refine: float = 1.0
     weight_centerness: float = 1.0
+    # A GT that no point claims (2-3 px objects between the points of a level) takes the
+    # nearest free point near its centre (targets.assign_targets). Off in the paper's recipe.
+    nearest_fallback: bool = False
     # inference
     score_thr: float = 0.05
     nms_pre: int = 3000

@@ -80,6 +80,7 @@ def build_criterion(config: ModelConfig) -> Criterion:
             weight_box_init=config.weight_box_init,
             weight_box_refine=config.weight_box_refine,
             weight_centerness=config.weight_centerness,
+            nearest_fallback=config.nearest_fallback,
         )
     return FCOSCriterion(
         config.num_classes,
@@ -90,6 +91,7 @@ def build_criterion(config: ModelConfig) -> Criterion:
         weight_cls=config.weight_cls,
         weight_box=config.weight_box_refine,
         weight_centerness=config.weight_centerness,
+        nearest_fallback=config.nearest_fallback,
     )
 
 

@@ -21,6 +21,7 @@ from fsanet_geo.model.targets import (
     fcos_centerness,
     gaussian_centerness,
     level_ranges,
+    level_strides,
     refined_centres,
 )
 
@@ -95,6 +96,7 @@ class _PointCriterion:
         regress_ranges: Sequence[tuple[float, float]],
         focal_alpha: float,
         focal_gamma: float,
+        nearest_fallback: bool = False,
     ) -> None:
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -105,11 +107,13 @@ class _PointCriterion:
         self.regress_ranges = tuple((float(lo), float(hi)) for lo, hi in regress_ranges)
         self.focal_alpha = focal_alpha
         self.focal_gamma = focal_gamma
+        self.nearest_fallback = nearest_fallback
 
     def _prepare(
         self, outputs: HeadOutputs, points: list[Tensor]
-    ) -> tuple[_FlatOutputs, Tensor, Tensor]:
-        """Flattened outputs, all points Tensor[N, 2] and their level ranges Tensor[N, 2]."""
+    ) -> tuple[_FlatOutputs, Tensor, Tensor, Tensor | None]:
+        """Flattened outputs, all points Tensor[N, 2], their level ranges Tensor[N, 2] and,
+        with the nearest-point fallback on, their level strides Tensor[N] (else None)."""
         sizes = outputs.sizes
         if not (len(sizes) == len(points) == len(self.strides)):
             raise ValueError(
@@ -129,7 +133,12 @@ class _PointCriterion:
         ranges = level_ranges(
             sizes, self.regress_ranges, device=all_points.device, dtype=all_points.dtype
         )
-        return flat, all_points, ranges
+        point_strides = None
+        if self.nearest_fallback:
+            point_strides = level_strides(
+                sizes, self.strides, device=all_points.device, dtype=all_points.dtype
+            )
+        return flat, all_points, ranges, point_strides
 
     def _focal(self, logits: Tensor, labels: Tensor, normaliser: Tensor) -> Tensor:
         """Focal loss of Tensor[P, K] logits vs Tensor[P] labels (K: background), sum / norm."""
@@ -196,8 +205,11 @@ class FSANetCriterion(_PointCriterion):
         weight_box_init: float = 0.2,
         weight_box_refine: float = 1.0,
         weight_centerness: float = 1.0,
+        nearest_fallback: bool = False,
     ) -> None:
-        super().__init__(num_classes, strides, regress_ranges, focal_alpha, focal_gamma)
+        super().__init__(
+            num_classes, strides, regress_ranges, focal_alpha, focal_gamma, nearest_fallback
+        )
         self.weight_cls = weight_cls
         self.weight_box_init = weight_box_init
         self.weight_box_refine = weight_box_refine
@@ -216,7 +228,7 @@ class FSANetCriterion(_PointCriterion):
         """
         if outputs.box_init is None:
             raise ValueError("FSANetCriterion needs outputs.box_init (the SAGH coarse boxes)")
-        flat, all_points, ranges = self._prepare(outputs, points)
+        flat, all_points, ranges, point_strides = self._prepare(outputs, points)
         assert flat.box_init is not None
         if len(targets) != flat.cls_logits.shape[0]:
             raise ValueError(f"{len(targets)} targets for {flat.cls_logits.shape[0]} images")
@@ -225,13 +237,21 @@ class FSANetCriterion(_PointCriterion):
         for image_index, target in enumerate(targets):
             boxes = target["boxes"].to(device=all_points.device, dtype=all_points.dtype)
             labels = target["labels"].to(all_points.device)
-            lab, tgt = assign_targets(all_points, ranges, boxes, labels, self.num_classes)
+            lab, tgt = assign_targets(
+                all_points, ranges, boxes, labels, self.num_classes, point_strides=point_strides
+            )
             init_labels.append(lab)
             init_targets.append(tgt)
             with torch.no_grad():
                 query = refined_centres(all_points, flat.box_refine[image_index].detach())
             lab, tgt = assign_targets(
-                all_points, ranges, boxes, labels, self.num_classes, query=query
+                all_points,
+                ranges,
+                boxes,
+                labels,
+                self.num_classes,
+                query=query,
+                point_strides=point_strides,
             )
             refine_labels.append(lab)
             refine_targets.append(tgt)
@@ -286,8 +306,11 @@ class FCOSCriterion(_PointCriterion):
         weight_cls: float = 1.0,
         weight_box: float = 1.0,
         weight_centerness: float = 1.0,
+        nearest_fallback: bool = False,
     ) -> None:
-        super().__init__(num_classes, strides, regress_ranges, focal_alpha, focal_gamma)
+        super().__init__(
+            num_classes, strides, regress_ranges, focal_alpha, focal_gamma, nearest_fallback
+        )
         self.weight_cls = weight_cls
         self.weight_box = weight_box
         self.weight_centerness = weight_centerness
@@ -296,14 +319,16 @@ class FCOSCriterion(_PointCriterion):
         self, outputs: HeadOutputs, points: list[Tensor], targets: list[dict]
     ) -> dict[str, Tensor]:
         """Weighted losses ``{"cls", "box", "centerness"}`` (arguments as FSANetCriterion)."""
-        flat, all_points, ranges = self._prepare(outputs, points)
+        flat, all_points, ranges, point_strides = self._prepare(outputs, points)
         if len(targets) != flat.cls_logits.shape[0]:
             raise ValueError(f"{len(targets)} targets for {flat.cls_logits.shape[0]} images")
         all_labels, all_targets = [], []
         for target in targets:
             boxes = target["boxes"].to(device=all_points.device, dtype=all_points.dtype)
             labels = target["labels"].to(all_points.device)
-            lab, tgt = assign_targets(all_points, ranges, boxes, labels, self.num_classes)
+            lab, tgt = assign_targets(
+                all_points, ranges, boxes, labels, self.num_classes, point_strides=point_strides
+            )
             all_labels.append(lab)
             all_targets.append(tgt)
         labels_t = torch.cat(all_labels)

@@ -65,6 +65,24 @@ def level_ranges(
     return torch.cat(parts, dim=0)
 
 
+def level_strides(
+    sizes: Sequence[tuple[int, int]],
+    strides: Sequence[int],
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """The stride (pixels) of each point's level, Tensor[N], levels in the order of ``sizes``."""
+    if len(sizes) != len(strides):
+        raise ValueError(f"{len(sizes)} level sizes but {len(strides)} strides")
+    parts = [
+        torch.full((h * w,), float(stride), device=device, dtype=dtype)
+        for (h, w), stride in zip(sizes, strides, strict=True)
+    ]
+    if not parts:
+        return torch.zeros((0,), device=device, dtype=dtype)
+    return torch.cat(parts, dim=0)
+
+
 def distance_to_boxes(points: Tensor, dist: Tensor) -> Tensor:
     """Decode (l, t, r, b) distances around points into boxes.
 
@@ -161,6 +179,78 @@ def _best_boxes(
     return best_area, best_index
 
 
+def _nearest_fallback(
+    points: Tensor,
+    ranges: Tensor,
+    point_strides: Tensor,
+    gt_boxes: Tensor,
+    areas: Tensor,
+    best_area: Tensor,
+    best_index: Tensor,
+    max_rounds: int = 3,
+) -> tuple[Tensor, Tensor]:
+    """Give each GT left without a positive point the nearest free point near its centre.
+
+    Candidates of a GT: still-background points within one stride (L-infinity, the point's
+    own level) of the box centre, on a level whose range admits half the box's longer
+    side. The nearest (Euclidean; ties: lower point index) is taken. Several GTs wanting
+    one point: the smallest area wins (ties: lower GT index) and the others try again with
+    the points that are left, for up to ``max_rounds`` rounds.
+
+    Every box has a point within half a stride of its centre on each axis, so every GT
+    that fits a level's range gets a positive unless its neighbours took every candidate.
+
+    Args:
+        points: Tensor[N, 2] (x, y) pixels (the points themselves, never refine queries).
+        ranges: Tensor[N, 2] level range of each point; point_strides: Tensor[N] pixels.
+        gt_boxes: Tensor[M, 4] xyxy pixels; areas: Tensor[M] pixels^2.
+        best_area, best_index: the regular assignment (area ``inf`` / index M: background).
+
+    Returns:
+        Updated (best_area Tensor[N], best_index Tensor[N]).
+    """
+    num_points, num_gts = points.shape[0], gt_boxes.shape[0]
+    centres = (gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2  # [M, 2]
+    half_long = (gt_boxes[:, 2:] - gt_boxes[:, :2]).amax(dim=-1) / 2  # [M]
+    for _ in range(max_rounds):
+        has_point = torch.zeros(num_gts + 1, dtype=torch.bool, device=points.device)
+        has_point[best_index] = True
+        missing = (~has_point[:num_gts]).nonzero(as_tuple=True)[0]
+        if missing.numel() == 0:
+            break
+        free = torch.isinf(best_area)
+        chosen = torch.full_like(missing, -1)
+        per_chunk = max(1, _ASSIGN_CHUNK_ELEMENTS // max(num_points, 1))
+        for start in range(0, missing.numel(), per_chunk):
+            gts = missing[start : start + per_chunk]
+            offset = points[None, :, :] - centres[gts, None, :]  # [m, N, 2]
+            size = half_long[gts, None]
+            ok = (
+                free[None, :]
+                & (offset.abs().amax(dim=-1) <= point_strides[None, :])
+                & (size >= ranges[None, :, 0])
+                & (size <= ranges[None, :, 1])
+            )
+            dist = offset.square().sum(dim=-1).masked_fill(~ok, math.inf)
+            nearest_dist, nearest = dist.min(dim=-1)  # first minimum: lower point index
+            chosen[start : start + per_chunk] = torch.where(
+                torch.isfinite(nearest_dist), nearest, torch.full_like(nearest, -1)
+            )
+        found = chosen >= 0
+        if not bool(found.any()):
+            break
+        gts, pts = missing[found], chosen[found]
+        claim_area = best_area.new_full((num_points,), math.inf)
+        claim_area.scatter_reduce_(0, pts, areas[gts], reduce="amin")
+        ties = areas[gts] == claim_area[pts]
+        claim_index = torch.full((num_points,), num_gts, dtype=torch.long, device=points.device)
+        claim_index.scatter_reduce_(0, pts[ties], gts[ties], reduce="amin")
+        won = claim_index < num_gts
+        best_area = torch.where(won, claim_area, best_area)
+        best_index = torch.where(won, claim_index, best_index)
+    return best_area, best_index
+
+
 def assign_targets(
     points: Tensor,
     ranges: Tensor,
@@ -168,6 +258,7 @@ def assign_targets(
     gt_labels: Tensor,
     num_classes: int,
     query: Tensor | None = None,
+    point_strides: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """FCOS (initial) or FSANet refine assignment of points to ground-truth boxes.
 
@@ -176,6 +267,12 @@ def assign_targets(
     distances ``m`` satisfies ``lo <= m <= hi`` for the point's level range (mmdet's
     comparison). Among several candidates the GT of smallest area wins (ties: the lower
     index). No centre sampling.
+
+    Nearest-point fallback (``point_strides`` given; off in the paper's presets): a GT that
+    no probe claims (a 2-3 px object can fall between the points of even a stride-4 level)
+    takes the nearest free point within one stride of its centre (:func:`_nearest_fallback`).
+    Its target may have a component down to minus half a stride; the decoded target is
+    still exactly the GT box.
 
     Initial assignment (``query=None``): the probe is the point.
     Refine assignment: the probe is ``query``, the centre of the point's refined
@@ -196,6 +293,8 @@ def assign_targets(
         gt_labels: Tensor[M] int64 class indices in [0, num_classes).
         num_classes: K; background points get label K.
         query: Tensor[N, 2] probe positions for the refine assignment, or None.
+        point_strides: Tensor[N] stride (pixels) of each point's level, to enable the
+            nearest-point fallback; None: plain FCOS / FSANet assignment.
 
     Returns:
         labels: Tensor[N] int64, ``num_classes`` for background.
@@ -213,7 +312,12 @@ def assign_targets(
     gt_boxes = gt_boxes.to(points.dtype)
     probe = points if query is None else query.to(points.dtype)
     areas = (gt_boxes[:, 2] - gt_boxes[:, 0]) * (gt_boxes[:, 3] - gt_boxes[:, 1])
-    best_area, best_index = _best_boxes(probe, ranges.to(points.dtype), gt_boxes, areas)
+    ranges = ranges.to(points.dtype)
+    best_area, best_index = _best_boxes(probe, ranges, gt_boxes, areas)
+    if point_strides is not None:
+        best_area, best_index = _nearest_fallback(
+            points, ranges, point_strides.to(points.dtype), gt_boxes, areas, best_area, best_index
+        )
 
     pos_index = torch.isfinite(best_area).nonzero(as_tuple=True)[0]
     pos_gt = best_index[pos_index]

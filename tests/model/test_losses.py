@@ -250,3 +250,22 @@ def test_mismatched_inputs_are_rejected() -> None:
     outputs.box_init = None
     with pytest.raises(ValueError, match="box_init"):
         _criterion()(outputs, _points(), _gt())
+
+
+def test_nearest_fallback_makes_a_box_between_points_a_positive() -> None:
+    """The 2x2 px GT (5, 5, 7, 7) holds no stride-8 point: without the fallback it adds
+    no positive; with it, point 0 at (4, 4) (nearest to the centre (6, 6)) regresses
+    (-1, -1, 3, 3). Its coarse prediction (2, 2, 2, 2) is the box (2, 2, 6, 6): IoU 1/19."""
+    tiny = [{"boxes": torch.tensor([[5.0, 5.0, 7.0, 7.0]]), "labels": torch.tensor([1])}]
+    plain = _criterion()(_hand_outputs()[0], _points(), tiny)
+    assert plain["box_init"].item() == 0.0 and plain["box_refine"].item() == 0.0
+    fallback = FSANetCriterion(
+        num_classes=K, strides=STRIDES, regress_ranges=RANGES, nearest_fallback=True
+    )(_hand_outputs()[0], _points(), tiny)
+    assert fallback["box_init"].item() == pytest.approx(0.2 * math.log(19.0), rel=1e-6)
+    assert fallback["box_refine"].item() > 0
+    # All logits are 0: 4 points x 2 classes of negatives, less the one positive now.
+    assert plain["cls"].item() == pytest.approx(8 * _focal(0.0, False), rel=1e-6)
+    assert fallback["cls"].item() == pytest.approx(
+        7 * _focal(0.0, False) + _focal(0.0, True), rel=1e-6
+    )

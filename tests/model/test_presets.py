@@ -170,3 +170,8 @@ def test_cli_model_presets() -> None:
     assert all(r["parameters"] > 1_000_000 for r in rows)
     table = CliRunner().invoke(app, ["model", "presets"])
     assert table.exit_code == 0 and "fcos_sagh_r18_lite" in table.stdout
+
+
+def test_only_the_tiny_presets_use_the_nearest_point_fallback() -> None:
+    for name in list_presets():
+        assert preset_config(name).nearest_fallback == name.endswith("_tiny"), name

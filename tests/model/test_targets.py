@@ -17,6 +17,7 @@ from fsanet_geo.model.targets import (
     fcos_centerness,
     gaussian_centerness,
     level_ranges,
+    level_strides,
     make_points,
     refined_centres,
 )
@@ -250,3 +251,100 @@ def test_box_distance_round_trip(rows: list[tuple[float, ...]]) -> None:
     points, boxes = data[:, :2], data[:, 2:]
     dist = boxes_to_distances(points, boxes)
     assert torch.allclose(distance_to_boxes(points, dist), boxes, atol=1e-9)
+
+
+# ---------------------------------------------------------------- nearest-point fallback
+TINY_STRIDES = (4, 8)
+TINY_RANGES = ((-1.0, 32.0), (32.0, math.inf))
+
+
+def _tiny_grid(size: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    sizes = [(size // s, size // s) for s in TINY_STRIDES]
+    points = torch.cat(make_points(sizes, TINY_STRIDES))
+    return points, level_ranges(sizes, TINY_RANGES), level_strides(sizes, TINY_STRIDES)
+
+
+def test_level_strides_repeat_each_levels_stride() -> None:
+    assert level_strides([(1, 2), (1, 1)], [4, 8]).tolist() == [4.0, 4.0, 8.0]
+
+
+def test_a_2px_box_between_points_gets_the_nearest_point_only_with_the_fallback() -> None:
+    points, ranges, strides = _tiny_grid()
+    # Stride-4 points sit at 2, 6, 10, ...: the box (11, 11)-(13, 13) holds none of them;
+    # the nearest point to its centre (12, 12) is (10, 10), ..., all at the same distance:
+    # the lowest point index wins, (10, 10).
+    box = torch.tensor([[11.0, 11.0, 13.0, 13.0]])
+    plain, _ = assign_targets(points, ranges, box, torch.tensor([1]), K)
+    assert (plain < K).sum() == 0
+    labels, box_targets = assign_targets(
+        points, ranges, box, torch.tensor([1]), K, point_strides=strides
+    )
+    positive = (labels < K).nonzero(as_tuple=True)[0]
+    assert positive.tolist() == [2 * 8 + 2]  # row 2, column 2 of the 8x8 stride-4 level
+    assert points[positive].tolist() == [[10.0, 10.0]]
+    assert box_targets[positive].tolist() == [[-1.0, -1.0, 3.0, 3.0]]
+    assert distance_to_boxes(points[positive], box_targets[positive]).tolist() == box.tolist()
+
+
+def test_fallback_leaves_boxes_with_a_regular_positive_alone() -> None:
+    points, ranges, strides = _tiny_grid()
+    boxes = torch.tensor([[1.0, 1.0, 7.0, 7.0], [17.0, 17.0, 20.0, 20.0]])
+    plain = assign_targets(points, ranges, boxes, torch.tensor([0, 2]), K)
+    fallback = assign_targets(points, ranges, boxes, torch.tensor([0, 2]), K, point_strides=strides)
+    assert torch.equal(plain[0], fallback[0]) and torch.equal(plain[1], fallback[1])
+
+
+def test_two_tiny_boxes_wanting_one_point_both_get_one() -> None:
+    points, ranges, strides = _tiny_grid()
+    # Both boxes are centred on (12, 12), equally near (10, 10), (14, 10), (10, 14) and
+    # (14, 14). The smaller box wins the first of them, (10, 10), in round one; the larger
+    # takes the next free one in point order, (14, 10), in round two.
+    boxes = torch.tensor([[10.5, 10.5, 13.5, 13.5], [11.0, 11.0, 13.0, 13.0]])
+    labels, box_targets = assign_targets(
+        points, ranges, boxes, torch.tensor([0, 1]), K, point_strides=strides
+    )
+    positive = (labels < K).nonzero(as_tuple=True)[0]
+    assert points[positive].tolist() == [[10.0, 10.0], [14.0, 10.0]]
+    assert labels[positive].tolist() == [1, 0]
+    decoded = distance_to_boxes(points[positive], box_targets[positive])
+    assert decoded.tolist() == [boxes[1].tolist(), boxes[0].tolist()]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 60), st.integers(0, 60), st.integers(2, 30), st.integers(2, 30)
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_fallback_gives_every_separate_box_exactly_its_own_target(
+    raw: list[tuple[int, int, int, int]],
+) -> None:
+    """Boxes 2-30 px anywhere on a 64 px image: each GT decodes from at least one positive,
+    and every positive decodes exactly to some GT box, unless GTs compete for the only
+    free points (several boxes sharing a centre neighbourhood)."""
+    points, ranges, strides = _tiny_grid(64)
+    boxes = torch.tensor([[x, y, min(x + w, 64), min(y + h, 64)] for x, y, w, h in raw],
+                         dtype=torch.float32)
+    boxes = boxes[(boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)]
+    if boxes.shape[0] == 0:
+        return
+    labels_in = torch.arange(boxes.shape[0]) % K
+    labels, box_targets = assign_targets(points, ranges, boxes, labels_in, K, point_strides=strides)
+    positive = labels < K
+    decoded = distance_to_boxes(points[positive], box_targets[positive])
+    gt_set = set(map(tuple, boxes.tolist()))
+    assert set(map(tuple, decoded.tolist())) <= gt_set
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    isolated = [
+        i for i in range(boxes.shape[0])
+        if all((centres[i] - centres[j]).abs().max() > 8 for j in range(boxes.shape[0]) if j != i)
+    ]
+    found = set(map(tuple, decoded.tolist()))
+    for i in isolated:
+        assert tuple(boxes[i].tolist()) in found
+    # A fallback target reaches at most one stride beyond its box.
+    assert box_targets[positive].min() >= -4.0
