@@ -28,7 +28,9 @@ def synth(
     out: Path = typer.Argument(..., help="Output folder (the data root to pass as --data-root).",
                                file_okay=False),
     images: int = typer.Option(..., "--images", "-n", min=1, max=1_000_000, help="Number of images."),
-    seed: int = typer.Option(..., "--seed", min=0, help="Random seed (same seed, same bytes)."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, help="Random seed: same seed, same bytes (default 0, as in train)."
+    ),
     size: int = typer.Option(800, "--size", min=32, max=8192, help="Image side in pixels (AI-TOD: 800)."),
     layout: LayoutChoice = typer.Option(
         LayoutChoice.toolkit, "--layout",

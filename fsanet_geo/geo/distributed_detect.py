@@ -48,18 +48,18 @@ from fsanet_geo.geo.pipeline import (
     DetectSettings,
     DetectSummary,
     Predictor,
-    _flush,
-    _prepare_run,
-    _result_frame,
-    _Run,
+    SceneRun,
     detect_scenes,
     detect_to_file,
     file_output,
     finish_scene,
+    flush_output,
     new_merger,
     open_tiles,
     predict_tiles,
+    prepare_run,
     replay_journal,
+    result_frame,
     take_tiles,
 )
 from fsanet_geo.geo.reader import gdal_env
@@ -134,7 +134,7 @@ def detect_scenes_distributed(
             return detect_scenes(scenes, predictor, settings=s, progress=progress, on_detections=on_detections)
         run = agreed(ctx, lambda: _prepare_on_rank(ctx, scenes, predictor, s, progress, on_detections))
         _run_distributed(run, ctx, blocks_per_round)
-        return _result_frame(run) if ctx.is_main else None
+        return result_frame(run) if ctx.is_main else None
     finally:
         if context is None:
             ctx.close()
@@ -171,7 +171,7 @@ def detect_to_file_distributed(
                                   overwrite=overwrite, on_detections=on_detections)
         out = Path(output)
 
-        def prepare() -> _Run:
+        def prepare() -> SceneRun:
             if ctx.is_main:
                 output_format(out)
                 check_output_path(out, overwrite=overwrite)
@@ -202,14 +202,14 @@ def _prepare_on_rank(
     settings: DetectSettings,
     progress: Callable[[DetectProgress], None] | None,
     on_detections: Callable[[int, Detections], None] | None,
-) -> _Run:
+) -> SceneRun:
     """This process's checked run on its own device; callbacks only on rank 0."""
     main = ctx.is_main
-    return _prepare_run(scenes, predictor, settings, progress if main else None, None, None,
+    return prepare_run(scenes, predictor, settings, progress if main else None, None, None,
                         on_detections if main else None, device=ctx.device)
 
 
-def _run_distributed(run: _Run, ctx: DistContext, blocks_per_round: int) -> None:
+def _run_distributed(run: SceneRun, ctx: DistContext, blocks_per_round: int) -> None:
     """The lock-step rounds (module docstring); rank 0 merges and writes."""
     if blocks_per_round < 1:
         raise ValueError(f"blocks_per_round must be >= 1, got {blocks_per_round}")
@@ -257,7 +257,7 @@ def _run_distributed(run: _Run, ctx: DistContext, blocks_per_round: int) -> None
         results.close()  # type: ignore[attr-defined]
 
 
-def _predict_blocks(run: _Run, mine: list[tuple[int, TileBlock]]) -> Iterator[tuple[int, Detections, int]]:
+def _predict_blocks(run: SceneRun, mine: list[tuple[int, TileBlock]]) -> Iterator[tuple[int, Detections, int]]:
     """(block index, its per-tile detections in scene pixels, skipped tiles) for this rank's blocks."""
     with gdal_env(run.settings.gdal_cache_mb * 2**20):
         for scene, items in itertools.groupby(mine, key=lambda item: item[1].scene):
@@ -272,7 +272,7 @@ def _predict_blocks(run: _Run, mine: list[tuple[int, TileBlock]]) -> Iterator[tu
 class _Feeder:
     """Rank 0: takes blocks in block order; one scene's merger at a time, as one process does."""
 
-    def __init__(self, run: _Run) -> None:
+    def __init__(self, run: SceneRun) -> None:
         self.run = run
         self.scene = -1
         self.merger: SeamMerger | None = None
@@ -285,7 +285,7 @@ class _Feeder:
     def close(self) -> None:
         """Finish every scene (including those fully resumed from the journal); flush the rows."""
         self._reach(len(self.run.scenes))
-        _flush(self.run)
+        flush_output(self.run)
 
     def _reach(self, scene: int) -> None:
         """Finish the scenes before ``scene`` and open ``scene`` (replaying its journal)."""

@@ -7,6 +7,11 @@ and written to the sink (or collected). Memory is bounded by the prefetch queue,
 capped block cache and the merger's waiting detections, not by scene size.
 
 The library never prints: progress goes to a callback as :class:`DetectProgress`.
+
+The steps of a run are public so that ``distributed_detect`` drives the same code on
+several ranks: :func:`prepare_run` -> per scene :func:`new_merger`, :func:`replay_journal`,
+:func:`open_tiles` / :func:`take_tiles`, :func:`predict_tiles`, :func:`finish_scene` ->
+:func:`flush_output` -> :func:`result_frame`, all sharing one :class:`SceneRun`.
 """
 
 from __future__ import annotations
@@ -169,7 +174,7 @@ class _Scene:
 
 
 @dataclass
-class _Run:
+class SceneRun:
     """Mutable state shared by the scenes of one run."""
 
     settings: DetectSettings
@@ -276,9 +281,9 @@ def detect_scenes(
     ``on_detections(scene_index, dets)`` sees each batch of final detections (scene
     pixels), e.g. for a preview. Otherwise as :func:`detect_scene`.
     """
-    run = _prepare_run(scenes, predictor, settings or DetectSettings(), progress, sink, journal, on_detections)
+    run = prepare_run(scenes, predictor, settings or DetectSettings(), progress, sink, journal, on_detections)
     _run_all(run)
-    return _result_frame(run)
+    return result_frame(run)
 
 
 def check_scenes(
@@ -289,7 +294,7 @@ def check_scenes(
     Raises the same :class:`RasterError` / :class:`ConfigError` / :class:`DeviceError`. It does
     not warn (about a scene without CRS accepted by ``allow_no_crs``): the run itself does, once.
     """
-    _prepare_run(scenes, predictor, settings or DetectSettings(), None, None, None, None, warn=False)
+    prepare_run(scenes, predictor, settings or DetectSettings(), None, None, None, None, warn=False)
 
 
 def detect_to_file(
@@ -318,14 +323,14 @@ def detect_to_file(
     s = settings or DetectSettings()
     output_format(output)
     out = check_output_path(output, overwrite=overwrite)
-    run = _prepare_run(scenes, predictor, s, progress, None, None, on_detections)
+    run = prepare_run(scenes, predictor, s, progress, None, None, on_detections)
     with file_output(run, out, keep_crs=keep_crs, overwrite=overwrite):
         _run_all(run)
     return DetectSummary(run.event(len(run.scenes) - 1, finished=True), out, run.resumed_tiles)
 
 
 @contextlib.contextmanager
-def file_output(run: _Run, out: Path, *, keep_crs: bool, overwrite: bool) -> Iterator[None]:
+def file_output(run: SceneRun, out: Path, *, keep_crs: bool, overwrite: bool) -> Iterator[None]:
     """Give ``run`` its resume journal and a sink writing ``out``; the file appears on a clean exit.
 
     The sink is opened first (it checks the format, the folder and existing outputs), so a
@@ -387,7 +392,7 @@ def resolve_tiling(settings: DetectSettings, predictor: Predictor) -> tuple[int,
     return tile, overlap
 
 
-def _prepare_run(
+def prepare_run(
     scene_paths: Sequence[str | os.PathLike[str]],
     predictor: Predictor,
     settings: DetectSettings,
@@ -397,7 +402,7 @@ def _prepare_run(
     on_detections: Callable[[int, Detections], None] | None,
     device: torch.device | None = None,
     warn: bool = True,
-) -> _Run:
+) -> SceneRun:
     """Validate settings and every scene before any pixel is read.
 
     ``device`` (e.g. ``cuda:LOCAL_RANK`` under torchrun) overrides ``settings.device``.
@@ -442,12 +447,12 @@ def _prepare_run(
         param = next(predictor.parameters(), None)
         if param is not None and param.device != device:
             predictor.to(device)
-    return _Run(
+    return SceneRun(
         settings, predictor, device, tile, overlap, class_names, keep, scenes, progress, sink, journal, on_detections
     )
 
 
-def _fingerprint(run: _Run) -> dict[str, Any]:
+def _fingerprint(run: SceneRun) -> dict[str, Any]:
     s = asdict(run.settings)
     for key in ("device", "half", "read_threads", "prefetch", "gdal_cache_mb", "resume", "sink_rows", "batch_size"):
         s.pop(key)
@@ -468,15 +473,15 @@ def _fingerprint(run: _Run) -> dict[str, Any]:
 # -- the loop -------------------------------------------------------------------------------
 
 
-def _run_all(run: _Run) -> None:
+def _run_all(run: SceneRun) -> None:
     """Every scene in turn, under a bounded GDAL block cache; then flush the last rows."""
     with gdal_env(run.settings.gdal_cache_mb * 2**20):
         for i in range(len(run.scenes)):
             _run_scene(run, i)
-    _flush(run)
+    flush_output(run)
 
 
-def _run_scene(run: _Run, index: int) -> None:
+def _run_scene(run: SceneRun, index: int) -> None:
     s, scene = run.settings, run.scenes[index]
     merger = new_merger(run, index)
     start = replay_journal(run, index, merger)
@@ -491,7 +496,7 @@ def _run_scene(run: _Run, index: int) -> None:
 # Steps of one scene, shared with the distributed loop (fsanet_geo.geo.distributed_detect).
 
 
-def new_merger(run: _Run, index: int) -> SeamMerger:
+def new_merger(run: SceneRun, index: int) -> SeamMerger:
     """A fresh :class:`SeamMerger` for scene ``index`` with the run's merge settings."""
     from fsanet_geo.geo.merge import SeamMerger
 
@@ -508,7 +513,7 @@ def new_merger(run: _Run, index: int) -> SeamMerger:
     )
 
 
-def replay_journal(run: _Run, index: int, merger: SeamMerger) -> int:
+def replay_journal(run: SceneRun, index: int, merger: SeamMerger) -> int:
     """Feed the journal's finished tiles of scene ``index`` to ``merger``; return the first tile to do."""
     start = 0
     if run.journal is not None:
@@ -524,7 +529,7 @@ def replay_journal(run: _Run, index: int, merger: SeamMerger) -> int:
 
 
 @contextlib.contextmanager
-def open_tiles(run: _Run, index: int, indexes: Sequence[int]) -> Iterator[Iterator[TileData]]:
+def open_tiles(run: SceneRun, index: int, indexes: Sequence[int]) -> Iterator[Iterator[TileData]]:
     """Tiles ``indexes`` of scene ``index``, read and scaled ahead in background threads, in order."""
     s, info = run.settings, run.scenes[index].info
     scaling = scene_scaling(info, value_range=s.scale, percentiles=s.percentiles)
@@ -538,7 +543,7 @@ def open_tiles(run: _Run, index: int, indexes: Sequence[int]) -> Iterator[Iterat
 
 
 def take_tiles(
-    run: _Run, index: int, merger: SeamMerger, first: int, last: int, skipped: int, dets: Detections
+    run: SceneRun, index: int, merger: SeamMerger, first: int, last: int, skipped: int, dets: Detections
 ) -> None:
     """Tiles ``[first, last)`` of scene ``index`` are done: journal, merge, emit, report."""
     if run.journal is not None:
@@ -549,7 +554,7 @@ def take_tiles(
     run.report(index)
 
 
-def finish_scene(run: _Run, index: int, merger: SeamMerger) -> None:
+def finish_scene(run: SceneRun, index: int, merger: SeamMerger) -> None:
     """Every tile of scene ``index`` is in: emit what the merger still holds, report the scene done."""
     _emit(run, index, merger.finish())
     run.report(index, finished=True)
@@ -569,13 +574,13 @@ def _groups(tiles: Iterator[TileData], batch_size: int) -> Iterator[list[TileDat
         yield group
 
 
-def _add_to_merger(run: _Run, index: int, merger: SeamMerger, tiles: range, dets: Detections) -> None:
+def _add_to_merger(run: SceneRun, index: int, merger: SeamMerger, tiles: range, dets: Detections) -> None:
     for t in tiles:
         final = merger.add(t, dets.select(dets.tile == t))
         _emit(run, index, final)
 
 
-def predict_tiles(run: _Run, group: Sequence[TileData]) -> Detections:
+def predict_tiles(run: SceneRun, group: Sequence[TileData]) -> Detections:
     """Run the predictor on the non-empty tiles of ``group``; detections in scene pixels."""
     full = [t for t in group if not t.empty]
     if not full:
@@ -593,7 +598,7 @@ def predict_tiles(run: _Run, group: Sequence[TileData]) -> Detections:
     return Detections.concat([_tile_detections(run, t, out) for t, out in zip(full, outputs)])
 
 
-def _tile_detections(run: _Run, tile: TileData, out: dict[str, torch.Tensor]) -> Detections:
+def _tile_detections(run: SceneRun, tile: TileData, out: dict[str, torch.Tensor]) -> Detections:
     """Filter one tile's raw output and move it to scene pixels (float64 [N, 4] xyxy)."""
     s = run.settings
     boxes = out["boxes"].detach().to("cpu", torch.float64).numpy().reshape(-1, 4)
@@ -631,7 +636,7 @@ def _nodata_fraction(valid: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 # -- output ---------------------------------------------------------------------------------
 
 
-def _emit(run: _Run, index: int, dets: Detections) -> None:
+def _emit(run: SceneRun, index: int, dets: Detections) -> None:
     if len(dets) == 0:
         return
     labels, counts = np.unique(dets.labels, return_counts=True)
@@ -642,10 +647,10 @@ def _emit(run: _Run, index: int, dets: Detections) -> None:
     run.buffer.append((index, dets))
     run.buffered += len(dets)
     if run.sink is not None and run.buffered >= run.settings.sink_rows:
-        _flush(run)
+        flush_output(run)
 
 
-def _flush(run: _Run) -> None:
+def flush_output(run: SceneRun) -> None:
     """Georeference the buffered detections; write them to the sink, or keep them."""
     if not run.buffer:
         return
@@ -661,12 +666,12 @@ def _flush(run: _Run) -> None:
             run.collected.append(gdf)
 
 
-def _class_names_for(run: _Run, dets: Detections) -> list[str]:
+def _class_names_for(run: SceneRun, dets: Detections) -> list[str]:
     top = int(dets.labels.max()) + 1 if len(dets) else 0
     return [run.name_of(i) for i in range(max(top, len(run.class_names)))]
 
 
-def _to_frame(run: _Run, index: int, dets: Detections) -> geopandas.GeoDataFrame:
+def _to_frame(run: SceneRun, index: int, dets: Detections) -> geopandas.GeoDataFrame:
     from fsanet_geo.geo.georef import to_geodataframe
 
     scene = run.scenes[index]
@@ -675,7 +680,8 @@ def _to_frame(run: _Run, index: int, dets: Detections) -> geopandas.GeoDataFrame
     )
 
 
-def _result_frame(run: _Run) -> geopandas.GeoDataFrame:
+def result_frame(run: SceneRun) -> geopandas.GeoDataFrame:
+    """The collected detections of a run without a sink, as one GeoDataFrame."""
     import pandas as pd
 
     if run.collected:
