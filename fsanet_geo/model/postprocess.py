@@ -233,9 +233,11 @@ class PostProcessor:
     """Turns :class:`HeadOutputs` into torchvision-style detections (FSANET.md "Inference").
 
     Per image and level: sigmoid class scores, keep (point, class) pairs with
-    score > ``score_thr``, the top ``nms_pre`` of them; decode the refined distances and
-    clip to the image; final score = class score * sigmoid(centerness) (when
-    ``use_centerness``); then per-class NMS over all levels and the top ``max_per_img``.
+    class score > ``score_thr``; final score = class score * sigmoid(centerness) (when
+    ``use_centerness``); the top ``nms_pre`` pairs by final score (as mmdet 2.0-2.17's
+    FCOS; later mmdet ranks by the class score, the same unless ``nms_pre`` binds, which it
+    does on the P2 level of the tiny presets); decode the refined distances and clip to
+    the image; then per-class NMS over all levels and the top ``max_per_img``.
     """
 
     def __init__(
@@ -305,16 +307,19 @@ class PostProcessor:
             logits = outputs.cls_logits[level][image_index]  # [K, H, W]
             scores = logits.flatten(1).t().float().sigmoid()  # [HW, K]
             candidates = scores > self.score_thr
-            cand_scores = scores[candidates]
             point_idx, class_idx = candidates.nonzero(as_tuple=True)
+            cand_scores = scores[point_idx, class_idx]
+            if self.use_centerness:
+                ctr = outputs.centerness[level][image_index].reshape(-1).float().sigmoid()
+                cand_scores = cand_scores * ctr[point_idx]
             if cand_scores.numel() > self.nms_pre:
+                # Rank by the final score: a P2 level of an 800 px tile can hold tens of
+                # thousands of pairs over score_thr, and ranking by the class score alone
+                # would keep off-centre points and drop the centres of small objects.
                 cand_scores, top = cand_scores.topk(self.nms_pre)
                 point_idx, class_idx = point_idx[top], class_idx[top]
             dist = outputs.box_refine[level][image_index].flatten(1).t().float()  # [HW, 4]
             boxes = distance_to_boxes(level_points[point_idx].float(), dist[point_idx])
-            if self.use_centerness:
-                ctr = outputs.centerness[level][image_index].reshape(-1).float().sigmoid()
-                cand_scores = cand_scores * ctr[point_idx]
             all_boxes.append(boxes)
             all_scores.append(cand_scores)
             all_labels.append(class_idx)

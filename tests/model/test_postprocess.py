@@ -284,3 +284,20 @@ def test_soft_nms_tie_goes_to_the_lower_index() -> None:
     assert torch.allclose(scores, torch.tensor([0.5, 0.5, 0.5 * math.exp(-1 / 0.5)]))
     keep, scores = _nms([A, A], [0.5, 0.5], [0, 0], "linear")
     assert keep.tolist() == [0]  # IoU 1: decayed to 0, below min_score
+
+
+def test_nms_pre_keeps_the_best_final_scores_not_the_best_class_scores() -> None:
+    """Point 0 has the highest class score but a low centerness; point 3 the reverse.
+    With room for one pair, the pair of the higher final score (point 3) survives."""
+    points = make_points(SIZES, [8])
+    cls = torch.full((1, 4, 1), -10.0)
+    cls[0, 0, 0] = _logit(0.9)
+    cls[0, 3, 0] = _logit(0.6)
+    box = torch.full((1, 4, 4), 2.0)
+    ctr = torch.tensor([[_logit(0.1), 0.0, 0.0, _logit(0.9)]])
+    outputs = make_outputs(SIZES, cls, box, ctr)
+    (result,) = PostProcessor(nms_pre=1)(outputs, points, [(16, 16)])
+    assert result["scores"].tolist() == pytest.approx([0.6 * 0.9], rel=1e-5)
+    assert result["boxes"].tolist() == [[10.0, 10.0, 14.0, 14.0]]
+    (both,) = PostProcessor(nms_pre=2)(outputs, points, [(16, 16)])
+    assert both["scores"].tolist() == pytest.approx([0.6 * 0.9, 0.9 * 0.1], rel=1e-5)
