@@ -139,6 +139,21 @@ def _candidate_pairs(probe: Tensor, boxes: Tensor) -> tuple[Tensor, Tensor]:
     return point_index, box_index
 
 
+def _smallest_per_point(
+    point_index: Tensor, box_index: Tensor, areas: Tensor, num_points: int, num_gts: int
+) -> tuple[Tensor, Tensor]:
+    """Resolve (point, GT) pairs Tensor[E] each: per point, the GT of smallest area wins
+    (ties: the lower GT index). Returns area Tensor[N] (``inf`` without a pair) and GT
+    index Tensor[N] (``num_gts`` without a pair)."""
+    pair_area = areas[box_index]
+    best_area = areas.new_full((num_points,), math.inf)
+    best_area.scatter_reduce_(0, point_index, pair_area, reduce="amin")
+    ties = pair_area == best_area[point_index]
+    best_index = torch.full((num_points,), num_gts, dtype=torch.long, device=areas.device)
+    best_index.scatter_reduce_(0, point_index[ties], box_index[ties], reduce="amin")
+    return best_area, best_index
+
+
 def _best_boxes(
     probe: Tensor, ranges: Tensor, gt_boxes: Tensor, areas: Tensor
 ) -> tuple[Tensor, Tensor]:
@@ -165,14 +180,9 @@ def _best_boxes(
             & (max_dist >= pair_ranges[:, 0])
             & (max_dist <= pair_ranges[:, 1])
         )
-        point_index, box_index = point_index[ok], box_index[ok]
-        pair_area = areas[box_index]
-        chunk_area = probe.new_full((num_points,), math.inf)
-        chunk_area.scatter_reduce_(0, point_index, pair_area, reduce="amin")
-        # Among the pairs reaching a point's smallest area, the lowest GT index wins.
-        ties = pair_area == chunk_area[point_index]
-        chunk_index = torch.full((num_points,), num_gts, dtype=torch.long, device=probe.device)
-        chunk_index.scatter_reduce_(0, point_index[ties], box_index[ties], reduce="amin")
+        chunk_area, chunk_index = _smallest_per_point(
+            point_index[ok], box_index[ok], areas, num_points, num_gts
+        )
         better = chunk_area < best_area
         best_area = torch.where(better, chunk_area, best_area)
         best_index = torch.where(better, chunk_index, best_index)
@@ -239,12 +249,9 @@ def _nearest_fallback(
         found = chosen >= 0
         if not bool(found.any()):
             break
-        gts, pts = missing[found], chosen[found]
-        claim_area = best_area.new_full((num_points,), math.inf)
-        claim_area.scatter_reduce_(0, pts, areas[gts], reduce="amin")
-        ties = areas[gts] == claim_area[pts]
-        claim_index = torch.full((num_points,), num_gts, dtype=torch.long, device=points.device)
-        claim_index.scatter_reduce_(0, pts[ties], gts[ties], reduce="amin")
+        claim_area, claim_index = _smallest_per_point(
+            chosen[found], missing[found], areas, num_points, num_gts
+        )
         won = claim_index < num_gts
         best_area = torch.where(won, claim_area, best_area)
         best_index = torch.where(won, claim_index, best_index)
