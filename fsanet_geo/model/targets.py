@@ -44,6 +44,23 @@ def make_points(
     return points
 
 
+def _repeat_per_level(
+    sizes: Sequence[tuple[int, int]],
+    values: Sequence[Sequence[float]],
+    width: int,
+    what: str,
+    device: torch.device | str | None,
+    dtype: torch.dtype,
+) -> Tensor:
+    """One row of ``width`` values per level, repeated for each of its H_l * W_l points:
+    Tensor[N, width], levels concatenated in the order of ``sizes``."""
+    if len(sizes) != len(values):
+        raise ValueError(f"{len(sizes)} level sizes but {len(values)} {what}")
+    table = torch.tensor([[float(v) for v in row] for row in values], device=device, dtype=dtype)
+    counts = torch.tensor([h * w for h, w in sizes], device=table.device, dtype=torch.long)
+    return table.reshape(len(values), width).repeat_interleave(counts, dim=0)
+
+
 def level_ranges(
     sizes: Sequence[tuple[int, int]],
     regress_ranges: Sequence[tuple[float, float]],
@@ -54,15 +71,7 @@ def level_ranges(
 
     ``hi`` may be ``math.inf``. Levels are concatenated in the order of ``sizes``.
     """
-    if len(sizes) != len(regress_ranges):
-        raise ValueError(f"{len(sizes)} level sizes but {len(regress_ranges)} regress ranges")
-    parts = [
-        torch.tensor([float(lo), float(hi)], device=device, dtype=dtype).expand(h * w, 2)
-        for (h, w), (lo, hi) in zip(sizes, regress_ranges, strict=True)
-    ]
-    if not parts:
-        return torch.zeros((0, 2), device=device, dtype=dtype)
-    return torch.cat(parts, dim=0)
+    return _repeat_per_level(sizes, regress_ranges, 2, "regress ranges", device, dtype)
 
 
 def level_strides(
@@ -72,15 +81,8 @@ def level_strides(
     dtype: torch.dtype = torch.float32,
 ) -> Tensor:
     """The stride (pixels) of each point's level, Tensor[N], levels in the order of ``sizes``."""
-    if len(sizes) != len(strides):
-        raise ValueError(f"{len(sizes)} level sizes but {len(strides)} strides")
-    parts = [
-        torch.full((h * w,), float(stride), device=device, dtype=dtype)
-        for (h, w), stride in zip(sizes, strides, strict=True)
-    ]
-    if not parts:
-        return torch.zeros((0,), device=device, dtype=dtype)
-    return torch.cat(parts, dim=0)
+    rows = [(stride,) for stride in strides]
+    return _repeat_per_level(sizes, rows, 1, "strides", device, dtype).reshape(-1)
 
 
 def distance_to_boxes(points: Tensor, dist: Tensor) -> Tensor:
