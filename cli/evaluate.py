@@ -293,6 +293,8 @@ def _print_coco_table(result: Any, *, per_class: bool = True) -> None:
 
 
 def _print_map_table(result: Any) -> None:
+    from fsanet_geo.evaluate.aitod_protocol import AREA_RANGES
+
     table = Table(
         title=f"Map space, IoU {result.iou:g}"
         + (f", score >= {result.score_threshold:g}" if result.score_threshold is not None else ""),
@@ -312,6 +314,15 @@ def _print_map_table(result: Any) -> None:
         style="bold",
     )
     print_table(table)
+    if result.per_size:
+        sizes = Table(title="By AI-TOD size range (square root of box area, pixels)", title_justify="left")
+        for col in ("range", "truth", "TP", "FP", "FN", "precision", "recall"):
+            sizes.add_column(col, justify="left" if col == "range" else "right")
+        for label, c in result.per_size.items():
+            low, high = (round(v**0.5) for v in AREA_RANGES[label])
+            span = f"{label} ({low}-{high} px)" if label != "medium" else f"{label} (>= {low} px)"
+            sizes.add_row(span, str(c.tp + c.fn), str(c.tp), str(c.fp), str(c.fn), f"{c.precision:.3f}", f"{c.recall:.3f}")
+        print_table(sizes)
     _print_coco_table(result.coco, per_class=False)
     if result.pixel_size is None:
         console.print("pixel size unknown: no very tiny/tiny/small/medium split (give --pixel-size)")

@@ -72,10 +72,12 @@ stage() {
 stage 1 2024 640 0.0625 2.5 5 0.001 500    # from scratch, 750 iterations, ~30 min
 stage 2 2025 1664 0.04 2.0 4 0.001 50       # 1596 iterations, ~55 min
 stage 3 2026 1664 0.04 2.0 4 0.0005 50      # 1596 iterations, ~55 min
-FINAL="$WORK/train_3/last.safetensors"
+stage 4 2027 2560 0.04 2.0 4 0.0005 50      # 2456 iterations, ~85 min
+LAST=4
+FINAL="$WORK/train_$LAST/last.safetensors"
 
 # AI-TOD-protocol metrics on the last stage's held-out synthetic test split (for the README).
-$FSANET eval --weights "$FINAL" --dataset aitod --data-root "$WORK/synth_3" \
+$FSANET eval --weights "$FINAL" --dataset aitod --data-root "$WORK/synth_$LAST" \
     --split test --device cpu --json "$WORK/synth_test_metrics.json" --overwrite
 
 # (4) A held-out validation SCENE (seed 8; the example scene is seed 7 and is never used
@@ -111,7 +113,7 @@ trained = load_model(sys.argv[2])
 config = dataclasses.replace(trained.config, score_thr=float(thr), min_score=float(thr), input_size=800)
 demo = FSANet(config)
 demo.load_state_dict(trained.state_dict())
-note = {"trained_on": "synthetic AI-TOD-like data (fsanet data synth, seeds 2024, 2025, 2026), not real imagery",
+note = {"trained_on": "synthetic AI-TOD-like data (fsanet data synth, seeds 2024, 2025, 2026, 2027), not real imagery",
         "command": "examples/train_demo.sh", "score_threshold_from": "validation scene, seed 8"}
 save_checkpoint(demo, "fsanet_geo/weights/demo.safetensors", extra_metadata={"demo": json.dumps(note)})
 EOF

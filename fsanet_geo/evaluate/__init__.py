@@ -20,6 +20,7 @@ _LAZY: dict[str, str] = {
     "MatchCounts": "fsanet_geo.evaluate.mapspace",
     "evaluate_vectors": "fsanet_geo.evaluate.mapspace",
     "match_boxes": "fsanet_geo.evaluate.mapspace",
+    "match_pairs": "fsanet_geo.evaluate.mapspace",
 }
 
 __all__ = list(_LAZY)

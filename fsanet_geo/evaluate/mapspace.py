@@ -4,7 +4,9 @@ Each feature is reduced to its axis-aligned bounding box in the working CRS (the
 CRS; a geographic truth CRS is replaced by its UTM zone so that boxes are in metres).
 Boxes are matched greedily by score, per class name, as COCO does: each detection, best
 score first, takes the unmatched truth box of highest IoU >= ``iou``. The AI-TOD-protocol
-AP treats the whole scene as one image; its area ranges (pixels^2) need the pixel size.
+AP treats the whole scene as one image; its area ranges (pixels^2) need the pixel size,
+and so do the counts per AI-TOD size range (very tiny < 8 px, tiny 8-16 px, small 16-32 px,
+medium >= 32 px, as the square root of the box area), which say where a model's misses are.
 
 Letters: N = detections, M = truth features.
 """
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from fsanet_geo.errors import ConfigError, DatasetError
-from fsanet_geo.evaluate.aitod_protocol import AREA_KEYS, EvalResult, evaluate_coco
+from fsanet_geo.evaluate.aitod_protocol import AREA_KEYS, AREA_RANGES, EvalResult, evaluate_coco
 
 
 @dataclass
@@ -68,6 +70,11 @@ class MapEvalResult:
         crs: the working CRS (WKT-free string, e.g. ``EPSG:32633``), None for pixel layers.
         pixel_size: ground size of one pixel in working-CRS units, None when unknown.
         dropped: features left out because their geometry was empty or missing.
+        per_size: counts per AI-TOD size range (``verytiny``, ``tiny``, ``small``,
+            ``medium``; empty when the pixel size is unknown), from the same matching as
+            ``overall``, COCO's way: a truth box and the detection matched to it count in
+            the truth box's range (TP, or FN when unmatched); an unmatched detection is a
+            FP in its own box's range. The ranges' TP, FP and FN sum to ``overall``'s.
     """
 
     iou: float
@@ -78,6 +85,7 @@ class MapEvalResult:
     crs: str | None
     pixel_size: float | None
     dropped: dict[str, int] = field(default_factory=dict)
+    per_size: dict[str, MatchCounts] = field(default_factory=dict)
 
     @property
     def precision(self) -> float:
@@ -102,6 +110,7 @@ class MapEvalResult:
             "area_split": self.pixel_size is not None,
             "overall": self.overall.to_dict(),
             "per_class": {k: v.to_dict() for k, v in self.per_class.items()},
+            "per_size": {k: v.to_dict() for k, v in self.per_size.items()},
             "dropped": dict(self.dropped),
             "aitod": self.coco.to_dict(),
         }
@@ -179,12 +188,19 @@ def evaluate_vectors(
     classes = sorted(set(gt_names.tolist()) | set(dt_names.tolist()))
     keep = scores >= score_threshold if score_threshold is not None else np.ones(len(scores), bool)
     per_class: dict[str, MatchCounts] = {}
+    gt_found = np.zeros(len(gt_boxes), bool)  # truth matched by a kept detection
+    dt_found = np.zeros(len(dt_boxes), bool)  # kept detection matched to a truth box
     for name in classes:
-        g = gt_names == name
-        d = (dt_names == name) & keep
-        matched = match_boxes(dt_boxes[d], scores[d], gt_boxes[g], iou)
-        tp = int(matched.sum())
-        per_class[name] = MatchCounts(tp=tp, fp=int(d.sum()) - tp, fn=int(g.sum()) - tp)
+        g = np.flatnonzero(gt_names == name)
+        d = np.flatnonzero((dt_names == name) & keep)
+        pairs = match_pairs(dt_boxes[d], scores[d], gt_boxes[g], iou)
+        dt_found[d[pairs >= 0]] = True
+        gt_found[g[pairs[pairs >= 0]]] = True
+        tp = int((pairs >= 0).sum())
+        per_class[name] = MatchCounts(tp=tp, fp=len(d) - tp, fn=len(g) - tp)
+    per_size = {}
+    if pixel_size is not None:
+        per_size = _counts_per_size(gt_boxes, gt_found, dt_boxes[keep], dt_found[keep], pixel_size)
     overall = MatchCounts(
         tp=sum(c.tp for c in per_class.values()),
         fp=sum(c.fp for c in per_class.values()),
@@ -201,11 +217,45 @@ def evaluate_vectors(
         crs=_crs_name(crs),
         pixel_size=pixel_size,
         dropped=dropped,
+        per_size=per_size,
     )
 
 
+def _counts_per_size(
+    gt_boxes: np.ndarray, gt_found: np.ndarray, dt_boxes: np.ndarray, dt_found: np.ndarray, pixel_size: float
+) -> dict[str, MatchCounts]:
+    """TP/FN by truth size and FP by detection size, per AI-TOD range (see MapEvalResult).
+
+    Args:
+        gt_boxes: float [M, 4], working-CRS units; gt_found: bool [M] matched.
+        dt_boxes: float [N, 4] the kept detections; dt_found: bool [N] matched.
+        pixel_size: working-CRS units per pixel (areas are compared in pixels^2).
+    """
+
+    def areas(b: np.ndarray) -> np.ndarray:
+        return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / pixel_size**2
+
+    gt_area, dt_area = areas(gt_boxes), areas(dt_boxes)
+    counts = {}
+    for label in AREA_KEYS:
+        low, high = AREA_RANGES[label]
+        g = (gt_area >= low) & (gt_area < high)
+        d = (dt_area >= low) & (dt_area < high)
+        counts[label] = MatchCounts(
+            tp=int((g & gt_found).sum()), fp=int((d & ~dt_found).sum()), fn=int((g & ~gt_found).sum())
+        )
+    return counts
+
+
 def match_boxes(dt: np.ndarray, scores: np.ndarray, gt: np.ndarray, iou: float) -> np.ndarray:
-    """Greedy COCO-style matching of one class.
+    """Greedy COCO-style matching of one class: bool [N], whether each detection matched a
+    truth box (each truth box matches once). Arguments as :func:`match_pairs`."""
+    return match_pairs(dt, scores, gt, iou) >= 0
+
+
+def match_pairs(dt: np.ndarray, scores: np.ndarray, gt: np.ndarray, iou: float) -> np.ndarray:
+    """Greedy COCO-style matching of one class: each detection, best score first, takes the
+    free truth box of highest IoU >= ``iou``.
 
     Args:
         dt: float [N, 4] detection boxes (x_min, y_min, x_max, y_max), any one unit.
@@ -214,9 +264,10 @@ def match_boxes(dt: np.ndarray, scores: np.ndarray, gt: np.ndarray, iou: float) 
         iou: threshold; a pair matches when IoU >= ``iou``.
 
     Returns:
-        bool [N]: whether each detection matched a truth box (each truth box matches once).
+        int64 [N]: the truth index each detection matched, -1 for none (each truth box
+        matches at most once).
     """
-    matched = np.zeros(len(dt), bool)
+    matched = np.full(len(dt), -1, np.int64)
     if len(dt) == 0 or len(gt) == 0:
         return matched
     import shapely
@@ -237,7 +288,7 @@ def match_boxes(dt: np.ndarray, scores: np.ndarray, gt: np.ndarray, iou: float) 
                 best, best_g = v, g
         if best_g >= 0:
             taken[best_g] = True
-            matched[d] = True
+            matched[d] = best_g
     return matched
 
 

@@ -156,6 +156,9 @@ def test_map_mode_reports_precision_recall(tmp_path: Path) -> None:
     assert data["aitod"]["stats"]["AP50"] == pytest.approx(81 / 101)
     assert data["aitod"]["stats"]["APvt"] == pytest.approx(81 / 101)
     assert data["aitod"]["stats"]["APt"] == -1.0
+    assert data["per_size"]["verytiny"] == data["overall"]  # 6 px boxes: all very tiny
+    assert data["per_size"]["tiny"]["tp"] + data["per_size"]["tiny"]["fn"] == 0
+    assert "verytiny (0-8 px)" in res.stderr
     bad = invoke("eval", "--truth", tmp_path / "truth.gpkg", "--detections", tmp_path / "dets.gpkg",
                  "--class-column", "nope")
     assert bad.exit_code == 2 and "no 'nope' column" in bad.stderr

@@ -177,3 +177,28 @@ def test_pixel_size_from_the_detect_pipeline_pixel_columns(tmp_path: Path) -> No
     # in another CRS the pixel columns say nothing about working-CRS units
     reprojected = evaluate_vectors(truth, write(to_wgs84(dets), tmp_path / "w.gpkg"))
     assert reprojected.pixel_size is None
+
+
+def test_counts_per_size_range(tmp_path: Path) -> None:
+    # OBJECTS: sizes 4, 12, 20, 40, 4, 12, ... -> 3 very tiny, 3 tiny, 2 small, 2 medium
+    truth = write(truth_frame(), tmp_path / "truth.gpkg")
+    kept = [o for i, o in enumerate(OBJECTS) if i not in (0, 1)]  # miss a 4 px and a 12 px object
+    extra = [(900, 300, 5, "vehicle"), (950, 300, 25, "ship")]  # FPs: one very tiny, one small
+    dets = truth_frame(kept + extra).assign(score=0.9)
+    result = evaluate_vectors(truth, write(dets, tmp_path / "d.gpkg"), pixel_size=PIXEL)
+    got = {k: (c.tp, c.fp, c.fn) for k, c in result.per_size.items()}
+    assert got == {"verytiny": (2, 1, 1), "tiny": (2, 0, 1), "small": (2, 1, 0), "medium": (2, 0, 0)}
+    total = (result.overall.tp, result.overall.fp, result.overall.fn)
+    assert tuple(sum(v[i] for v in got.values()) for i in range(3)) == total == (8, 2, 2)
+    assert result.to_dict()["per_size"]["verytiny"]["recall"] == pytest.approx(2 / 3)
+    # a detection matched to a truth box counts in the truth's range, whatever its own size:
+    # 16 px boxes (small) over the 12 px (tiny) objects, IoU 144 / 256 = 0.56
+    grown = truth_frame([(c - 2, r - 2, s + 4, k) if s == 12 else (c, r, s, k) for c, r, s, k in OBJECTS])
+    result = evaluate_vectors(truth, write(grown.assign(score=0.9), tmp_path / "g.gpkg"), pixel_size=PIXEL)
+    assert result.per_size["tiny"].tp == 3 and sum(c.fp for c in result.per_size.values()) == 0
+
+
+def test_no_size_ranges_without_a_pixel_size(tmp_path: Path) -> None:
+    truth = write(truth_frame(), tmp_path / "truth.gpkg")
+    dets = write(truth_frame().assign(score=0.9), tmp_path / "d.gpkg")
+    assert evaluate_vectors(truth, dets).per_size == {}
