@@ -79,6 +79,10 @@ class ModelConfig:
     # A GT that no point claims (2-3 px objects between the points of a level) takes the
     # nearest free point near its centre (targets.assign_targets). Off in the paper's recipe.
     nearest_fallback: bool = False
+    # Centerness targets (and so box-loss weights) divided per object by its best point's,
+    # so a 2-4 px object whose points all sit off its centre still gets a 1 to learn
+    # (targets.normalise_per_object). Off in the paper's recipe.
+    centerness_per_object: bool = False
     # inference
     score_thr: float = 0.05
     nms_pre: int = 3000

@@ -81,6 +81,7 @@ def build_criterion(config: ModelConfig) -> Criterion:
             weight_box_refine=config.weight_box_refine,
             weight_centerness=config.weight_centerness,
             nearest_fallback=config.nearest_fallback,
+            centerness_per_object=config.centerness_per_object,
         )
     return FCOSCriterion(
         config.num_classes,
@@ -92,6 +93,7 @@ def build_criterion(config: ModelConfig) -> Criterion:
         weight_box=config.weight_box_refine,
         weight_centerness=config.weight_centerness,
         nearest_fallback=config.nearest_fallback,
+        centerness_per_object=config.centerness_per_object,
     )
 
 

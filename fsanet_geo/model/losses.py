@@ -17,12 +17,14 @@ from torchvision.ops import sigmoid_focal_loss
 
 from fsanet_geo.model.outputs import HeadOutputs
 from fsanet_geo.model.targets import (
-    assign_targets,
+    assign_gt_index,
     fcos_centerness,
     gaussian_centerness,
     level_ranges,
     level_strides,
+    normalise_per_object,
     refined_centres,
+    targets_from_index,
 )
 
 
@@ -97,6 +99,7 @@ class _PointCriterion:
         focal_alpha: float,
         focal_gamma: float,
         nearest_fallback: bool = False,
+        centerness_per_object: bool = False,
     ) -> None:
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -108,6 +111,7 @@ class _PointCriterion:
         self.focal_alpha = focal_alpha
         self.focal_gamma = focal_gamma
         self.nearest_fallback = nearest_fallback
+        self.centerness_per_object = centerness_per_object
 
     def _prepare(
         self, outputs: HeadOutputs, points: list[Tensor]
@@ -139,6 +143,49 @@ class _PointCriterion:
                 sizes, self.strides, device=all_points.device, dtype=all_points.dtype
             )
         return flat, all_points, ranges, point_strides
+
+    def _assign(
+        self,
+        points: Tensor,
+        ranges: Tensor,
+        point_strides: Tensor | None,
+        targets: list[dict],
+        queries: list[Tensor] | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Assignment of every image's points (the refine one when ``queries`` are given).
+
+        Args:
+            points: Tensor[N, 2]; ranges: Tensor[N, 2]; point_strides: Tensor[N] or None.
+            targets: B dicts with "boxes" Tensor[M_b, 4] xyxy pixels and "labels" Tensor[M_b].
+            queries: B Tensor[N, 2] probe positions, or None.
+
+        Returns:
+            labels Tensor[B * N] (K: background), box targets Tensor[B * N, 4] and object
+            ids Tensor[B * N] (the GT's index counted over all B images; only meaningful at
+            positives), images concatenated.
+        """
+        labels, box_targets, object_ids = [], [], []
+        offset = 0
+        for image_index, target in enumerate(targets):
+            boxes = target["boxes"].to(device=points.device, dtype=points.dtype)
+            query = None if queries is None else queries[image_index]
+            gt_index = assign_gt_index(points, ranges, boxes, query=query, point_strides=point_strides)
+            lab, tgt = targets_from_index(
+                points, gt_index, boxes, target["labels"].to(points.device), self.num_classes
+            )
+            labels.append(lab)
+            box_targets.append(tgt)
+            object_ids.append(gt_index + offset)
+            offset += boxes.shape[0]
+        return torch.cat(labels), torch.cat(box_targets), torch.cat(object_ids)
+
+    def _centerness_target(self, box_targets: Tensor, object_ids: Tensor, gaussian: bool) -> Tensor:
+        """Centerness targets Tensor[P] of positives' (l, t, r, b) Tensor[P, 4]: Gaussian
+        or FCOS, divided per object by its best one when ``centerness_per_object``."""
+        target = gaussian_centerness(box_targets) if gaussian else fcos_centerness(box_targets)
+        if self.centerness_per_object:
+            target = normalise_per_object(target, object_ids)
+        return target
 
     def _focal(self, logits: Tensor, labels: Tensor, normaliser: Tensor) -> Tensor:
         """Focal loss of Tensor[P, K] logits vs Tensor[P] labels (K: background), sum / norm."""
@@ -206,9 +253,16 @@ class FSANetCriterion(_PointCriterion):
         weight_box_refine: float = 1.0,
         weight_centerness: float = 1.0,
         nearest_fallback: bool = False,
+        centerness_per_object: bool = False,
     ) -> None:
         super().__init__(
-            num_classes, strides, regress_ranges, focal_alpha, focal_gamma, nearest_fallback
+            num_classes,
+            strides,
+            regress_ranges,
+            focal_alpha,
+            focal_gamma,
+            nearest_fallback,
+            centerness_per_object,
         )
         self.weight_cls = weight_cls
         self.weight_box_init = weight_box_init
@@ -233,33 +287,12 @@ class FSANetCriterion(_PointCriterion):
         if len(targets) != flat.cls_logits.shape[0]:
             raise ValueError(f"{len(targets)} targets for {flat.cls_logits.shape[0]} images")
 
-        init_labels, init_targets, refine_labels, refine_targets = [], [], [], []
-        for image_index, target in enumerate(targets):
-            boxes = target["boxes"].to(device=all_points.device, dtype=all_points.dtype)
-            labels = target["labels"].to(all_points.device)
-            lab, tgt = assign_targets(
-                all_points, ranges, boxes, labels, self.num_classes, point_strides=point_strides
-            )
-            init_labels.append(lab)
-            init_targets.append(tgt)
-            with torch.no_grad():
-                query = refined_centres(all_points, flat.box_refine[image_index].detach())
-            lab, tgt = assign_targets(
-                all_points,
-                ranges,
-                boxes,
-                labels,
-                self.num_classes,
-                query=query,
-                point_strides=point_strides,
-            )
-            refine_labels.append(lab)
-            refine_targets.append(tgt)
-
-        init_labels_t = torch.cat(init_labels)
-        refine_labels_t = torch.cat(refine_labels)
-        init_targets_t = torch.cat(init_targets)
-        refine_targets_t = torch.cat(refine_targets)
+        init_labels_t, init_targets_t, init_ids = self._assign(all_points, ranges, point_strides, targets)
+        with torch.no_grad():
+            queries = [refined_centres(all_points, pred.detach()) for pred in flat.box_refine]
+        refine_labels_t, refine_targets_t, refine_ids = self._assign(
+            all_points, ranges, point_strides, targets, queries
+        )
         init_pos = init_labels_t < self.num_classes
         refine_pos = refine_labels_t < self.num_classes
 
@@ -269,8 +302,10 @@ class FSANetCriterion(_PointCriterion):
         centerness = flat.centerness.reshape(-1)
 
         num_refine_pos = self._num_positive(refine_pos)
-        init_centerness = gaussian_centerness(init_targets_t[init_pos])
-        refine_centerness = gaussian_centerness(refine_targets_t[refine_pos])
+        init_centerness = self._centerness_target(init_targets_t[init_pos], init_ids[init_pos], True)
+        refine_centerness = self._centerness_target(
+            refine_targets_t[refine_pos], refine_ids[refine_pos], True
+        )
 
         loss_cls = self._focal(cls_logits, refine_labels_t, num_refine_pos)
         loss_box_init = self._box_loss(box_init, init_targets_t, init_pos, init_centerness)
@@ -307,9 +342,16 @@ class FCOSCriterion(_PointCriterion):
         weight_box: float = 1.0,
         weight_centerness: float = 1.0,
         nearest_fallback: bool = False,
+        centerness_per_object: bool = False,
     ) -> None:
         super().__init__(
-            num_classes, strides, regress_ranges, focal_alpha, focal_gamma, nearest_fallback
+            num_classes,
+            strides,
+            regress_ranges,
+            focal_alpha,
+            focal_gamma,
+            nearest_fallback,
+            centerness_per_object,
         )
         self.weight_cls = weight_cls
         self.weight_box = weight_box
@@ -322,17 +364,7 @@ class FCOSCriterion(_PointCriterion):
         flat, all_points, ranges, point_strides = self._prepare(outputs, points)
         if len(targets) != flat.cls_logits.shape[0]:
             raise ValueError(f"{len(targets)} targets for {flat.cls_logits.shape[0]} images")
-        all_labels, all_targets = [], []
-        for target in targets:
-            boxes = target["boxes"].to(device=all_points.device, dtype=all_points.dtype)
-            labels = target["labels"].to(all_points.device)
-            lab, tgt = assign_targets(
-                all_points, ranges, boxes, labels, self.num_classes, point_strides=point_strides
-            )
-            all_labels.append(lab)
-            all_targets.append(tgt)
-        labels_t = torch.cat(all_labels)
-        targets_t = torch.cat(all_targets)
+        labels_t, targets_t, object_ids = self._assign(all_points, ranges, point_strides, targets)
         positive = labels_t < self.num_classes
 
         cls_logits = flat.cls_logits.reshape(-1, self.num_classes)
@@ -340,7 +372,7 @@ class FCOSCriterion(_PointCriterion):
         centerness = flat.centerness.reshape(-1)
 
         num_pos = self._num_positive(positive)
-        centerness_target = fcos_centerness(targets_t[positive])
+        centerness_target = self._centerness_target(targets_t[positive], object_ids[positive], False)
         return {
             "cls": self.weight_cls * self._focal(cls_logits, labels_t, num_pos),
             "box": self.weight_box * self._box_loss(box, targets_t, positive, centerness_target),

@@ -269,3 +269,40 @@ def test_nearest_fallback_makes_a_box_between_points_a_positive() -> None:
     assert fallback["cls"].item() == pytest.approx(
         7 * _focal(0.0, False) + _focal(0.0, True), rel=1e-6
     )
+
+
+def test_per_object_centerness_gives_each_object_a_best_point_of_one() -> None:
+    """Hand case, batch of two: image 0 holds the usual GT (refine positives 0 and 3,
+    Gaussian targets w0 and w3); image 1 holds the 2x2 px GT (5, 5, 7, 7), whose only
+    (fallback) positive, point 0, has target (-1, -1, 3, 3) and Gaussian exp(-8). Divided
+    per object: 1 and w3 / w0 in image 0, 1 in image 1 (objects are counted per image:
+    sharing image 0's maximum would leave it at exp(-8) / w0)."""
+    targets = [
+        _gt()[0],
+        {"boxes": torch.tensor([[5.0, 5.0, 7.0, 7.0]]), "labels": torch.tensor([0])},
+    ]
+    criterion = FSANetCriterion(
+        num_classes=K,
+        strides=STRIDES,
+        regress_ranges=RANGES,
+        nearest_fallback=True,
+        centerness_per_object=True,
+    )
+    losses = criterion(_hand_outputs(batch=2)[0], _points(), targets)
+    w0, w3 = math.exp(-0.08), math.exp(-3.92)
+    expected_ctr = (_bce(0.5, 1.0) + _bce(-0.25, w3 / w0) + _bce(0.5, 1.0)) / 3
+    assert losses["centerness"].item() == pytest.approx(expected_ctr, rel=1e-6)
+    # Box losses: image 1's positive now weighs as much as image 0's best one. Refine
+    # pred (1, 1, 1, 1) at point 0 vs target (-1, -1, 3, 3): intersection 0 -> IoU clamped
+    # at 1e-6; point 0 of image 0: IoU 0.04; point 3: IoU 64 / 180.
+    clamp = -math.log(1e-6)
+    expected_refine = (-math.log(0.04) + (w3 / w0) * -math.log(64 / 180) + clamp) / (2 + w3 / w0)
+    assert losses["box_refine"].item() == pytest.approx(expected_refine, rel=1e-5)
+
+
+def test_per_object_normalisation_values() -> None:
+    from fsanet_geo.model.targets import normalise_per_object
+
+    got = normalise_per_object(torch.tensor([0.2, 0.1, 0.5, 0.25, 1e-30]), torch.tensor([0, 0, 2, 2, 3]))
+    assert torch.allclose(got, torch.tensor([1.0, 0.5, 1.0, 0.5, 1.0]))
+    assert normalise_per_object(torch.zeros(0), torch.zeros(0, dtype=torch.long)).numel() == 0
