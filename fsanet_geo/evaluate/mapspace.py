@@ -74,7 +74,10 @@ class MapEvalResult:
             ``medium``; empty when the pixel size is unknown), from the same matching as
             ``overall``, COCO's way: a truth box and the detection matched to it count in
             the truth box's range (TP, or FN when unmatched); an unmatched detection is a
-            FP in its own box's range. The ranges' TP, FP and FN sum to ``overall``'s.
+            FP in its own box's range. Ranges are half-open, [low, high) pixels^2, so
+            they partition the boxes and sum to ``overall``'s counts (COCO's area ranges,
+            used by the AP split, are closed: a box of exactly 8, 16 or 32 px counts in
+            both neighbouring ranges there).
     """
 
     iou: float

@@ -179,12 +179,16 @@ class _PointCriterion:
             offset += boxes.shape[0]
         return torch.cat(labels), torch.cat(box_targets), torch.cat(object_ids)
 
-    def _centerness_target(self, box_targets: Tensor, object_ids: Tensor, gaussian: bool) -> Tensor:
-        """Centerness targets Tensor[P] of positives' (l, t, r, b) Tensor[P, 4]: Gaussian
-        or FCOS, divided per object by its best one when ``centerness_per_object``."""
+    def _centerness_target(
+        self, box_targets: Tensor, object_ids: Tensor, targets: list[dict], gaussian: bool
+    ) -> Tensor:
+        """Centerness targets Tensor[P] of positives' (l, t, r, b) Tensor[P, 4] (object ids
+        Tensor[P] from :meth:`_assign` over ``targets``): Gaussian or FCOS, divided per
+        object by its best one when ``centerness_per_object``."""
         target = gaussian_centerness(box_targets) if gaussian else fcos_centerness(box_targets)
         if self.centerness_per_object:
-            target = normalise_per_object(target, object_ids)
+            num_objects = sum(int(t["boxes"].shape[0]) for t in targets)  # no device sync
+            target = normalise_per_object(target, object_ids, num_objects)
         return target
 
     def _focal(self, logits: Tensor, labels: Tensor, normaliser: Tensor) -> Tensor:
@@ -302,9 +306,11 @@ class FSANetCriterion(_PointCriterion):
         centerness = flat.centerness.reshape(-1)
 
         num_refine_pos = self._num_positive(refine_pos)
-        init_centerness = self._centerness_target(init_targets_t[init_pos], init_ids[init_pos], True)
+        init_centerness = self._centerness_target(
+            init_targets_t[init_pos], init_ids[init_pos], targets, True
+        )
         refine_centerness = self._centerness_target(
-            refine_targets_t[refine_pos], refine_ids[refine_pos], True
+            refine_targets_t[refine_pos], refine_ids[refine_pos], targets, True
         )
 
         loss_cls = self._focal(cls_logits, refine_labels_t, num_refine_pos)
@@ -372,7 +378,9 @@ class FCOSCriterion(_PointCriterion):
         centerness = flat.centerness.reshape(-1)
 
         num_pos = self._num_positive(positive)
-        centerness_target = self._centerness_target(targets_t[positive], object_ids[positive], False)
+        centerness_target = self._centerness_target(
+            targets_t[positive], object_ids[positive], targets, False
+        )
         return {
             "cls": self.weight_cls * self._focal(cls_logits, labels_t, num_pos),
             "box": self.weight_box * self._box_loss(box, targets_t, positive, centerness_target),

@@ -396,9 +396,10 @@ def gaussian_centerness(box_targets: Tensor) -> Tensor:
     return torch.exp(-4 * dx.square() - 4 * dy.square())
 
 
-def normalise_per_object(centerness: Tensor, object_index: Tensor) -> Tensor:
+def normalise_per_object(centerness: Tensor, object_index: Tensor, num_objects: int) -> Tensor:
     """Centerness targets Tensor[P] divided by the largest one of the same object, so each
-    object's best-placed positive gets 1 (``object_index`` Tensor[P] int64 >= 0).
+    object's best-placed positive gets 1 (``object_index`` Tensor[P] int64 in
+    [0, num_objects); an object whose targets are all 0 keeps 0).
 
     Why (``ModelConfig.centerness_per_object``, the tiny presets): points are ``stride``
     apart whatever the object's size, so a 2-4 px object's best point sits off its centre
@@ -410,7 +411,7 @@ def normalise_per_object(centerness: Tensor, object_index: Tensor) -> Tensor:
     """
     if centerness.numel() == 0:
         return centerness
-    best = centerness.new_zeros(int(object_index.max()) + 1)
+    best = centerness.new_zeros(num_objects)
     best.scatter_reduce_(0, object_index, centerness, reduce="amax")
     return centerness / best[object_index].clamp(min=torch.finfo(centerness.dtype).tiny)
 

@@ -16,6 +16,7 @@ too, so resuming never depends on a pair of files being consistent.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import time
@@ -335,6 +336,7 @@ class _Run:
     def _restore(self) -> None:
         """Load ``last.state.pt``: weights, optimiser, scaler, iteration and RNG states."""
         path = self.work / LAST_STATE
+        self._check_model_settings()
         state = load_training_state(path)
         if state["iters_per_epoch"] != self.ipe:
             raise ConfigError(
@@ -351,6 +353,25 @@ class _Run:
         self.iteration = int(state["iteration"])
         self.best_ap = state.get("best_ap")
         restore_rng(state["rng"])
+
+    def _check_model_settings(self) -> None:
+        """Refuse to resume when the model the preset builds now differs from the one the
+        run saved in ``last.safetensors`` (a preset default changed between versions, e.g.
+        a loss option): the rest of the run would silently train something else."""
+        from fsanet_geo.model.checkpoint import read_checkpoint_config
+
+        last = self.work / LAST_MODEL
+        if not last.is_file():
+            return
+        saved = dataclasses.asdict(read_checkpoint_config(last))
+        now = dataclasses.asdict(self.model.config)  # type: ignore[attr-defined]
+        changed = [f"{k} {saved[k]!r} -> {now[k]!r}" for k in now if k in saved and saved[k] != now[k]]
+        if changed:
+            raise ConfigError(
+                f"cannot resume {self.work}: its model was built with other settings than "
+                f"{self.config.model} gives now: {', '.join(changed)}; start a new run with "
+                f"--init-weights {last} instead"
+            )
 
     def _last_good(self) -> str:
         last = self.work / LAST_MODEL

@@ -13,7 +13,7 @@ from pyproj import Transformer
 from shapely.geometry import Polygon, box
 
 from fsanet_geo.errors import ConfigError, DatasetError
-from fsanet_geo.evaluate.mapspace import evaluate_vectors, match_boxes
+from fsanet_geo.evaluate.mapspace import evaluate_vectors, match_boxes, match_pairs
 
 X0, Y0 = 500_000.0, 5_000_000.0  # EPSG:32633, metres
 PIXEL = 0.5  # metres per pixel
@@ -140,6 +140,8 @@ def test_match_boxes_is_greedy_by_score() -> None:
     assert match_boxes(dt, scores, gt, 0.5).tolist() == [True, False, True, False]
     assert match_boxes(dt, scores, gt, 0.95).tolist() == [False, True, False, False]
     assert match_boxes(dt[:0], scores[:0], gt, 0.5).tolist() == []
+    assert match_pairs(dt, scores, gt, 0.5).tolist() == [0, -1, 1, -1]
+    assert match_pairs(dt, scores, gt, 0.95).tolist() == [-1, 0, -1, -1]
 
 
 @settings(max_examples=30, deadline=None)

@@ -298,11 +298,18 @@ def test_per_object_centerness_gives_each_object_a_best_point_of_one() -> None:
     clamp = -math.log(1e-6)
     expected_refine = (-math.log(0.04) + (w3 / w0) * -math.log(64 / 180) + clamp) / (2 + w3 / w0)
     assert losses["box_refine"].item() == pytest.approx(expected_refine, rel=1e-5)
+    # Initial positives: point 0 of each image, one per object, so both weigh 1 (without
+    # the normalisation image 1's would weigh exp(-8) / exp(-0.08) relative to image 0's).
+    # Coarse pred (2, 2, 2, 2): IoU 16 / 100 vs (4, 4, 6, 6); 1 / 19 vs (-1, -1, 3, 3).
+    expected_init = 0.2 * (-math.log(0.16) + math.log(19.0)) / 2
+    assert losses["box_init"].item() == pytest.approx(expected_init, rel=1e-6)
 
 
 def test_per_object_normalisation_values() -> None:
     from fsanet_geo.model.targets import normalise_per_object
 
-    got = normalise_per_object(torch.tensor([0.2, 0.1, 0.5, 0.25, 1e-30]), torch.tensor([0, 0, 2, 2, 3]))
-    assert torch.allclose(got, torch.tensor([1.0, 0.5, 1.0, 0.5, 1.0]))
-    assert normalise_per_object(torch.zeros(0), torch.zeros(0, dtype=torch.long)).numel() == 0
+    values = torch.tensor([0.2, 0.1, 0.5, 0.25, 1e-30, 0.0, 0.0])
+    got = normalise_per_object(values, torch.tensor([0, 0, 2, 2, 3, 4, 4]), 6)
+    # object 4's targets are all 0 (FCOS centerness of a point outside its box): still 0
+    assert torch.equal(got, torch.tensor([1.0, 0.5, 1.0, 0.5, 1.0, 0.0, 0.0]))
+    assert normalise_per_object(torch.zeros(0), torch.zeros(0, dtype=torch.long), 0).numel() == 0

@@ -172,6 +172,8 @@ def test_cli_model_presets() -> None:
     assert table.exit_code == 0 and "fcos_sagh_r18_lite" in table.stdout
 
 
-def test_only_the_tiny_presets_use_the_nearest_point_fallback() -> None:
+def test_only_the_tiny_presets_use_the_nearest_point_fallback_and_per_object_centerness() -> None:
     for name in list_presets():
-        assert preset_config(name).nearest_fallback == name.endswith("_tiny"), name
+        config = preset_config(name)
+        assert config.nearest_fallback == name.endswith("_tiny"), name
+        assert config.centerness_per_object == name.endswith("_tiny"), name

@@ -106,6 +106,20 @@ def test_resumed_run_matches_an_uninterrupted_one(
     assert lrs_whole[4] == pytest.approx(0.001)
 
 
+def test_resume_refuses_a_model_the_preset_now_builds_differently(
+    tiny_aitod: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_config: Any
+) -> None:
+    config = tiny_config(tiny_aitod, tmp_path / "run", max_iters=1)
+    train(config)
+    # a later version changes a preset default (here: a loss option) under the same name
+    from fsanet_geo.model import presets
+
+    changed = {**presets.PRESETS[config.model], "centerness_per_object": True}
+    monkeypatch.setitem(presets.PRESETS, config.model, changed)
+    with pytest.raises(ConfigError, match=r"centerness_per_object False -> True.*--init-weights"):
+        train(dataclasses.replace(config, max_iters=2, resume=True))
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
     tiny_aitod: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_config: Any
 ) -> None:
