@@ -51,20 +51,23 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 start=$SECONDS
 mkdir -p "$WORK"
 
-# stage N SEED IMAGES HELD_OUT DENSITY EPOCHS LR WARMUP: a synthetic AI-TOD-like set in
-# AI-TOD's file layout (seed SEED, 384 px images, the fraction HELD_OUT as "test"), then
-# `fsanet train` on its trainval split, from the previous stage's weights when N > 1.
+# stage N SEED IMAGES HELD_OUT DENSITY EPOCHS LR WARMUP [MAX_ITERS]: a synthetic
+# AI-TOD-like set in AI-TOD's file layout (seed SEED, 384 px images, the fraction HELD_OUT
+# as "test"), then `fsanet train` on its trainval split, from the previous stage's weights
+# when N > 1, stopping after MAX_ITERS iterations when given (the schedule stays that of
+# EPOCHS epochs).
 stage() {
     local n=$1 seed=$2 images=$3 held_out=$4 density=$5 epochs=$6 lr=$7 warmup=$8
     if [ "$n" -lt "$FROM_STAGE" ]; then return; fi
-    local init=()
+    local init=() stop=()
     if [ "$n" -gt 1 ]; then init=(--init-weights "$WORK/train_$((n - 1))/last.safetensors"); fi
+    if [ $# -ge 9 ]; then stop=(--max-iters "$9"); fi
     $FSANET data synth "$WORK/synth_$n" --images "$images" --size 384 --density "$density" \
         --test-fraction "$held_out" --seed "$seed" --overwrite
     $FSANET train --model "$MODEL" --dataset aitod --data-root "$WORK/synth_$n" "${init[@]}" \
         --input-size 384 --epochs "$epochs" --batch-size 4 --optimizer adamw --lr "$lr" \
         --warmup-iters "$warmup" --flip-v 0.5 --rot90 --workers 1 --device cpu --seed 0 \
-        --val-interval "$epochs" --work-dir "$WORK/train_$n" --overwrite
+        --val-interval "$epochs" --work-dir "$WORK/train_$n" "${stop[@]}" --overwrite
     echo "stage $n done after $((SECONDS - start)) s" >&2
 }
 
@@ -72,8 +75,9 @@ stage() {
 stage 1 2024 640 0.0625 2.5 5 0.001 500    # from scratch, 750 iterations, ~30 min
 stage 2 2025 1664 0.04 2.0 4 0.001 50       # 1596 iterations, ~55 min
 stage 3 2026 1664 0.04 2.0 4 0.0005 50      # 1596 iterations, ~55 min
-stage 4 2027 2560 0.04 2.0 4 0.0005 50      # 2456 iterations, ~85 min
-LAST=4
+stage 4 2027 2560 0.04 2.0 4 0.0005 50 1230 # first 2 of 4 epochs (see header), ~42 min
+stage 5 2028 2560 0.04 2.0 4 0.0005 50      # per-object centerness; 2460 iterations, ~85 min
+LAST=5
 FINAL="$WORK/train_$LAST/last.safetensors"
 
 # AI-TOD-protocol metrics on the last stage's held-out synthetic test split (for the README).
@@ -113,7 +117,7 @@ trained = load_model(sys.argv[2])
 config = dataclasses.replace(trained.config, score_thr=float(thr), min_score=float(thr), input_size=800)
 demo = FSANet(config)
 demo.load_state_dict(trained.state_dict())
-note = {"trained_on": "synthetic AI-TOD-like data (fsanet data synth, seeds 2024, 2025, 2026, 2027), not real imagery",
+note = {"trained_on": "synthetic AI-TOD-like data (fsanet data synth, seeds 2024-2028), not real imagery",
         "command": "examples/train_demo.sh", "score_threshold_from": "validation scene, seed 8"}
 save_checkpoint(demo, "fsanet_geo/weights/demo.safetensors", extra_metadata={"demo": json.dumps(note)})
 EOF
