@@ -237,7 +237,8 @@ class PostProcessor:
     ``use_centerness``); the top ``nms_pre`` pairs by final score (as mmdet 2.0-2.17's
     FCOS; later mmdet ranks by the class score, the same unless ``nms_pre`` binds, which it
     does on the P2 level of the tiny presets); decode the refined distances and clip to
-    the image; then per-class NMS over all levels and the top ``max_per_img``.
+    the image; drop boxes left with no width or height (the signed refined distances
+    can invert a box); then per-class NMS over all levels and the top ``max_per_img``.
     """
 
     def __init__(
@@ -329,6 +330,11 @@ class PostProcessor:
         height, width = image_size
         boxes[:, 0::2] = boxes[:, 0::2].clamp(min=0, max=width)
         boxes[:, 1::2] = boxes[:, 1::2].clamp(min=0, max=height)
+        # The refined distances are signed (coarse box + residual), so a box can come out
+        # inverted (x2 < x1) or, clipped at the image edge, empty: no object, drop it.
+        proper = ((boxes[:, 2] - boxes[:, 0]) > 0) & ((boxes[:, 3] - boxes[:, 1]) > 0)
+        if not bool(proper.all()):
+            boxes, scores, labels = boxes[proper], scores[proper], labels[proper]
         keep, new_scores = batched_nms(
             boxes,
             scores,

@@ -214,12 +214,12 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def _outputs(batch: int = 1):
+def _outputs(batch: int = 1, point0_box: tuple[float, ...] = (2.0, 3.0, 4.0, 5.0)):
     cls = torch.full((batch, 4, 2), -10.0)
     cls[:, 0, 1] = _logit(0.9)  # point 0, class 1
     cls[:, 3, 0] = _logit(0.6)  # point 3, class 0
     cls[:, 3, 1] = _logit(0.04)  # below score_thr 0.05
-    box = torch.tensor([[2.0, 3.0, 4.0, 5.0], [1, 1, 1, 1], [1, 1, 1, 1], [20.0, 1.0, 3.0, 2.0]])
+    box = torch.tensor([list(point0_box), [1, 1, 1, 1], [1, 1, 1, 1], [20.0, 1.0, 3.0, 2.0]])
     ctr = torch.tensor([_logit(0.7), 0.0, 0.0, _logit(0.8)])
     return make_outputs(SIZES, cls, box.expand(batch, 4, 4), ctr.expand(batch, 4))
 
@@ -234,8 +234,19 @@ def test_postprocess_scores_decoding_and_clipping_per_image() -> None:
     # Point 0 (4, 4) with (2, 3, 4, 5) -> (2, 1, 8, 9); point 3 (12, 12) with (20, 1, 3, 2)
     # -> (-8, 11, 15, 14), clipped to x >= 0 in a 20 x 20 image.
     assert first["boxes"].tolist() == [[2.0, 1.0, 8.0, 9.0], [0.0, 11.0, 15.0, 14.0]]
-    # Image of H = 6, W = 13.
-    assert second["boxes"].tolist() == [[2.0, 1.0, 8.0, 6.0], [0.0, 6.0, 13.0, 6.0]]
+    # Image of H = 6, W = 13: point 3's box lies below the image, clipped to zero height,
+    # so it is dropped (no object has no height).
+    assert second["boxes"].tolist() == [[2.0, 1.0, 8.0, 6.0]]
+    assert second["labels"].tolist() == [1]
+
+
+def test_postprocess_drops_inverted_boxes() -> None:
+    """Refined distances are signed: point 0 (4, 4) with (-3, 1, 1, 1) decodes to x1 = 7 >
+    x2 = 5, an inverted box that must not reach NMS or the output."""
+    outputs = _outputs(point0_box=(-3.0, 1.0, 1.0, 1.0))
+    (result,) = PostProcessor(score_thr=0.05)(outputs, make_points(SIZES, [8]), [(20, 20)])
+    assert result["boxes"].tolist() == [[0.0, 11.0, 15.0, 14.0]]
+    assert result["labels"].tolist() == [0]
 
 
 def test_postprocess_without_centerness_and_with_soft_nms() -> None:
