@@ -399,7 +399,9 @@ def gaussian_centerness(box_targets: Tensor) -> Tensor:
 def normalise_per_object(centerness: Tensor, object_index: Tensor, num_objects: int) -> Tensor:
     """Centerness targets Tensor[P] divided by the largest one of the same object, so each
     object's best-placed positive gets 1 (``object_index`` Tensor[P] int64 in
-    [0, num_objects); an object whose targets are all 0 keeps 0).
+    [0, num_objects)). An object whose targets are all 0 (FCOS centerness of a
+    nearest-point fallback outside its box, or of points on its border) gets 1 at each of
+    its points: the assigner made them its positives and there is nothing to rank them by.
 
     Why (``ModelConfig.centerness_per_object``, the tiny presets): points are ``stride``
     apart whatever the object's size, so a 2-4 px object's best point sits off its centre
@@ -413,7 +415,9 @@ def normalise_per_object(centerness: Tensor, object_index: Tensor, num_objects: 
         return centerness
     best = centerness.new_zeros(num_objects)
     best.scatter_reduce_(0, object_index, centerness, reduce="amax")
-    return centerness / best[object_index].clamp(min=torch.finfo(centerness.dtype).tiny)
+    scale = best[object_index]
+    normalised = centerness / scale.clamp(min=torch.finfo(centerness.dtype).tiny)
+    return torch.where(scale > 0, normalised, torch.ones_like(centerness))
 
 
 def fcos_centerness(box_targets: Tensor) -> Tensor:

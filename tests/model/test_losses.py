@@ -271,6 +271,28 @@ def test_nearest_fallback_makes_a_box_between_points_a_positive() -> None:
     )
 
 
+def test_fcos_fallback_positive_learns_its_box_with_per_object_centerness() -> None:
+    """FCOS head (the tiny ablations): the 2x2 px GT (5, 5, 7, 7) between the stride-8
+    points gets point 0 at (4, 4) as its fallback positive, target (-1, -1, 3, 3). Its FCOS
+    centerness is 0 (the point is outside the box), which alone would give it no box-loss
+    weight; per object, it is the object's only point and learns 1. Point 0 predicts
+    (1, 1, 1, 1), the box (3, 3, 5, 5): no overlap, so IoU is clamped at 1e-6."""
+    outputs, _ = _hand_outputs()
+    outputs.box_init = None
+    tiny = [{"boxes": torch.tensor([[5.0, 5.0, 7.0, 7.0]]), "labels": torch.tensor([1])}]
+
+    def losses(per_object: bool) -> dict:
+        return FCOSCriterion(
+            K, STRIDES, RANGES, nearest_fallback=True, centerness_per_object=per_object
+        )(outputs, _points(), tiny)
+
+    plain, per_object = losses(False), losses(True)
+    assert plain["box"].item() == 0.0
+    assert plain["centerness"].item() == pytest.approx(_bce(0.5, 0.0), rel=1e-6)
+    assert per_object["box"].item() == pytest.approx(-math.log(1e-6), rel=1e-5)
+    assert per_object["centerness"].item() == pytest.approx(_bce(0.5, 1.0), rel=1e-6)
+
+
 def test_per_object_centerness_gives_each_object_a_best_point_of_one() -> None:
     """Hand case, batch of two: image 0 holds the usual GT (refine positives 0 and 3,
     Gaussian targets w0 and w3); image 1 holds the 2x2 px GT (5, 5, 7, 7), whose only
@@ -310,6 +332,6 @@ def test_per_object_normalisation_values() -> None:
 
     values = torch.tensor([0.2, 0.1, 0.5, 0.25, 1e-30, 0.0, 0.0])
     got = normalise_per_object(values, torch.tensor([0, 0, 2, 2, 3, 4, 4]), 6)
-    # object 4's targets are all 0 (FCOS centerness of a point outside its box): still 0
-    assert torch.equal(got, torch.tensor([1.0, 0.5, 1.0, 0.5, 1.0, 0.0, 0.0]))
+    # object 4's targets are all 0 (FCOS centerness of points outside or on its box): 1
+    assert torch.equal(got, torch.tensor([1.0, 0.5, 1.0, 0.5, 1.0, 1.0, 1.0]))
     assert normalise_per_object(torch.zeros(0), torch.zeros(0, dtype=torch.long), 0).numel() == 0
