@@ -11,9 +11,11 @@ never compared with anything. The others wait in a bucket keyed by the set of ti
 box meets (an overlap zone) until every one of those tiles is done.
 
 When a tile arrives, its waiting detections are paired with the waiting detections of
-the neighbouring tiles already done through a grid hash (:func:`overlapping_pairs`);
-pairs that would interact (different tiles, same class, overlap above the threshold)
-become edges of a graph whose connected components are tracked with union-find.
+the neighbouring tiles already done through a grid hash
+(:func:`~fsanet_geo.ops.grid_pairs.intersecting_pairs_between`); pairs that would
+interact (different tiles, same class, overlap above the threshold, the rules of
+:mod:`fsanet_geo.ops.nms_rules`) become edges of a graph whose connected components are
+tracked with union-find.
 A component is decided (greedy NMS on its members, :func:`graph_nms`) once all of its
 members' zones are complete: no later tile can add a member then, because a new
 neighbour of a detection can only come from a tile its box meets.
@@ -39,49 +41,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from fsanet_geo.errors import ConfigError
 from fsanet_geo.geo.detections import Detections
-from fsanet_geo.geo.merge_nms import (
-    Method,
-    Metric,
-    dense_nms,
-    edge_threshold,
-    graph_nms,
-    overlapping_pairs,
-    pair_overlap,
-)
+from fsanet_geo.geo.merge_geometry import PreparedDetections, TileGeometry, prepare_detections
+from fsanet_geo.geo.merge_nms import MergeOptions, dense_nms, graph_nms
 from fsanet_geo.geo.windows import TileWindow
+from fsanet_geo.ops.grid_pairs import intersecting_pairs_between
+from fsanet_geo.ops.nms_rules import NmsMethod, interaction_threshold
+from fsanet_geo.ops.overlap import OverlapMetric, box_overlap
 
 _LOCAL_BITS = 32  # a waiting detection's id is (tile << 32) + its row in the tile's chunk
-
-
-@dataclass
-class _Prepared:
-    """Detections of one or more tiles after clipping; float64 scores, whole = not truncated."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    labels: np.ndarray
-    tiles: np.ndarray
-    seq: np.ndarray
-    whole: np.ndarray
-
-    def select(self, index: np.ndarray) -> "_Prepared":
-        return _Prepared(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
-
-    def to_detections(self, scores: np.ndarray | None = None) -> Detections:
-        return Detections(self.boxes, self.scores if scores is None else scores, self.labels, self.tiles)
 
 
 @dataclass
 class _Chunk:
     """The waiting detections of one tile, and which of them are still held."""
 
-    data: _Prepared
+    data: PreparedDetections
     alive: np.ndarray
     has_edge: np.ndarray
     n_alive: int
@@ -94,110 +73,6 @@ class _Component:
     members: list[int]
     edges: list[tuple[int, int, float]] = field(default_factory=list)
     incomplete: int = 1
-
-
-class _Geometry:
-    """Tile windows as clipped xyxy arrays, plus which of their edges are interior."""
-
-    def __init__(self, windows: Sequence[TileWindow], height: int, width: int) -> None:
-        if height <= 0 or width <= 0:
-            raise ConfigError(f"scene size must be positive, got {height} x {width}")
-        w = np.asarray([tuple(win) for win in windows], np.int64).reshape(-1, 4)
-        if len(w) == 0:
-            raise ConfigError("no tile windows given")
-        row, col, h, wd = w.T
-        self.x0 = np.clip(col, 0, width).astype(np.float64)
-        self.y0 = np.clip(row, 0, height).astype(np.float64)
-        self.x1 = np.clip(col + wd, 0, width).astype(np.float64)
-        self.y1 = np.clip(row + h, 0, height).astype(np.float64)
-        if np.any((self.x1 <= self.x0) | (self.y1 <= self.y0)):
-            raise ConfigError("every tile window must overlap the scene")
-        # An edge is interior when the scene goes on beyond it.
-        self.left_in = col > 0
-        self.top_in = row > 0
-        self.right_in = col + wd < width
-        self.bottom_in = row + h < height
-        self._neighbours: dict[int, np.ndarray] = {}
-
-    def __len__(self) -> int:
-        return len(self.x0)
-
-    def neighbours(self, t: int) -> np.ndarray:
-        """Tiles (other than ``t``) whose windows overlap tile ``t``'s with positive area."""
-        cached = self._neighbours.get(t)
-        if cached is None:
-            hit = (np.minimum(self.x1, self.x1[t]) > np.maximum(self.x0, self.x0[t])) & (
-                np.minimum(self.y1, self.y1[t]) > np.maximum(self.y0, self.y0[t])
-            )
-            hit[t] = False
-            cached = self._neighbours[t] = np.flatnonzero(hit)
-        return cached
-
-    def touches(self, boxes: np.ndarray, tiles: np.ndarray) -> np.ndarray:
-        """bool [N, len(tiles)]: box i meets window tiles[k] with positive area."""
-        b = boxes[:, None, :]
-        return (np.minimum(b[..., 2], self.x1[tiles]) > np.maximum(b[..., 0], self.x0[tiles])) & (
-            np.minimum(b[..., 3], self.y1[tiles]) > np.maximum(b[..., 1], self.y0[tiles])
-        )
-
-
-def _prepare(
-    geom: _Geometry,
-    dets: Detections,
-    tiles: np.ndarray,
-    *,
-    edge_margin: float,
-    min_score: float | None,
-) -> _Prepared:
-    """Clip to each detection's tile window, drop empty (and too-low soft-NMS) boxes, flag truncation.
-
-    ``seq`` is the position of each detection among those of its tile, in input order.
-    """
-    n = len(dets)
-    order = np.argsort(tiles, kind="stable")
-    seq = np.empty(n, np.int64)
-    if n:
-        starts = np.r_[0, np.flatnonzero(np.diff(tiles[order])) + 1]
-        counts = np.diff(np.r_[starts, n])
-        seq[order] = np.arange(n) - np.repeat(starts, counts)
-    x0, y0, x1, y1 = geom.x0[tiles], geom.y0[tiles], geom.x1[tiles], geom.y1[tiles]
-    boxes = np.stack(
-        [
-            np.clip(dets.boxes[:, 0], x0, x1),
-            np.clip(dets.boxes[:, 1], y0, y1),
-            np.clip(dets.boxes[:, 2], x0, x1),
-            np.clip(dets.boxes[:, 3], y0, y1),
-        ],
-        axis=1,
-    ).reshape(n, 4)
-    truncated = (
-        (geom.left_in[tiles] & (boxes[:, 0] < x0 + edge_margin))
-        | (geom.top_in[tiles] & (boxes[:, 1] < y0 + edge_margin))
-        | (geom.right_in[tiles] & (boxes[:, 2] > x1 - edge_margin))
-        | (geom.bottom_in[tiles] & (boxes[:, 3] > y1 - edge_margin))
-    )
-    scores = dets.scores.astype(np.float64)
-    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-    if min_score is not None:
-        keep &= scores >= min_score
-    return _Prepared(boxes, scores, dets.labels, tiles, seq, ~truncated).select(keep)
-
-
-def _check_options(
-    iou_threshold: float, metric: str, method: str, sigma: float, min_score: float, edge_margin: float
-) -> None:
-    if not 0.0 <= iou_threshold <= 1.0:
-        raise ConfigError(f"NMS threshold must be in [0, 1], got {iou_threshold}")
-    if metric not in ("iou", "ios"):
-        raise ConfigError(f"unknown overlap metric {metric!r} (use 'iou' or 'ios')")
-    if method not in ("hard", "linear", "gaussian"):
-        raise ConfigError(f"unknown NMS method {method!r} (use 'hard', 'linear' or 'gaussian')")
-    if sigma <= 0:
-        raise ConfigError(f"soft-NMS sigma must be positive, got {sigma}")
-    if not 0.0 <= min_score <= 1.0:
-        raise ConfigError(f"minimum score must be in [0, 1], got {min_score}")
-    if edge_margin < 0:
-        raise ConfigError(f"edge margin must be >= 0 pixels, got {edge_margin}")
 
 
 class SeamMerger:
@@ -228,22 +103,18 @@ class SeamMerger:
         scene_width: int,
         *,
         iou_threshold: float = 0.5,
-        metric: Literal["iou", "ios"] = "ios",
-        method: Literal["hard", "linear", "gaussian"] = "hard",
+        metric: OverlapMetric = "ios",
+        method: NmsMethod = "hard",
         sigma: float = 0.5,
         min_score: float = 1e-3,
         class_aware: bool = True,
         edge_margin: float = 1.0,
     ) -> None:
-        _check_options(iou_threshold, metric, method, sigma, min_score, edge_margin)
-        self._geom = _Geometry(windows, scene_height, scene_width)
-        self._metric: Metric = metric
-        self._method: Method = method
-        self._thr = float(iou_threshold)
-        self._sigma = float(sigma)
-        self._min_score = float(min_score)
-        self._class_aware = class_aware
-        self._edge_margin = float(edge_margin)
+        self._options = MergeOptions(
+            iou_threshold=float(iou_threshold), metric=metric, method=method, sigma=float(sigma),
+            min_score=float(min_score), class_aware=class_aware, edge_margin=float(edge_margin),
+        )  # fmt: skip
+        self._geom = TileGeometry(windows, scene_height, scene_width)
         self._done = np.zeros(len(self._geom), bool)
         self._chunks: dict[int, _Chunk] = {}
         self._buckets: dict[frozenset[int], tuple[set[int], list[np.ndarray]]] = {}
@@ -277,8 +148,10 @@ class SeamMerger:
         if self._done[t]:
             raise ValueError(f"tile {t} was already added")
         tiles = np.full(len(dets), t, np.int64)
-        soft_min = None if self._method == "hard" else self._min_score
-        prep = _prepare(self._geom, dets, tiles, edge_margin=self._edge_margin, min_score=soft_min)
+        opts = self._options
+        prep = prepare_detections(
+            self._geom, dets, tiles, edge_margin=opts.edge_margin, min_score=opts.soft_min_score
+        )
         neighbours = self._geom.neighbours(t)
         touch = self._geom.touches(prep.boxes, neighbours)
         waiting = touch.any(axis=1)
@@ -307,7 +180,7 @@ class SeamMerger:
 
     # -- holding ---------------------------------------------------------------------
 
-    def _hold(self, t: int, data: _Prepared, touch: np.ndarray, neighbours: np.ndarray) -> None:
+    def _hold(self, t: int, data: PreparedDetections, touch: np.ndarray, neighbours: np.ndarray) -> None:
         n = len(data.boxes)
         ids = (np.int64(t) << _LOCAL_BITS) + np.arange(n, dtype=np.int64)
         chunk = _Chunk(data, np.ones(n, bool), np.zeros(n, bool), n)
@@ -335,12 +208,12 @@ class SeamMerger:
         b_boxes = np.concatenate([self._chunks[u].data.boxes[rows] for u, rows in parts])
         b_labels = np.concatenate([self._chunks[u].data.labels[rows] for u, rows in parts])
         a = chunk.data
-        ia, ib = overlapping_pairs(a.boxes, b_boxes)
-        if self._class_aware:
+        ia, ib = intersecting_pairs_between(a.boxes, b_boxes)
+        if self._options.class_aware:
             same = a.labels[ia] == b_labels[ib]
             ia, ib = ia[same], ib[same]
-        overlap = pair_overlap(a.boxes[ia], b_boxes[ib], self._metric)
-        hit = overlap > edge_threshold(self._method, self._thr)
+        overlap = box_overlap(a.boxes[ia], b_boxes[ib], self._options.metric)
+        hit = overlap > interaction_threshold(self._options.method, self._options.iou_threshold)
         ia, ib, overlap = ia[hit], ib[hit], overlap[hit]
         if len(ia) == 0:
             return
@@ -412,7 +285,7 @@ class SeamMerger:
             flag[sel] = self._chunks[u].has_edge[ids[sel] & ((1 << _LOCAL_BITS) - 1)]
         return flag
 
-    def _gather(self, ids: np.ndarray) -> _Prepared:
+    def _gather(self, ids: np.ndarray) -> PreparedDetections:
         """The held data of ``ids`` (in the order of ``ids``)."""
         order = np.argsort(ids, kind="stable")
         sorted_ids = ids[order]
@@ -422,8 +295,8 @@ class SeamMerger:
             self._chunks[int(tiles[s])].data.select(sorted_ids[s:e] & ((1 << _LOCAL_BITS) - 1))
             for s, e in zip(cuts[:-1], cuts[1:])
         ]
-        fields = _Prepared.__dataclass_fields__
-        merged = _Prepared(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+        fields = PreparedDetections.__dataclass_fields__
+        merged = PreparedDetections(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
         return merged.select(inverse)
@@ -458,19 +331,7 @@ class SeamMerger:
         for x in ids.tolist():
             del self._parent[x]
         data = self._gather(ids)
-        keep, scores = graph_nms(
-            data.scores,
-            data.tiles,
-            data.seq,
-            data.whole,
-            u,
-            v,
-            o,
-            method=self._method,
-            iou_threshold=self._thr,
-            sigma=self._sigma,
-            min_score=self._min_score,
-        )
+        keep, scores = graph_nms(data.scores, data.tiles, data.seq, data.whole, u, v, o, self._options)
         self._drop(ids)
         return data.select(keep).to_detections(scores)
 
@@ -488,36 +349,11 @@ def brute_force_merge(
     are those of :class:`SeamMerger`. Same rules (clipping, cross-tile pairs only,
     truncated-loses priority), no zones, no graph: used to test the streamed merge.
     """
-    merger_defaults: dict[str, Any] = dict(
-        iou_threshold=0.5, metric="ios", method="hard", sigma=0.5, min_score=1e-3,
-        class_aware=True, edge_margin=1.0,
-    )  # fmt: skip
-    unknown = set(options) - set(merger_defaults)
-    if unknown:
-        raise TypeError(f"unknown options: {sorted(unknown)}")
-    opts = {**merger_defaults, **options}
-    _check_options(
-        opts["iou_threshold"], opts["metric"], opts["method"], opts["sigma"], opts["min_score"],
-        opts["edge_margin"],
-    )  # fmt: skip
-    geom = _Geometry(windows, scene_height, scene_width)
+    opts = MergeOptions(**options)
+    geom = TileGeometry(windows, scene_height, scene_width)
     tiles = dets.tile
     if len(tiles) and (tiles.min() < 0 or tiles.max() >= len(geom)):
         raise ValueError("every detection needs a valid tile index for the brute-force merge")
-    soft_min = None if opts["method"] == "hard" else opts["min_score"]
-    prep = _prepare(geom, dets, tiles, edge_margin=opts["edge_margin"], min_score=soft_min)
-    keep, scores = dense_nms(
-        prep.boxes,
-        prep.scores,
-        prep.labels,
-        prep.tiles,
-        prep.seq,
-        prep.whole,
-        metric=opts["metric"],
-        method=opts["method"],
-        iou_threshold=opts["iou_threshold"],
-        sigma=opts["sigma"],
-        min_score=opts["min_score"],
-        class_aware=opts["class_aware"],
-    )
+    prep = prepare_detections(geom, dets, tiles, edge_margin=opts.edge_margin, min_score=opts.soft_min_score)
+    keep, scores = dense_nms(prep.boxes, prep.scores, prep.labels, prep.tiles, prep.seq, prep.whole, opts)
     return prep.select(keep).to_detections(scores)

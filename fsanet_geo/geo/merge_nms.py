@@ -1,65 +1,62 @@
-"""Greedy NMS kernels shared by the cross-tile merge and its brute-force reference.
+"""Greedy NMS kernels of the cross-tile merge: the graph kernel and the dense reference.
 
 Letters: N = detections, E = candidate pairs (graph edges). Boxes are float64 [N, 4]
 (x_min, y_min, x_max, y_max) in scene pixels.
 
 Priority of a detection (highest first): not truncated, then score; exact ties are broken
 by (tile index, position within the tile) ascending, so results never depend on the
-order in which tiles arrive. Two detections only interact when they come from different
-tiles (and, class-aware, share a label): duplicates inside one tile were already removed
-by the predictor's own NMS.
+order in which tiles arrive (:func:`~fsanet_geo.ops.nms_rules.priority_order`). Two
+detections only interact when they come from different tiles (and, class-aware, share a
+label): duplicates inside one tile were already removed by the predictor's own NMS.
 
-Every float operation on one pair (overlap, decay, score update) is written once here and
-used by both kernels, so the dense reference and the graph kernel agree bit for bit.
+Every float operation on one pair (overlap, decay, score update) comes from
+:mod:`fsanet_geo.ops`, so the dense reference and the graph kernel agree bit for bit.
 """
 
 from __future__ import annotations
 
 import heapq
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 
-Metric = Literal["iou", "ios"]
-Method = Literal["hard", "linear", "gaussian"]
+from fsanet_geo.errors import ConfigError
+from fsanet_geo.ops.nms_rules import (
+    NmsMethod,
+    check_nms_options,
+    interaction_threshold,
+    priority_order,
+    soft_decay,
+)
+from fsanet_geo.ops.overlap import OverlapMetric, pairwise_overlap
 
 
-def pair_overlap(a: np.ndarray, b: np.ndarray, metric: Metric) -> np.ndarray:
-    """Element-wise overlap of broadcastable box arrays ``a[..., 4]`` and ``b[..., 4]``.
+@dataclass(frozen=True)
+class MergeOptions:
+    """The rules of one seam merge; see :class:`~fsanet_geo.geo.merge.SeamMerger` for each.
 
-    ``"iou"``: intersection over union; ``"ios"``: intersection over the smaller area
-    (1.0 for a box cut by a tile edge lying inside its whole twin). 0 where an area is 0.
+    Raises ConfigError for an invalid value.
     """
-    iw = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
-    ih = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
-    inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    if metric == "ios":
-        denom = np.minimum(area_a, area_b)
-    else:
-        denom = area_a + area_b - inter
-    inter, denom = np.broadcast_arrays(inter, denom)
-    out = np.zeros(inter.shape, np.float64)
-    np.divide(inter, denom, out=out, where=denom > 0)
-    return out
 
+    iou_threshold: float = 0.5
+    metric: OverlapMetric = "ios"
+    method: NmsMethod = "hard"
+    sigma: float = 0.5
+    min_score: float = 1e-3
+    class_aware: bool = True
+    edge_margin: float = 1.0
 
-def edge_threshold(method: Method, iou_threshold: float) -> float:
-    """Pairs with overlap strictly above this value interact (suppress or decay)."""
-    return 0.0 if method == "gaussian" else iou_threshold
+    def __post_init__(self) -> None:
+        check_nms_options(self.method, self.iou_threshold, self.sigma, self.metric)
+        if not 0.0 <= self.min_score <= 1.0:
+            raise ConfigError(f"minimum score must be in [0, 1], got {self.min_score}")
+        if self.edge_margin < 0:
+            raise ConfigError(f"edge margin must be >= 0 pixels, got {self.edge_margin}")
 
-
-def decay_weights(overlap: np.ndarray, method: Method, iou_threshold: float, sigma: float) -> np.ndarray:
-    """Soft-NMS score multipliers: linear ``1 - o`` when ``o > thr``; Gaussian ``exp(-o^2 / sigma)``."""
-    if method == "linear":
-        return np.where(overlap > iou_threshold, 1.0 - overlap, 1.0)
-    return np.exp(-(overlap * overlap) / sigma)
-
-
-def priority_order(whole: np.ndarray, scores: np.ndarray, tiles: np.ndarray, seq: np.ndarray) -> np.ndarray:
-    """Indices [N] from highest to lowest priority (see the module docstring)."""
-    return np.lexsort((seq, tiles, -scores, ~whole))
+    @property
+    def soft_min_score(self) -> float | None:
+        """Scores below this are dropped on input (soft-NMS), None for hard NMS."""
+        return None if self.method == "hard" else self.min_score
 
 
 def dense_nms(
@@ -69,31 +66,29 @@ def dense_nms(
     tiles: np.ndarray,
     seq: np.ndarray,
     whole: np.ndarray,
-    *,
-    metric: Metric,
-    method: Method,
-    iou_threshold: float,
-    sigma: float,
-    min_score: float,
-    class_aware: bool,
+    options: MergeOptions,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Plain O(N^2) greedy (soft-)NMS over all pairs: the reference.
 
     Args: boxes [N, 4]; scores float64 [N]; labels, tiles, seq int64 [N]; whole bool [N]
     (not truncated). Returns (kept indices [K], their final scores float64 [K]).
     """
+    method, threshold, sigma, min_score = (
+        options.method, options.iou_threshold, options.sigma, options.min_score
+    )  # fmt: skip
     n = len(boxes)
-    overlap = pair_overlap(boxes[:, None, :], boxes[None, :, :], metric)
+    overlap = pairwise_overlap(boxes, boxes, options.metric)
     eligible = tiles[:, None] != tiles[None, :]
-    if class_aware:
+    if options.class_aware:
         eligible &= labels[:, None] == labels[None, :]
     keep: list[int] = []
     if method == "hard":
         alive = np.ones(n, bool)
-        for i in priority_order(whole, scores, tiles, seq).tolist():
+        above = interaction_threshold(method, threshold)
+        for i in priority_order(scores, tiles, seq, whole=whole).tolist():
             if alive[i]:
                 keep.append(i)
-                alive[eligible[i] & (overlap[i] > iou_threshold)] = False
+                alive[eligible[i] & (overlap[i] > above)] = False
         kept = np.asarray(keep, np.int64)
         return kept, scores[kept].astype(np.float64)
     s = scores.astype(np.float64).copy()
@@ -101,15 +96,12 @@ def dense_nms(
     out: list[float] = []
     while alive.any():
         cand = np.flatnonzero(alive)
-        cand = cand[whole[cand] == whole[cand].max()]
-        cand = cand[s[cand] == s[cand].max()]
-        cand = cand[tiles[cand] == tiles[cand].min()]
-        i = int(cand[np.argmin(seq[cand])])
+        i = int(cand[priority_order(s[cand], tiles[cand], seq[cand], whole=whole[cand])[0]])
         keep.append(i)
         out.append(float(s[i]))
         alive[i] = False
         touched = alive & eligible[i]
-        s[touched] = s[touched] * decay_weights(overlap[i, touched], method, iou_threshold, sigma)
+        s[touched] = s[touched] * soft_decay(overlap[i, touched], method, threshold, sigma)
         alive[touched & (s < min_score)] = False
     return np.asarray(keep, np.int64), np.asarray(out, np.float64)
 
@@ -122,25 +114,22 @@ def graph_nms(
     edge_u: np.ndarray,
     edge_v: np.ndarray,
     edge_overlap: np.ndarray,
-    *,
-    method: Method,
-    iou_threshold: float,
-    sigma: float,
-    min_score: float,
+    options: MergeOptions,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy (soft-)NMS over a sparse graph: only the E given pairs interact.
 
     The edges must be exactly the eligible pairs with overlap above
-    :func:`edge_threshold`; other pairs leave each other untouched in :func:`dense_nms`
+    :func:`~fsanet_geo.ops.nms_rules.interaction_threshold`; other pairs leave each other untouched in :func:`dense_nms`
     too (weight exactly 1.0), so both kernels give the same result.
     Returns (kept indices [K], final scores float64 [K]).
     """
+    method, min_score = options.method, options.min_score
     n = len(scores)
     adjacency: list[list[tuple[int, float]]] = [[] for _ in range(n)]
     weights = (
         np.ones(len(edge_overlap))
         if method == "hard"
-        else decay_weights(edge_overlap, method, iou_threshold, sigma)
+        else soft_decay(edge_overlap, method, options.iou_threshold, options.sigma)
     )
     for u, v, w in zip(edge_u.tolist(), edge_v.tolist(), weights.tolist()):
         adjacency[u].append((v, w))
@@ -148,7 +137,7 @@ def graph_nms(
     keep: list[int] = []
     if method == "hard":
         suppressed = [False] * n
-        for i in priority_order(whole, scores, tiles, seq).tolist():
+        for i in priority_order(scores, tiles, seq, whole=whole).tolist():
             if not suppressed[i]:
                 keep.append(i)
                 for j, _ in adjacency[i]:
@@ -159,6 +148,7 @@ def graph_nms(
     alive = [x >= min_score for x in s]
     w_rank = (~whole).astype(np.int64).tolist()
     t_l, q_l = tiles.tolist(), seq.tolist()
+    # Heap keys in priority order (the rule of priority_order, with current scores).
     heap = [(w_rank[i], -s[i], t_l[i], q_l[i], i) for i in range(n) if alive[i]]
     heapq.heapify(heap)
     out: list[float] = []
@@ -177,53 +167,3 @@ def graph_nms(
                 else:
                     heapq.heappush(heap, (w_rank[j], -s[j], t_l[j], q_l[j], j))
     return np.asarray(keep, np.int64), np.asarray(out, np.float64)
-
-
-def overlapping_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All index pairs (i, j) where boxes ``a[i]`` and ``b[j]`` intersect with positive area.
-
-    A uniform grid hash (cell about twice the median box size): each box is entered in
-    the cells it covers, entries are joined by sorting, and a pair is reported only in the
-    cell holding the top-left corner of its intersection. Cost O((n + m) log m + pairs).
-    """
-    empty = np.zeros(0, np.int64)
-    if len(a) == 0 or len(b) == 0:
-        return empty, empty
-    extents = np.concatenate([a[:, 2:] - a[:, :2], b[:, 2:] - b[:, :2]]).ravel()
-    cell = max(2.0 * float(np.median(extents)), float(extents.max()) / 8.0, 1.0)
-    origin = np.minimum(a[:, :2].min(0), b[:, :2].min(0))
-
-    def cell_of(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return (
-            np.floor((x - origin[0]) / cell).astype(np.int64),
-            np.floor((y - origin[1]) / cell).astype(np.int64),
-        )
-
-    def entries(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cx0, cy0 = cell_of(boxes[:, 0], boxes[:, 1])
-        cx1, cy1 = cell_of(boxes[:, 2], boxes[:, 3])
-        nx = cx1 - cx0 + 1
-        count = nx * (cy1 - cy0 + 1)
-        idx = np.repeat(np.arange(len(boxes)), count)
-        k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-        return idx, ((cx0[idx] + k % nx[idx]) << 32) + cy0[idx] + k // nx[idx]
-
-    a_idx, a_key = entries(a)
-    b_idx, b_key = entries(b)
-    order = np.argsort(b_key, kind="stable")
-    b_key, b_idx = b_key[order], b_idx[order]
-    lo = np.searchsorted(b_key, a_key, "left")
-    count = np.searchsorted(b_key, a_key, "right") - lo
-    total = int(count.sum())
-    if total == 0:
-        return empty, empty
-    ia = np.repeat(a_idx, count)
-    key = np.repeat(a_key, count)
-    pos = np.repeat(lo, count) + np.arange(total) - np.repeat(np.cumsum(count) - count, count)
-    ib = b_idx[pos]
-    x0 = np.maximum(a[ia, 0], b[ib, 0])
-    y0 = np.maximum(a[ia, 1], b[ib, 1])
-    positive = (np.minimum(a[ia, 2], b[ib, 2]) > x0) & (np.minimum(a[ia, 3], b[ib, 3]) > y0)
-    cx, cy = cell_of(x0, y0)
-    keep = positive & (((cx << 32) + cy) == key)
-    return ia[keep], ib[keep]

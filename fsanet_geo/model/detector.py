@@ -27,9 +27,9 @@ Postprocess = Callable[[HeadOutputs, list[Tensor], list[tuple[int, int]]], list[
 
 def _nms_method(name: str) -> str:
     """Config NMS name (``hard|soft_linear|soft_gaussian``) -> the post-processor's name."""
-    from fsanet_geo.model import postprocess
+    from fsanet_geo.ops import nms_rules
 
-    valid = getattr(postprocess, "NMS_METHODS", ())
+    valid = getattr(nms_rules, "NMS_METHODS", ())
     if name in valid:
         return name
     short = name.removeprefix("soft_")
@@ -217,7 +217,7 @@ class FSANet(nn.Module):
 
     def points(self, outputs: HeadOutputs) -> list[Tensor]:
         """Point centres (x, y) in pixels of every level of ``outputs``."""
-        from fsanet_geo.model.targets import make_points
+        from fsanet_geo.model.boxes import make_points
 
         ref = outputs.cls_logits[0]
         return make_points(outputs.sizes, self.config.strides, device=ref.device, dtype=torch.float32)

@@ -280,7 +280,7 @@ class FSANetCriterion(_PointCriterion):
 
         Args:
             outputs: the head's raw outputs for B images (``box_init`` required).
-            points: per level Tensor[H_l * W_l, 2] (x, y) pixels (:func:`make_points`).
+            points: per level Tensor[H_l * W_l, 2] (x, y) pixels (``model.boxes.make_points``).
             targets: B dicts with "boxes" Tensor[M, 4] xyxy pixels and "labels" Tensor[M]
                 int64 in [0, K); M may be 0.
         """

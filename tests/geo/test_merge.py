@@ -1,4 +1,7 @@
-"""Cross-tile merge: seams, truncation, streaming, and equality with the brute-force NMS."""
+"""Cross-tile merge: seams, truncation, streaming, and equality with the brute-force NMS.
+
+The pair finder and overlap kernels it uses are tested in tests/ops.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from hypothesis import strategies as st
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.merge import SeamMerger, brute_force_merge
-from fsanet_geo.geo.merge_nms import overlapping_pairs, pair_overlap
 from fsanet_geo.geo.windows import TileWindow
 
 
@@ -217,21 +219,6 @@ def test_memory_is_released_in_raster_order() -> None:
 
 
 # -- properties ---------------------------------------------------------------------------------
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(1, 60), st.integers(1, 60))
-def test_overlapping_pairs_equals_all_pairs(seed: int, n: int, m: int) -> None:
-    rng = np.random.default_rng(seed)
-
-    def boxes(k: int) -> np.ndarray:
-        xy = rng.integers(0, 100, (k, 2)).astype(float)
-        return np.c_[xy, xy + rng.integers(0, 40, (k, 2))]
-
-    a, b = boxes(n), boxes(m)
-    ia, ib = overlapping_pairs(a, b)
-    inter = pair_overlap(a[:, None], b[None], "iou") > 0
-    assert sorted(zip(ia.tolist(), ib.tolist())) == sorted(zip(*map(list, np.nonzero(inter))))
 
 
 @st.composite

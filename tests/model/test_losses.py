@@ -13,8 +13,9 @@ import pytest
 import torch
 from helpers_targets import leaf, make_outputs
 
+from fsanet_geo.model.boxes import make_points
 from fsanet_geo.model.losses import FCOSCriterion, FSANetCriterion, iou_loss, reduce_mean
-from fsanet_geo.model.targets import gaussian_centerness, make_points
+from fsanet_geo.model.targets import gaussian_centerness
 
 SIZES = [(2, 2)]
 STRIDES = (8,)

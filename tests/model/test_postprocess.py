@@ -1,4 +1,4 @@
-"""Hard / soft NMS and the post-processor on hand-computed cases."""
+"""The post-processor on hand-computed cases (its NMS is tested in tests/ops/test_nms.py)."""
 
 from __future__ import annotations
 
@@ -7,204 +7,10 @@ import math
 import pytest
 import torch
 from helpers_targets import make_outputs
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from torchvision.ops import box_iou
 
 from fsanet_geo.errors import ConfigError
-from fsanet_geo.model import postprocess as postprocess_module
-from fsanet_geo.model.postprocess import PostProcessor, batched_nms, overlapping_pairs, soft_nms
-from fsanet_geo.model.targets import make_points
-
-# IoU(A, B) = 60 / 100 = 0.6; IoU(A, C) = 0; IoU(A, D) = 40 / 100 = 0.4.
-A = [0.0, 0.0, 10.0, 10.0]
-B = [0.0, 0.0, 10.0, 6.0]
-C = [50.0, 50.0, 60.0, 60.0]
-D = [0.0, 0.0, 10.0, 4.0]
-
-
-def _nms(boxes, scores, labels, method, **kwargs):
-    return batched_nms(
-        torch.tensor(boxes),
-        torch.tensor(scores),
-        torch.tensor(labels),
-        0.5,
-        method=method,
-        **kwargs,
-    )
-
-
-def test_linear_soft_nms_decays_by_one_minus_iou() -> None:
-    keep, scores = _nms([A, B, C], [0.9, 0.8, 0.5], [0, 0, 0], "linear")
-    assert keep.tolist() == [0, 2, 1]  # B drops below C after its decay
-    assert torch.allclose(scores, torch.tensor([0.9, 0.5, 0.8 * 0.4]))
-
-
-def test_linear_soft_nms_leaves_boxes_under_the_threshold() -> None:
-    keep, scores = _nms([A, D], [0.9, 0.8], [0, 0], "linear")
-    assert keep.tolist() == [0, 1]
-    assert torch.allclose(scores, torch.tensor([0.9, 0.8]))
-
-
-def test_gaussian_soft_nms_decays_every_overlap() -> None:
-    keep, scores = _nms([A, B, D], [0.9, 0.8, 0.7], [0, 0, 0], "gaussian", sigma=0.5)
-    # After A: B = 0.8 * exp(-0.36 / 0.5) = 0.389, D = 0.7 * exp(-0.16 / 0.5) = 0.508, so D
-    # is picked next and decays B again by IoU(B, D) = 40 / 60.
-    d = 0.7 * math.exp(-0.16 / 0.5)
-    b = 0.8 * math.exp(-0.36 / 0.5) * math.exp(-((2 / 3) ** 2) / 0.5)
-    assert keep.tolist() == [0, 2, 1]
-    assert torch.allclose(scores, torch.tensor([0.9, d, b]), rtol=1e-5)
-
-
-def test_soft_nms_drops_scores_below_min_score() -> None:
-    keep, scores = _nms([A, B, C], [0.9, 0.002, 0.0005], [0, 0, 0], "linear", min_score=1e-3)
-    assert keep.tolist() == [0]  # B: 0.002 * 0.4 < 1e-3; C starts below it
-    assert scores.tolist() == pytest.approx([0.9])
-
-
-@pytest.mark.parametrize("method", ["hard", "linear", "gaussian"])
-def test_boxes_of_different_classes_never_suppress_each_other(method: str) -> None:
-    keep, scores = _nms([A, A, B], [0.9, 0.8, 0.7], [0, 1, 2], method)
-    assert sorted(keep.tolist()) == [0, 1, 2]
-    assert torch.allclose(scores, torch.tensor([0.9, 0.8, 0.7]))
-
-
-def test_hard_nms_per_class() -> None:
-    keep, scores = _nms([A, B, D, C], [0.9, 0.8, 0.7, 0.6], [0, 0, 0, 0], "hard")
-    assert keep.tolist() == [0, 2, 3]  # B (IoU 0.6 > 0.5) suppressed, D (0.4) kept
-    assert scores.tolist() == pytest.approx([0.9, 0.7, 0.6])
-
-
-def test_empty_input_and_unknown_method() -> None:
-    for method in ("hard", "linear", "gaussian"):
-        keep, scores = batched_nms(
-            torch.zeros((0, 4)), torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5, method
-        )
-        assert keep.shape == (0,) and scores.shape == (0,)
-    with pytest.raises(ConfigError, match="soft"):
-        _nms([A], [0.5], [0], "soft")
-    with pytest.raises(ConfigError):
-        PostProcessor(nms="soft")
-
-
-def _brute_force_nms(boxes: list, scores: list, labels: list, thr: float) -> list[int]:
-    def iou(a, b):
-        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-        inter = w * h
-        area_a = (a[2] - a[0]) * (a[3] - a[1])
-        area_b = (b[2] - b[0]) * (b[3] - b[1])
-        return inter / (area_a + area_b - inter)
-
-    order = sorted(range(len(boxes)), key=lambda i: -scores[i])
-    keep: list[int] = []
-    for i in order:
-        if all(labels[k] != labels[i] or iou(boxes[k], boxes[i]) <= thr for k in keep):
-            keep.append(i)
-    return keep
-
-
-def _random_boxes(seed: int, n: int, classes: int):
-    gen = torch.Generator().manual_seed(seed)
-    xy = torch.randint(0, 40, (n, 2), generator=gen).double()
-    wh = torch.randint(1, 20, (n, 2), generator=gen).double()
-    boxes = torch.cat([xy, xy + wh], dim=1)
-    scores = (torch.randperm(n, generator=gen).double() + 1) / (n + 1)  # distinct
-    labels = torch.randint(0, classes, (n,), generator=gen)
-    return boxes, scores, labels
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    seed=st.integers(0, 2**31 - 1),
-    n=st.integers(0, 40),
-    classes=st.integers(1, 3),
-    thr=st.sampled_from([0.1, 0.3, 0.5, 0.7]),
-)
-def test_hard_nms_equals_brute_force(seed: int, n: int, classes: int, thr: float) -> None:
-    boxes, scores, labels = _random_boxes(seed, n, classes)
-    keep, kept_scores = batched_nms(boxes, scores, labels, thr, "hard")
-    expected = _brute_force_nms(boxes.tolist(), scores.tolist(), labels.tolist(), thr)
-    assert keep.tolist() == expected
-    assert torch.equal(kept_scores, scores[keep])
-
-
-def _brute_force_soft_nms(boxes, scores, labels, thr, method, sigma, min_score):
-    current = {i: s for i, s in enumerate(scores.tolist()) if s >= min_score}
-    result = []
-    while current:
-        top = max(current, key=lambda i: current[i])
-        result.append((top, current.pop(top)))
-        for j in list(current):
-            if labels[j] != labels[top]:
-                continue
-            iou = box_iou(boxes[top : top + 1], boxes[j : j + 1]).item()
-            if method == "linear":
-                current[j] *= (1 - iou) if iou > thr else 1.0
-            else:
-                current[j] *= math.exp(-iou * iou / sigma)
-            if current[j] < min_score:
-                del current[j]
-    result.sort(key=lambda pair: -pair[1])
-    return result
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 2**31 - 1),
-    n=st.integers(0, 30),
-    classes=st.integers(1, 3),
-    method=st.sampled_from(["linear", "gaussian"]),
-)
-def test_soft_nms_equals_brute_force(seed: int, n: int, classes: int, method: str) -> None:
-    boxes, scores, labels = _random_boxes(seed, n, classes)
-    keep, new_scores = batched_nms(boxes, scores, labels, 0.3, method, sigma=0.5, min_score=0.05)
-    expected = _brute_force_soft_nms(boxes, scores, labels.tolist(), 0.3, method, 0.5, 0.05)
-    assert torch.allclose(new_scores, torch.tensor([s for _, s in expected], dtype=torch.float64))
-    assert set(keep.tolist()) == {i for i, _ in expected}
-    assert torch.all(new_scores[:-1] >= new_scores[1:])
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 2**31 - 1),
-    n=st.integers(0, 30),
-    classes=st.integers(1, 3),
-    min_iou=st.sampled_from([0.0, 0.3]),
-    tiny_chunks=st.booleans(),
-)
-def test_overlapping_pairs_equal_brute_force(
-    seed: int, n: int, classes: int, min_iou: float, tiny_chunks: bool
-) -> None:
-    boxes, _, labels = _random_boxes(seed, n, classes)
-    original = postprocess_module._PAIR_CHUNK
-    postprocess_module._PAIR_CHUNK = 3 if tiny_chunks else original
-    try:
-        first, second, iou = overlapping_pairs(boxes, min_iou, labels)
-    finally:
-        postprocess_module._PAIR_CHUNK = original
-    found = {
-        frozenset((a, b)): v
-        for a, b, v in zip(first.tolist(), second.tolist(), iou.tolist(), strict=True)
-    }
-    assert len(found) == len(first)  # each unordered pair once
-    full = box_iou(boxes, boxes)
-    expected = {
-        frozenset((i, j)): full[i, j].item()
-        for i in range(n)
-        for j in range(i + 1, n)
-        if labels[i] == labels[j] and full[i, j] > min_iou
-    }
-    assert found.keys() == expected.keys()
-    for pair, value in expected.items():
-        assert found[pair] == pytest.approx(value, rel=1e-12)
-
-
-def test_single_class_soft_nms_keeps_pick_order() -> None:
-    keep, scores = soft_nms(torch.tensor([A, B, C]), torch.tensor([0.9, 0.8, 0.5]), 0.5, "linear")
-    assert keep.tolist() == [0, 2, 1]
-    assert torch.allclose(scores, torch.tensor([0.9, 0.5, 0.32]))
-
+from fsanet_geo.model.boxes import make_points
+from fsanet_geo.model.postprocess import PostProcessor
 
 # Post-processing: one 2x2 level at stride 8 (points (4, 4), (12, 4), (4, 12), (12, 12)), K = 2.
 SIZES = [(2, 2)]
@@ -289,14 +95,6 @@ def test_postprocess_with_nothing_above_threshold() -> None:
     assert result["scores"].shape == (0,) and result["labels"].shape == (0,)
 
 
-def test_soft_nms_tie_goes_to_the_lower_index() -> None:
-    keep, scores = _nms([C, A, A], [0.5, 0.5, 0.5], [0, 0, 0], "gaussian")
-    assert keep.tolist() == [0, 1, 2]
-    assert torch.allclose(scores, torch.tensor([0.5, 0.5, 0.5 * math.exp(-1 / 0.5)]))
-    keep, scores = _nms([A, A], [0.5, 0.5], [0, 0], "linear")
-    assert keep.tolist() == [0]  # IoU 1: decayed to 0, below min_score
-
-
 def test_nms_pre_keeps_the_best_final_scores_not_the_best_class_scores() -> None:
     """Point 0 has the highest class score but a low centerness; point 3 the reverse.
     With room for one pair, the pair of the higher final score (point 3) survives."""
@@ -312,3 +110,8 @@ def test_nms_pre_keeps_the_best_final_scores_not_the_best_class_scores() -> None
     assert result["boxes"].tolist() == [[10.0, 10.0, 14.0, 14.0]]
     (both,) = PostProcessor(nms_pre=2)(outputs, points, [(16, 16)])
     assert both["scores"].tolist() == pytest.approx([0.6 * 0.9, 0.9 * 0.1], rel=1e-5)
+
+
+def test_unknown_nms_method_is_refused() -> None:
+    with pytest.raises(ConfigError, match="soft"):
+        PostProcessor(nms="soft")

@@ -10,40 +10,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fsanet_geo.model import targets as targets_module
+from fsanet_geo.model.boxes import distance_to_boxes, make_points
 from fsanet_geo.model.targets import (
     assign_targets,
-    boxes_to_distances,
-    distance_to_boxes,
     fcos_centerness,
     gaussian_centerness,
     level_ranges,
     level_strides,
-    make_points,
     refined_centres,
 )
 
 STRIDES = (8, 16, 32)
 RANGES = ((-1.0, 64.0), (64.0, 128.0), (128.0, math.inf))
 K = 3
-
-
-def test_points_of_a_2x3_level_at_stride_8() -> None:
-    (points,) = make_points([(2, 3)], [8])
-    expected = torch.tensor(
-        [[4, 4], [12, 4], [20, 4], [4, 12], [12, 12], [20, 12]], dtype=torch.float32
-    )
-    assert torch.equal(points, expected)
-
-
-def test_points_follow_flatten_order_of_a_feature_map() -> None:
-    sizes = [(3, 5), (2, 2)]
-    points = make_points(sizes, [8, 16], dtype=torch.float64)
-    for (h, w), stride, pts in zip(sizes, [8, 16], points, strict=True):
-        xs = torch.arange(w, dtype=torch.float64)[None, None, None, :].expand(1, 1, h, w)
-        ys = torch.arange(h, dtype=torch.float64)[None, None, :, None].expand(1, 1, h, w)
-        grid = torch.cat([xs, ys], dim=1).flatten(2)[0].t()  # [HW, 2]
-        assert torch.equal(pts, (grid + 0.5) * stride)
-        assert pts.dtype == torch.float64
 
 
 def test_level_ranges_repeat_each_level_range() -> None:
@@ -236,21 +215,6 @@ def test_fcos_centerness_hand_values() -> None:
     expected = torch.tensor([1.0, math.sqrt(1 / 3), 0.5])
     assert torch.allclose(fcos_centerness(box_targets), expected)
     assert fcos_centerness(torch.zeros((0, 4))).shape == (0,)
-
-
-@settings(max_examples=50, deadline=None)
-@given(
-    st.lists(
-        st.tuples(*[st.floats(-1000, 1000, allow_nan=False) for _ in range(6)]),
-        min_size=1,
-        max_size=8,
-    )
-)
-def test_box_distance_round_trip(rows: list[tuple[float, ...]]) -> None:
-    data = torch.tensor(rows, dtype=torch.float64)
-    points, boxes = data[:, :2], data[:, 2:]
-    dist = boxes_to_distances(points, boxes)
-    assert torch.allclose(distance_to_boxes(points, dist), boxes, atol=1e-9)
 
 
 # ---------------------------------------------------------------- nearest-point fallback
