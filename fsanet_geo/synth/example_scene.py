@@ -5,10 +5,11 @@ scene (the generator of the synthetic training set, at the same object density, 
 800-px tile of it looks like a training image; roads, rivers and lakes scale with the
 scene's longer side, ``context_scale="side"``) and writes:
 
-- ``example_scene.tif`` (:func:`fsanet_geo.geo.raster_io.write_geotiff`): RGB GeoTIFF in UTM zone 33N (EPSG:32633), 0.5 m pixels, tiled
-  512 x 512, JPEG-compressed in RGB (no chroma subsampling: a YCbCr JPEG halves the colour
-  resolution and smears the colour of 2-6 px objects), internal overviews 2/4/8 stored
-  before the full-resolution tiles (a cloud-optimised layout);
+- ``example_scene.tif`` (:func:`fsanet_geo.geo.raster_io.write_geotiff`): RGB GeoTIFF in
+  UTM zone 33N (EPSG:32633), 0.5 m pixels, tiled 512 x 512, JPEG-compressed in RGB (no
+  chroma subsampling: a YCbCr JPEG halves the colour resolution and smears the colour of
+  2-6 px objects), internal overviews 2/4/8 stored before the full-resolution tiles (a
+  cloud-optimised layout);
 - ``example_scene_truth.gpkg``: one polygon per object in the scene CRS, columns
   ``class_id`` (0-based), ``class_name``, ``x_min, y_min, x_max, y_max`` (scene pixels,
   pixel edges); the layer metadata item ``pixel_size`` holds the 0.5 m pixel size;

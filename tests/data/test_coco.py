@@ -237,7 +237,8 @@ def test_coco_ground_truth_numbers_annotations_over_all_images_and_loads_back(tm
     ]
     coco = coco_ground_truth(images, class_names=["car", "boat"], description="x")
     assert list(coco) == ["info", "images", "annotations", "categories"]
-    assert [(a["id"], a["image_id"], a["category_id"]) for a in coco["annotations"]] == [(1, 3, 2), (2, 3, 1), (3, 9, 2)]
+    ids = [(a["id"], a["image_id"], a["category_id"]) for a in coco["annotations"]]
+    assert ids == [(1, 3, 2), (2, 3, 1), (3, 9, 2)]
     ann = tmp_path / "gt.json"
     ann.write_text(json.dumps(coco), encoding="utf-8")
     folder = tmp_path / "images"

@@ -121,6 +121,7 @@ def test_labelled_boxes_frame_columns_without_scores_and_with_extras() -> None:
     assert list(gdf.columns) == ["class_id", "class_name", "x_min", "y_min", "x_max", "y_max", "note", "geometry"]
     assert gdf["class_id"].dtype == np.int64 and gdf["class_name"].tolist() == ["ship", "vehicle"]
     assert gdf.crs.to_epsg() == 32631 and gdf["note"].tolist() == ["a", "b"]
-    assert [g.equals_exact(p, 0) for g, p in zip(gdf.geometry, pixel_boxes_to_polygons(boxes, UTM))] == [True, True]
+    expected = pixel_boxes_to_polygons(boxes, UTM)
+    assert [g.equals_exact(p, 0) for g, p in zip(gdf.geometry, expected)] == [True, True]
     empty = labelled_boxes_frame(np.zeros((0, 4)), np.zeros(0, np.int64), class_names=[], transform=UTM, crs=None)
     assert len(empty) == 0 and empty.crs is None and "score" not in empty.columns
