@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def synthetic_set(images: int, size: int, seed: int) -> Path:
     """The cached synthetic tree for these settings (generated once, deterministic)."""
-    from fsanet_geo.data.synthetic_aitod import generate_synthetic_aitod
+    from fsanet_geo.synth.aitod_layout import generate_synthetic_aitod
 
     root = CACHE / f"synth_n{images}_s{size}_seed{seed}"
     if not root.is_dir():

@@ -51,7 +51,7 @@ def synth(
     from fsanet_geo.data.aitod import find_aitod_split
     from fsanet_geo.data.classes import AITOD_CLASSES
     from fsanet_geo.data.coco import read_coco_json
-    from fsanet_geo.data.synthetic_aitod import generate_synthetic_aitod
+    from fsanet_geo.synth.aitod_layout import generate_synthetic_aitod
 
     columns = (TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:

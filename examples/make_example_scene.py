@@ -5,7 +5,7 @@
 Writes example_scene.tif (RGB GeoTIFF, UTM 33N, 0.5 m pixels, tiled, JPEG, overviews
 2/4/8; the Parndorf plateau, Burgenland, Austria), example_scene_truth.gpkg (one polygon
 per object), example_scene_truth.json (COCO ground truth, the scene as one image) and
-example_scene_quicklook.png. See fsanet_geo.geo.synthetic_scene.
+example_scene_quicklook.png. See fsanet_geo.synth.example_scene.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import time
 
 from fsanet_geo.errors import FsanetError
-from fsanet_geo.geo.synthetic_scene import make_example_scene
+from fsanet_geo.synth.example_scene import make_example_scene
 
 MAX_SCENE_BYTES = 10_000_000
 """The example scene ships with the repository: keep it small."""

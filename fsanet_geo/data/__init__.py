@@ -1,4 +1,4 @@
-"""Datasets (AI-TOD v1/v2, any COCO set), transforms and the synthetic AI-TOD-like generator.
+"""Datasets (AI-TOD v1/v2, any COCO set) and transforms (synthetic data: :mod:`fsanet_geo.synth`).
 
 Heavy modules (torch) are imported on first use of the names that need them.
 """
@@ -21,10 +21,6 @@ _LAZY: dict[str, str] = {
     "DatasetWarning": "fsanet_geo.data.coco",
     "find_aitod_split": "fsanet_geo.data.aitod",
     "validate_aitod_categories": "fsanet_geo.data.aitod",
-    "render_scene": "fsanet_geo.data.synthetic",
-    "render_scene_layers": "fsanet_geo.data.synthetic",
-    "SyntheticScene": "fsanet_geo.data.synthetic",
-    "generate_synthetic_aitod": "fsanet_geo.data.synthetic_aitod",
 }
 
 __all__ = ["AITOD_CLASSES", *_LAZY]

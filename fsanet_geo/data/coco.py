@@ -17,13 +17,16 @@ Decisions, applied by :func:`load_coco`:
   them, the evaluation dataset keeps them.
 
 Boxes are kept as xyxy pixel edges (COCO's [x, y, w, h] -> [x, y, x + w, y + h]).
+
+:func:`coco_ground_truth` goes the other way: it builds the COCO dict of labelled images
+(the synthetic writers use it), category id = 0-based label + 1.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,3 +242,41 @@ def _is_int(value: Any) -> bool:
 def _first(items: Sequence[Any]) -> str:
     shown = ", ".join(str(i) if not isinstance(i, Mapping) else json.dumps(i)[:120] for i in items[:MAX_NAMED])
     return shown + (f" (and {len(items) - MAX_NAMED} more)" if len(items) > MAX_NAMED else "")
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """One image's ground truth: boxes float [M, 4] xyxy pixel edges, labels int [M] 0-based."""
+
+    image_id: int
+    file_name: str
+    width: int
+    height: int
+    boxes: np.ndarray
+    labels: np.ndarray
+
+
+def coco_ground_truth(
+    images: Iterable[LabelledImage], *, class_names: Sequence[str], description: str
+) -> dict[str, Any]:
+    """COCO ground truth of ``images``: keys info, images, annotations, categories.
+
+    Each box becomes bbox ``[x, y, w, h]`` (pixels, floats) with ``area = w * h``,
+    ``iscrowd`` and ``ignore`` 0; annotation ids run from 1 over all images in order;
+    category id = label + 1, named by ``class_names`` (categories 1..len(class_names)).
+    """
+    image_entries: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for image in images:
+        image_entries.append({"id": int(image.image_id), "file_name": image.file_name,
+                              "width": int(image.width), "height": int(image.height)})
+        boxes = np.asarray(image.boxes, np.float64).reshape(-1, 4).tolist()
+        for (x0, y0, x1, y1), label in zip(boxes, np.asarray(image.labels).reshape(-1).tolist()):
+            w, h = x1 - x0, y1 - y0
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": int(image.image_id), "category_id": int(label) + 1,
+                "bbox": [x0, y0, w, h], "area": w * h, "iscrowd": 0, "ignore": 0,
+            })
+    categories = [{"id": i + 1, "name": name, "supercategory": name} for i, name in enumerate(class_names)]
+    return {"info": {"description": description}, "images": image_entries, "annotations": annotations,
+            "categories": categories}

@@ -1,5 +1,8 @@
 """Pixel boxes to CRS polygons through the raster's full affine, and to a GeoDataFrame.
 
+:func:`labelled_boxes_frame` is the one place pixel boxes become a GeoDataFrame: the
+detections (:func:`to_geodataframe`) and the synthetic ground truth both go through it.
+
 Boxes are float [N, 4] (x_min, y_min, x_max, y_max) in scene pixels, x = column,
 y = row, on pixel EDGES: the top-left corner of pixel (row 0, col 0) is
 ``transform * (0, 0)`` (GDAL's convention, no half-pixel shift). All four corners go
@@ -59,6 +62,41 @@ def polygons_to_pixel_boxes(polygons: Any, transform: Affine) -> np.ndarray:
     return out
 
 
+def labelled_boxes_frame(
+    boxes: np.ndarray,
+    labels: np.ndarray,
+    *,
+    class_names: Sequence[str],
+    transform: Affine,
+    crs: Any,
+    scores: np.ndarray | None = None,
+    extra: dict[str, np.ndarray] | None = None,
+) -> "geopandas.GeoDataFrame":
+    """One row per box [N, 4] (scene pixels, pixel edges) with its polygon in ``crs``.
+
+    Columns: ``class_id`` (``labels`` [N], 0-based, int64), ``class_name``, ``score``
+    (only when ``scores`` [N] is given), ``x_min, y_min, x_max, y_max`` (pixels), then the
+    ``extra`` columns [N] in order, and the geometry (:func:`pixel_boxes_to_polygons`
+    through ``transform``). Labels must index ``class_names`` (callers check and word
+    the error).
+    """
+    import geopandas
+
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    names = np.asarray(list(class_names), dtype=object)
+    data: dict[str, np.ndarray] = {
+        "class_id": labels,
+        "class_name": names[labels] if len(labels) else np.zeros(0, object),
+    }
+    if scores is not None:
+        data["score"] = scores
+    data.update(x_min=boxes[:, 0], y_min=boxes[:, 1], x_max=boxes[:, 2], y_max=boxes[:, 3])
+    data.update(extra or {})
+    geometry = geopandas.GeoSeries(pixel_boxes_to_polygons(boxes, transform), crs=crs)
+    return geopandas.GeoDataFrame(data, geometry=geometry, crs=crs)
+
+
 def to_geodataframe(
     dets: Detections,
     *,
@@ -74,8 +112,6 @@ def to_geodataframe(
     pixels. With ``crs`` None (raster not georeferenced) the geometry stays in pixel
     coordinates (identity transform) and the frame has no CRS.
     """
-    import geopandas
-
     labels = dets.labels
     if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
         raise ConfigError(
@@ -84,19 +120,11 @@ def to_geodataframe(
         )
     if crs is None or transform is None:
         transform, crs = Affine.identity(), None
-    names = np.asarray(list(class_names), dtype=object)
-    data = {
-        "class_id": labels.astype(np.int64),
-        "class_name": names[labels] if len(labels) else np.zeros(0, object),
-        "score": np.round(dets.scores.astype(np.float64), 6),
-        "x_min": dets.boxes[:, 0],
-        "y_min": dets.boxes[:, 1],
-        "x_max": dets.boxes[:, 2],
-        "y_max": dets.boxes[:, 3],
-        "scene": np.full(len(dets), scene, dtype=object),
-    }
-    geometry = pixel_boxes_to_polygons(dets.boxes, transform)
-    return geopandas.GeoDataFrame(data, geometry=geopandas.GeoSeries(geometry, crs=crs), crs=crs)
+    return labelled_boxes_frame(
+        dets.boxes, labels, class_names=class_names, transform=transform, crs=crs,
+        scores=np.round(dets.scores.astype(np.float64), 6),
+        extra={"scene": np.full(len(dets), scene, dtype=object)},
+    )
 
 
 def empty_geodataframe(crs: Any = None) -> "geopandas.GeoDataFrame":

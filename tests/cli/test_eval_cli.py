@@ -104,7 +104,7 @@ def test_a_folder_is_refused_as_a_json_output(tmp_path: Path) -> None:
 def test_model_mode_runs_a_tiny_model(tmp_path: Path) -> None:
     presets = pytest.importorskip("fsanet_geo.model.presets")
     checkpoint = pytest.importorskip("fsanet_geo.model.checkpoint")
-    synthetic = pytest.importorskip("fsanet_geo.data.synthetic")
+    synthetic = pytest.importorskip("fsanet_geo.synth.aitod_layout")
     pytest.importorskip("fsanet_geo.data.dataset")
 
     name = "fsanet_r18_lite" if "fsanet_r18_lite" in presets.list_presets() else presets.list_presets()[0]

@@ -16,7 +16,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fsanet_geo.data.synthetic_aitod import generate_synthetic_aitod
+    from fsanet_geo.synth.aitod_layout import generate_synthetic_aitod
 
     return generate_synthetic_aitod(tmp_path_factory.mktemp("cli_train") / "aitod", 6, seed=1, size=128)
 

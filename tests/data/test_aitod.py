@@ -11,7 +11,7 @@ import pytest
 from fsanet_geo.data.aitod import find_aitod_split, normalise_class_name, validate_aitod_categories
 from fsanet_geo.data.classes import AITOD_CLASSES
 from fsanet_geo.data.dataset import build_dataset
-from fsanet_geo.data.synthetic_aitod import generate_synthetic_aitod
+from fsanet_geo.synth.aitod_layout import generate_synthetic_aitod
 from fsanet_geo.errors import ConfigError, DatasetError
 
 

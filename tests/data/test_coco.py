@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from fsanet_geo.data.coco import DatasetWarning, load_coco
+from fsanet_geo.data.coco import DatasetWarning, LabelledImage, coco_ground_truth, load_coco
 from fsanet_geo.data.dataset import DetectionDataset, build_dataset, collate, read_image
 from fsanet_geo.errors import DatasetError
 
@@ -216,3 +216,36 @@ def test_every_annotation_is_accounted_for(tmp_path: Path, raw: list) -> None:
     if len(b):
         assert (b[:, 0] >= 0).all() and (b[:, 1] >= 0).all() and (b[:, 2] <= 40).all() and (b[:, 3] <= 20).all()
         assert ((b[:, 2] - b[:, 0]) >= 1 - 1e-5).all() and ((b[:, 3] - b[:, 1]) >= 1 - 1e-5).all()
+
+
+def test_coco_ground_truth_of_a_hand_made_box() -> None:
+    image = LabelledImage(1, "s.tif", width=9, height=8, boxes=np.array([[2.0, 3.0, 7.0, 5.0]]), labels=np.array([5]))
+    coco = coco_ground_truth([image], class_names=["a", "b", "c", "d", "e", "f"], description="test")
+    assert coco["annotations"] == [{"id": 1, "image_id": 1, "category_id": 6, "bbox": [2.0, 3.0, 5.0, 2.0],
+                                    "area": 10.0, "iscrowd": 0, "ignore": 0}]
+    assert coco["images"] == [{"id": 1, "file_name": "s.tif", "width": 9, "height": 8}]
+    assert coco["info"] == {"description": "test"}
+    assert coco["categories"][5] == {"id": 6, "name": "f", "supercategory": "f"} and len(coco["categories"]) == 6
+
+
+def test_coco_ground_truth_numbers_annotations_over_all_images_and_loads_back(tmp_path: Path) -> None:
+    images = [
+        LabelledImage(3, "a.png", width=20, height=10, boxes=np.array([[0, 0, 4, 5], [10, 2, 12, 9]], float),
+                      labels=np.array([1, 0])),
+        LabelledImage(7, "b.png", width=20, height=10, boxes=np.zeros((0, 4)), labels=np.zeros(0, np.int64)),
+        LabelledImage(9, "c.png", width=20, height=10, boxes=np.array([[1.0, 1.0, 3.0, 2.0]]), labels=np.array([1])),
+    ]
+    coco = coco_ground_truth(images, class_names=["car", "boat"], description="x")
+    assert list(coco) == ["info", "images", "annotations", "categories"]
+    ids = [(a["id"], a["image_id"], a["category_id"]) for a in coco["annotations"]]
+    assert ids == [(1, 3, 2), (2, 3, 1), (3, 9, 2)]
+    ann = tmp_path / "gt.json"
+    ann.write_text(json.dumps(coco), encoding="utf-8")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for image in images:
+        Image.fromarray(np.zeros((image.height, image.width, 3), np.uint8)).save(folder / image.file_name)
+    loaded = load_coco(ann, folder)
+    np.testing.assert_array_equal(loaded.records[0].boxes, images[0].boxes)
+    assert loaded.records[0].category_ids.tolist() == [2, 1]
+    assert loaded.stats.empty_images == 1

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.geo.detections import Detections
-from fsanet_geo.geo.georef import COLUMNS, pixel_boxes_to_polygons, polygons_to_pixel_boxes, to_geodataframe
+from fsanet_geo.geo.georef import (
+    COLUMNS,
+    labelled_boxes_frame,
+    pixel_boxes_to_polygons,
+    polygons_to_pixel_boxes,
+    to_geodataframe,
+)
 
 UTM = Affine(0.5, 0.0, 500_000.0, 0.0, -0.5, 4_000_000.0)  # 50 cm pixels, north up
 
@@ -106,3 +112,16 @@ def test_to_geodataframe_without_crs_stays_in_pixels() -> None:
 def test_label_without_class_name_is_an_error() -> None:
     with pytest.raises(ConfigError, match="label 2 has no class name"):
         to_geodataframe(Detections([[0, 0, 1, 1]], [0.5], [2]), class_names=["a", "b"], transform=UTM, crs=None, scene=None)
+
+
+def test_labelled_boxes_frame_columns_without_scores_and_with_extras() -> None:
+    boxes = np.array([[10, 20, 14, 30], [0, 0, 1, 1]], np.float64)
+    gdf = labelled_boxes_frame(boxes, np.array([1, 0]), class_names=["vehicle", "ship"], transform=UTM,
+                               crs="EPSG:32631", extra={"note": np.array(["a", "b"], dtype=object)})
+    assert list(gdf.columns) == ["class_id", "class_name", "x_min", "y_min", "x_max", "y_max", "note", "geometry"]
+    assert gdf["class_id"].dtype == np.int64 and gdf["class_name"].tolist() == ["ship", "vehicle"]
+    assert gdf.crs.to_epsg() == 32631 and gdf["note"].tolist() == ["a", "b"]
+    expected = pixel_boxes_to_polygons(boxes, UTM)
+    assert [g.equals_exact(p, 0) for g, p in zip(gdf.geometry, expected)] == [True, True]
+    empty = labelled_boxes_frame(np.zeros((0, 4)), np.zeros(0, np.int64), class_names=[], transform=UTM, crs=None)
+    assert len(empty) == 0 and empty.crs is None and "score" not in empty.columns

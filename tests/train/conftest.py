@@ -14,7 +14,7 @@ from fsanet_geo.train.config import TrainConfig
 @pytest.fixture(scope="session")
 def tiny_aitod(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """6 synthetic 128 x 128 images in the toolkit layout (trainval 5, test 1)."""
-    from fsanet_geo.data.synthetic_aitod import generate_synthetic_aitod
+    from fsanet_geo.synth.aitod_layout import generate_synthetic_aitod
 
     return generate_synthetic_aitod(tmp_path_factory.mktemp("data") / "aitod6", 6, seed=0, size=128)
 

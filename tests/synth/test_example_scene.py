@@ -16,20 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fsanet_geo.data.classes import AITOD_CLASSES
-from fsanet_geo.data.synthetic import render_scene_layers
 from fsanet_geo.errors import ConfigError, FileOverwriteError
-from fsanet_geo.geo.synthetic_scene import (
+from fsanet_geo.synth.example_scene import (
     PIXEL_SIZE_M,
     SCENE_CRS,
     SCENE_ORIGIN,
-    coco_ground_truth,
     make_example_scene,
-    render_large_scene,
     scene_transform,
     truth_geodataframe,
-    write_geotiff,
-    write_quicklook,
 )
+from fsanet_geo.synth.render import render_scene_layers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +54,7 @@ def test_geotiff_is_georeferenced_tiled_compressed_with_overviews(small_scene) -
         assert (tags[322], tags[323]) == (512, 512)  # TileWidth, TileLength: a tiled TIFF
         assert tags[259] == 7  # Compression: JPEG
         assert tags[262] == 2  # Photometric: RGB, not YCbCr (full colour resolution for tiny objects)
-    expected = render_large_scene(512, 512, seed=3).image.transpose(2, 0, 1).astype(np.int16)
+    expected = render_scene_layers(512, 512, seed=3, context_scale="side").image.transpose(2, 0, 1).astype(np.int16)
     assert np.abs(data.astype(np.int16) - expected).mean() < 4.0  # JPEG q90: close to the rendered image
 
 
@@ -66,7 +62,7 @@ def test_truth_polygons_are_the_pixel_boxes_through_the_transform(small_scene) -
     import geopandas
     import shapely
 
-    rendered = render_large_scene(512, 512, seed=3)
+    rendered = render_scene_layers(512, 512, seed=3, context_scale="side")
     truth = geopandas.read_file(small_scene.truth_gpkg)
     assert truth.crs.to_epsg() == 32633
     assert list(truth.columns) == ["class_id", "class_name", "x_min", "y_min", "x_max", "y_max", "geometry"]
@@ -95,7 +91,7 @@ def test_coco_truth_matches_the_vector_truth(small_scene) -> None:
     assert coco["images"] == [{"id": 1, "file_name": "example_scene.tif", "width": 512, "height": 512}]
     assert [c["name"] for c in coco["categories"]] == list(AITOD_CLASSES)
     assert [c["id"] for c in coco["categories"]] == list(range(1, 9))
-    rendered = render_large_scene(512, 512, seed=3)
+    rendered = render_scene_layers(512, 512, seed=3, context_scale="side")
     anns = coco["annotations"]
     assert len(anns) == len(rendered.boxes)
     xywh = np.array([a["bbox"] for a in anns])
@@ -136,52 +132,6 @@ def test_existing_outputs_are_kept_without_overwrite(tmp_path: Path) -> None:
         "example_scene.tif", "example_scene_truth.gpkg", "example_scene_truth.json"]
 
 
-def test_large_scene_equals_the_generator_at_training_size() -> None:
-    # at 800 px the context scale (side / 800) equals the generator's (area / 800^2)
-    ours = render_large_scene(800, 800, seed=11)
-    theirs = render_scene_layers(800, 800, seed=11)
-    np.testing.assert_array_equal(ours.image, theirs.image)
-    np.testing.assert_array_equal(ours.boxes, theirs.boxes)
-
-
-def test_write_geotiff_deflate_is_lossless_and_honours_options(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    band = rng.integers(0, 256, size=(100, 70), dtype=np.uint8)
-    transform = Affine(2.0, 0.0, 10.0, 0.0, -2.0, 500.0)
-    path = write_geotiff(tmp_path / "a.tif", band, transform, "EPSG:3857", compress="deflate", tiled=False,
-                         overviews=(), tags={"NOTE": "x"})
-    with rasterio.open(path) as src:
-        np.testing.assert_array_equal(src.read(1), band)
-        assert src.count == 1 and src.overviews(1) == [] and src.profile.get("tiled") is False
-        assert src.compression.value == "DEFLATE" and src.tags()["NOTE"] == "x"
-        assert src.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "2"
-        assert src.transform == transform and src.crs.to_epsg() == 3857
-    with pytest.raises(FileOverwriteError):
-        write_geotiff(path, band, transform, "EPSG:3857")
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"overviews": (4, 2)}, "overview factors"),
-        ({"overviews": (1,)}, "overview factors"),
-        ({"blocksize": 100}, "multiple of 16"),
-        ({"compress": "lzw"}, "compression must be"),
-        ({"compress": "jpeg", "jpeg_quality": 0}, "JPEG quality"),
-    ],
-)
-def test_write_geotiff_rejects_bad_options(tmp_path: Path, kwargs: dict, message: str) -> None:
-    image = np.zeros((32, 32, 3), np.uint8)
-    with pytest.raises(ConfigError, match=message):
-        write_geotiff(tmp_path / "x.tif", image, Affine.identity(), "EPSG:32633", **kwargs)
-    assert not any(tmp_path.iterdir())
-
-
-def test_write_geotiff_rejects_non_uint8(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="uint8"):
-        write_geotiff(tmp_path / "x.tif", np.zeros((8, 8), np.float32), Affine.identity(), "EPSG:32633")
-
-
 @settings(max_examples=40, deadline=None)
 @given(
     corners=st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 2000), st.integers(1, 64), st.integers(1, 64)),
@@ -208,29 +158,12 @@ def test_truth_rejects_labels_without_names() -> None:
         truth_geodataframe(np.zeros((1, 4)), np.array([8]), scene_transform(), SCENE_CRS)
 
 
-def test_coco_ground_truth_of_a_hand_made_box() -> None:
-    coco = coco_ground_truth(np.array([[2.0, 3.0, 7.0, 5.0]]), np.array([5]), file_name="s.tif", width=9, height=8)
-    assert coco["annotations"] == [{"id": 1, "image_id": 1, "category_id": 6, "bbox": [2.0, 3.0, 5.0, 2.0],
-                                    "area": 10.0, "iscrowd": 0, "ignore": 0}]
-
-
 def test_scene_constants_place_the_scene_in_austria() -> None:
     from pyproj import Transformer
 
     lon, lat = Transformer.from_crs(SCENE_CRS, "EPSG:4326", always_xy=True).transform(*SCENE_ORIGIN)
     assert 47.9 < lat < 48.1 and 16.7 < lon < 17.0  # Parndorf plateau, Burgenland
     assert PIXEL_SIZE_M == 0.5
-
-
-def test_quicklook_downscales_the_longer_side(tmp_path: Path) -> None:
-    from PIL import Image
-
-    image = np.full((200, 100, 3), 90, np.uint8)
-    tif = write_geotiff(tmp_path / "q.tif", image, scene_transform(), SCENE_CRS, overviews=(2,))
-    png = write_quicklook(tif, tmp_path / "q.png", max_side=50)
-    with Image.open(png) as im:
-        assert im.size == (25, 50)
-        assert im.convert("RGB").getpixel((10, 10)) == (90, 90, 90)
 
 
 def test_script_writes_the_scene(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Writing a synthetic AI-TOD-like data set in the exact AI-TOD file layout.
 
-The images are :func:`fsanet_geo.data.synthetic.render_scene` scenes (PNG); the labels are
-plain COCO JSON with AI-TOD's categories (ids 1..8). The whole tree is written into a
+The images are :func:`fsanet_geo.synth.render.render_scene` scenes (PNG); the labels are
+plain COCO JSON with AI-TOD's categories (ids 1..8), built by
+:func:`fsanet_geo.data.coco.coco_ground_truth`. The whole tree is written into a
 temporary folder beside ``out_dir`` and renamed into place at the end, so an interrupted
 run never leaves a half-written data set.
 """
@@ -19,10 +20,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from fsanet_geo.data import synthetic
 from fsanet_geo.data.aitod import fsanet_paths, toolkit_paths
 from fsanet_geo.data.classes import AITOD_CLASSES
+from fsanet_geo.data.coco import LabelledImage, coco_ground_truth
 from fsanet_geo.errors import ConfigError, FileOverwriteError, OutputError
+from fsanet_geo.synth.render import DEFAULT_DENSITY, render_scene
+
+_DESCRIPTION = "synthetic AI-TOD-like data (fsanet-geo)"
 
 ProgressFn = Callable[[int, int], None]
 """``progress(done, total)``, called after each image is written."""
@@ -42,7 +46,7 @@ def generate_synthetic_aitod(
     layout: Literal["toolkit", "fsanet"] = "toolkit",
     version: Literal["v1", "v2"] = "v2",
     test_fraction: float = 0.2,
-    density: float = synthetic.DEFAULT_DENSITY,
+    density: float = DEFAULT_DENSITY,
     overwrite: bool = False,
     progress: ProgressFn | None = None,
 ) -> Path:
@@ -80,7 +84,8 @@ def generate_synthetic_aitod(
         for split, members in splits.items():
             ann, images = _paths(tmp, layout, split, version)
             ann.parent.mkdir(parents=True, exist_ok=True)
-            _write_json(ann, _coco(members, records))
+            _write_json(ann, coco_ground_truth((records[i] for i in members), class_names=AITOD_CLASSES,
+                                                 description=_DESCRIPTION))
         _replace_dir(tmp, out, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -114,17 +119,17 @@ def _paths(root: Path, layout: str, split: str, version: str) -> tuple[Path, Pat
 
 
 def _write_images(root: Path, ids: list[int], splits: dict[str, list[int]], layout: str, version: str,
-                  seed: int, size: int, density: float, progress: ProgressFn | None) -> dict[int, dict[str, Any]]:
-    """Render and save every image once (linking it into the other splits); return per-id records."""
+                  seed: int, size: int, density: float, progress: ProgressFn | None) -> dict[int, LabelledImage]:
+    """Render and save every image once (linking it into the other splits); return its ground truth by id."""
     from PIL import Image
 
     owners: dict[int, list[str]] = {}
     for split, members in splits.items():
         for i in members:
             owners.setdefault(i, []).append(split)
-    records: dict[int, dict[str, Any]] = {}
+    records: dict[int, LabelledImage] = {}
     for done, image_id in enumerate(ids, start=1):
-        image, boxes, labels = synthetic.render_scene(size, size, seed=scene_seed(seed, image_id), density=density)
+        image, boxes, labels = render_scene(size, size, seed=scene_seed(seed, image_id), density=density)
         file_name = f"synth_{image_id:06d}.png"
         first: Path | None = None
         for split in owners[image_id]:
@@ -134,8 +139,7 @@ def _write_images(root: Path, ids: list[int], splits: dict[str, list[int]], layo
                 first = path
             else:
                 _link_or_copy(first, path)
-        records[image_id] = {"file_name": file_name, "height": size, "width": size,
-                             "boxes": boxes, "labels": labels}
+        records[image_id] = LabelledImage(image_id, file_name, width=size, height=size, boxes=boxes, labels=labels)
         if progress is not None:
             progress(done, len(ids))
     return records
@@ -146,24 +150,6 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
-
-
-def _coco(members: list[int], records: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    """COCO JSON of the images ``members`` (bbox [x, y, w, h] in pixels, area = w * h)."""
-    images, annotations = [], []
-    for image_id in members:
-        rec = records[image_id]
-        images.append({"id": image_id, "file_name": rec["file_name"], "width": rec["width"], "height": rec["height"]})
-        for box, label in zip(rec["boxes"].tolist(), rec["labels"].tolist()):
-            x1, y1, x2, y2 = box
-            w, h = x2 - x1, y2 - y1
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": image_id, "category_id": int(label) + 1,
-                "bbox": [x1, y1, w, h], "area": w * h, "iscrowd": 0, "ignore": 0,
-            })
-    categories = [{"id": i + 1, "name": name, "supercategory": name} for i, name in enumerate(AITOD_CLASSES)]
-    return {"info": {"description": "synthetic AI-TOD-like data (fsanet-geo)"},
-            "images": images, "annotations": annotations, "categories": categories}
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

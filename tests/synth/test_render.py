@@ -1,18 +1,15 @@
-"""The synthetic AI-TOD-like generator: deterministic, exact boxes, AI-TOD-like content."""
+"""The synthetic scene renderer: deterministic, exact boxes, AI-TOD-like content."""
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fsanet_geo.data.classes import AITOD_CLASSES
-from fsanet_geo.data.synthetic import render_scene, render_scene_layers
-from fsanet_geo.data.synthetic_aitod import generate_synthetic_aitod, scene_seed
-from fsanet_geo.errors import ConfigError, FileOverwriteError
+from fsanet_geo.errors import ConfigError
+from fsanet_geo.synth.render import render_scene, render_scene_layers
 
 SEEDS = (0, 1, 2, 3)
 
@@ -111,50 +108,6 @@ def test_render_speed_800() -> None:
     assert time.perf_counter() - start < 1.0  # ~0.05 s measured; generous for shared CPUs
 
 
-def test_generated_set_matches_the_renderer(tmp_path: Path) -> None:
-    root = generate_synthetic_aitod(tmp_path / "set", 4, seed=5, size=96, layout="fsanet", version="v1",
-                                    test_fraction=0.25)
-    trainval = json.loads((root / "trainval" / "aitod_trainval_v1.json").read_text())
-    test = json.loads((root / "test" / "aitod_test_v1.json").read_text())
-    assert [i["id"] for i in trainval["images"]] == [1, 2, 3] and [i["id"] for i in test["images"]] == [4]
-    assert [c["name"] for c in trainval["categories"]] == list(AITOD_CLASSES)
-    assert [c["id"] for c in trainval["categories"]] == list(range(1, 9))
-    for data, split in ((trainval, "trainval"), (test, "test")):
-        ids = [a["id"] for a in data["annotations"]]
-        assert len(set(ids)) == len(ids)
-        for img in data["images"]:
-            image, boxes, labels = render_scene(96, 96, seed=scene_seed(5, img["id"]))
-            from PIL import Image
-
-            assert np.array_equal(np.asarray(Image.open(root / split / "Images" / img["file_name"])), image)
-            anns = [a for a in data["annotations"] if a["image_id"] == img["id"]]
-            got = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                            for a in anns]).reshape(-1, 4)
-            assert np.array_equal(got, boxes)
-            assert [a["category_id"] for a in anns] == (labels + 1).tolist()
-            assert all(a["area"] == a["bbox"][2] * a["bbox"][3] and a["iscrowd"] == 0 and a["ignore"] == 0
-                       for a in anns)
-            assert (img["width"], img["height"]) == (96, 96)
-
-
-def test_generation_is_deterministic_and_refuses_to_overwrite(tmp_path: Path) -> None:
-    def files(root: Path) -> dict[str, bytes]:
-        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-    a = generate_synthetic_aitod(tmp_path / "a", 3, seed=1, size=64)
-    b = generate_synthetic_aitod(tmp_path / "b", 3, seed=1, size=64)
-    c = generate_synthetic_aitod(tmp_path / "c", 3, seed=2, size=64)
-    assert files(a) == files(b)
-    assert files(a) != files(c)
-    assert "aitod/annotations/small_train_v2_1.0.json" in files(a)
-    with pytest.raises(FileOverwriteError, match="overwrite"):
-        generate_synthetic_aitod(a, 2, seed=9, size=64)
-    assert files(a) == files(b)  # untouched
-    generate_synthetic_aitod(a, 3, seed=2, size=64, overwrite=True)
-    assert files(a) == files(c)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c"]  # no temporary leftovers
-
-
 def test_objects_stay_mostly_visible(scenes: list) -> None:
     for scene in scenes:
         visible = np.bincount(scene.instance[scene.instance >= 0], minlength=len(scene.boxes))
@@ -163,7 +116,6 @@ def test_objects_stay_mostly_visible(scenes: list) -> None:
         widths = scene.boxes[:, 2] - scene.boxes[:, 0]
         heights = scene.boxes[:, 3] - scene.boxes[:, 1]
         assert (scene.pixels <= widths * heights).all()
-
 
 
 def test_some_objects_touch_or_overlap(scenes: list) -> None:
@@ -176,3 +128,19 @@ def test_some_objects_touch_or_overlap(scenes: list) -> None:
         np.fill_diagonal(meet, False)
         touching += int(meet.sum()) // 2
     assert touching >= 5
+
+
+def test_context_scales_agree_at_training_size() -> None:
+    # at 800 px the context scale by side (side / 800) equals the one by area (area / 800^2)
+    side = render_scene_layers(800, 800, seed=11, context_scale="side")
+    area = render_scene_layers(800, 800, seed=11)
+    np.testing.assert_array_equal(side.image, area.image)
+    np.testing.assert_array_equal(side.boxes, area.boxes)
+
+
+def test_context_scale_side_is_deterministic_and_checked() -> None:
+    a = render_scene(200, 1000, seed=4, context_scale="side")
+    b = render_scene(200, 1000, seed=4, context_scale="side")
+    assert a[0].tobytes() == b[0].tobytes() and np.array_equal(a[1], b[1])
+    with pytest.raises(ConfigError, match="context scale"):
+        render_scene(64, 64, seed=0, context_scale="volume")  # type: ignore[arg-type]
