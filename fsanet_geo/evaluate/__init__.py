@@ -20,8 +20,8 @@ _LAZY: dict[str, str] = {
     "MapEvalResult": "fsanet_geo.evaluate.mapspace",
     "MatchCounts": "fsanet_geo.evaluate.mapspace",
     "evaluate_vectors": "fsanet_geo.evaluate.mapspace",
-    "match_boxes": "fsanet_geo.evaluate.mapspace",
-    "match_pairs": "fsanet_geo.evaluate.mapspace",
+    "match_boxes": "fsanet_geo.evaluate.matching",
+    "match_pairs": "fsanet_geo.evaluate.matching",
 }
 
 __all__ = list(_LAZY)
