@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.table import Table
 
 from fsanet_cli._common import console, fail, handle_errors, print_table
+
+if TYPE_CHECKING:
+    from fsanet_geo.evaluate.aitod_protocol import EvalResult
 
 
 class DatasetKind(str, Enum):
@@ -203,8 +206,9 @@ def _given(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
 
 
-def _run_model(weights: Path, dataset: DatasetKind, **options: Any) -> Any:
-    """Score the checkpoint ``weights`` on ``dataset`` with a progress bar on stderr."""
+def _run_model(weights: Path, dataset: DatasetKind, **options: Any) -> EvalResult:
+    """Score the checkpoint ``weights`` on ``dataset`` with a progress bar on stderr;
+    ``options`` go to :func:`fsanet_geo.evaluate.predict.evaluate_checkpoint`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from fsanet_geo.evaluate.predict import evaluate_checkpoint
