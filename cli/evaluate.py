@@ -8,15 +8,17 @@ Three modes, chosen by the options given:
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.table import Table
 
 from fsanet_cli._common import console, fail, handle_errors, print_table
+
+if TYPE_CHECKING:
+    from fsanet_geo.evaluate.aitod_protocol import EvalResult
 
 
 class DatasetKind(str, Enum):
@@ -108,25 +110,25 @@ def evaluate(
             "inputs": {"truth": str(truth), "detections": str(detections)},
         }
     else:
-        from fsanet_geo.evaluate.aitod_protocol import evaluate_coco
-
         if mode == "model":
-            gt, dets = _run_model(
-                weights, dataset, data_root, split, ann, images, batch_size, device  # type: ignore[arg-type]
-            )
-            if save_detections is not None:
-                _write_json(dets, save_detections, overwrite)
+            assert weights is not None and dataset is not None
+            result = _run_model(weights, dataset, data_root=data_root, split=split, ann=ann, images=images,
+                                batch_size=batch_size, device=device, max_dets=max_dets,
+                                save_detections=save_detections, overwrite=overwrite)
             inputs = {"weights": str(weights), "dataset": dataset.value if dataset else None, "split": split}
         else:
+            from fsanet_geo.evaluate.aitod_protocol import evaluate_coco
+
             assert ann is not None and detections is not None
-            gt, dets = ann, detections
+            result = evaluate_coco(ann, detections, max_dets=max_dets)
             inputs = {"ann": str(ann), "detections": str(detections)}
-        result = evaluate_coco(gt, dets, max_dets=max_dets)
         _print_coco_table(result)
         payload = {"mode": mode, **result.to_dict(), "inputs": inputs}
 
     if json_out is not None:
-        _write_json(payload, json_out, overwrite)
+        from fsanet_geo.evaluate.aitod_protocol import save_json
+
+        save_json(payload, json_out, overwrite=overwrite)
         console.print(f"metrics written to {json_out}")
     if plot is not None:
         from fsanet_geo.evaluate.plots import plot_pr_curves
@@ -204,36 +206,13 @@ def _given(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
 
 
-def _run_model(
-    weights: Path,
-    dataset: DatasetKind,
-    data_root: Path | None,
-    split: str,
-    ann: Path | None,
-    images: Path | None,
-    batch_size: int,
-    device: str,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Load the checkpoint, build the dataset, predict; return (COCO ground truth, results)."""
+def _run_model(weights: Path, dataset: DatasetKind, **options: Any) -> EvalResult:
+    """Score the checkpoint ``weights`` on ``dataset`` with a progress bar on stderr;
+    ``options`` go to :func:`fsanet_geo.evaluate.predict.evaluate_checkpoint`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from fsanet_geo import load_model
-    from fsanet_geo.data.dataset import build_dataset
-    from fsanet_geo.device import resolve_device
-    from fsanet_geo.evaluate.predict import predict_dataset
+    from fsanet_geo.evaluate.predict import evaluate_checkpoint
 
-    dev = resolve_device(device)
-    model = load_model(weights, device=dev)
-    ds = build_dataset(
-        dataset.value,
-        data_root=data_root,
-        split=split,
-        ann=ann,
-        images=images,
-        train=False,
-        input_size=model.config.input_size,
-    )
-    gt = ds.coco
     with Progress(
         TextColumn("predicting"),
         BarColumn(),
@@ -243,22 +222,13 @@ def _run_model(
         transient=True,
         disable=not console.is_terminal,  # a log file gets no bar (and no blank line from it)
     ) as bar:
-        task = bar.add_task("predict", total=len(ds))
-        dets = predict_dataset(
-            model,
-            ds,
-            batch_size=batch_size,
-            device=dev,
+        task = bar.add_task("predict", total=None)
+        return evaluate_checkpoint(
+            weights,
+            dataset.value,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            **options,
         )
-    return gt, dets
-
-
-def _write_json(data: Any, path: Path, overwrite: bool) -> None:
-    from fsanet_geo.io_utils import atomic_path
-
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def _pct(value: float) -> str:

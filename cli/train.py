@@ -8,8 +8,6 @@ effective batch (``fsanet_geo.train.config``).
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 from enum import Enum
 from pathlib import Path
@@ -81,6 +79,7 @@ def train(
         raise typer.Exit(launch_torchrun(nproc))
     from fsanet_geo.train import TrainConfig
     from fsanet_geo.train import train as run_training
+    from fsanet_geo.train.workdir import resumed_config
 
     given: dict[str, Any] = {
         "dataset": dataset.value if dataset else None,
@@ -94,8 +93,12 @@ def train(
     }
     given = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
     if resume:
-        config = _resumed_config(work_dir, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
-                                 **given)
+        if work_dir is None:
+            from fsanet_geo.errors import ConfigError
+
+            raise ConfigError("--resume needs --work-dir (the folder of the run to continue)")
+        config = resumed_config(work_dir, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
+                                **given)
     else:
         name = model or "fsanet_r50"
         _check_preset(name)
@@ -134,24 +137,6 @@ def _check_preset(name: str) -> None:
 
     if name not in list_presets():
         raise ConfigError(f"unknown model {name!r}: choose one of {', '.join(list_presets())}")
-
-
-def _resumed_config(work_dir: Path | None, **changes: Any) -> Any:
-    """The saved config of ``work_dir`` with the options given on this command line."""
-    from fsanet_geo.errors import CheckpointError, ConfigError
-    from fsanet_geo.train import TrainConfig
-
-    if work_dir is None:
-        raise ConfigError("--resume needs --work-dir (the folder of the run to continue)")
-    saved_path = work_dir / "config.json"
-    if not saved_path.is_file():
-        raise CheckpointError(f"cannot resume: {saved_path} does not exist")
-    try:
-        saved = TrainConfig.from_dict(json.loads(saved_path.read_text(encoding="utf-8")))
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"cannot resume: {saved_path} is not valid JSON") from exc
-    changes = {k: v for k, v in changes.items() if v is not None}
-    return dataclasses.replace(saved, work_dir=str(work_dir), resume=True, overwrite=False, **changes)
 
 
 class _TrainProgress:

@@ -15,12 +15,13 @@ _LAZY: dict[str, str] = {
     "AREA_RANGES": "fsanet_geo.evaluate.aitod_protocol",
     "predict_dataset": "fsanet_geo.evaluate.predict",
     "evaluate_model": "fsanet_geo.evaluate.predict",
+    "evaluate_checkpoint": "fsanet_geo.evaluate.predict",
     "plot_pr_curves": "fsanet_geo.evaluate.plots",
     "MapEvalResult": "fsanet_geo.evaluate.mapspace",
     "MatchCounts": "fsanet_geo.evaluate.mapspace",
     "evaluate_vectors": "fsanet_geo.evaluate.mapspace",
-    "match_boxes": "fsanet_geo.evaluate.mapspace",
-    "match_pairs": "fsanet_geo.evaluate.mapspace",
+    "match_boxes": "fsanet_geo.evaluate.matching",
+    "match_pairs": "fsanet_geo.evaluate.matching",
 }
 
 __all__ = list(_LAZY)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from fsanet_geo.errors import ConfigError, DatasetError
+from fsanet_geo.io_utils import atomic_path
 
 IOU_THRESHOLDS: np.ndarray = np.linspace(0.5, 0.95, 10)
 """The ten IoU thresholds .50:.05:.95 (same construction as pycocotools)."""
@@ -117,6 +119,14 @@ def load_json(path: Path, what: str) -> Any:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{what} {path} is not valid JSON: {exc}") from exc
+
+
+def save_json(data: Any, path: str | os.PathLike[str], *, overwrite: bool) -> Path:
+    """Write ``data`` as indented JSON (atomically); an existing file is replaced only
+    with ``overwrite`` (:class:`FileOverwriteError` otherwise)."""
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return Path(path)
 
 
 def evaluate_coco(

@@ -1,18 +1,21 @@
-"""Run a detector over a dataset and return COCO results in original image pixels."""
+"""Run a detector over a dataset: COCO results in original image pixels
+(:func:`predict_dataset`), scored with the AI-TOD protocol (:func:`evaluate_model`, used by
+training's validation, and :func:`evaluate_checkpoint`, used by ``fsanet eval --weights``)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from fsanet_geo.data.dataset import build_dataset
 from fsanet_geo.device import resolve_device
 from fsanet_geo.errors import ConfigError, DatasetError
-
-if TYPE_CHECKING:
-    from fsanet_geo.evaluate.aitod_protocol import EvalResult
+from fsanet_geo.evaluate.aitod_protocol import EvalResult, evaluate_coco, save_json
+from fsanet_geo.model.checkpoint import load_model
 
 
 def predict_dataset(
@@ -124,16 +127,49 @@ def evaluate_model(
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
     max_dets: int = 1500,
-) -> "EvalResult":
+    num_workers: int = 0,
+    save_detections: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> EvalResult:
     """Run ``model`` over ``dataset`` and score it with the AI-TOD protocol.
 
     ``dataset`` must also expose ``coco`` (its ground-truth COCO dict), as
-    ``fsanet_geo.data.DetectionDataset`` does. See :func:`predict_dataset` for the rest.
+    ``fsanet_geo.data.DetectionDataset`` does. ``save_detections`` also writes the COCO
+    results (a JSON list, original pixels) there before scoring; an existing file is
+    replaced only with ``overwrite``. See :func:`predict_dataset` for the rest.
     """
-    from fsanet_geo.evaluate.aitod_protocol import evaluate_coco
-
     gt = getattr(dataset, "coco", None)
     if gt is None:
         raise DatasetError("the dataset has no 'coco' ground truth to score against")
-    dets = predict_dataset(model, dataset, batch_size=batch_size, device=device, progress=progress)
+    gt = getattr(gt, "dataset", gt)  # a pycocotools COCO object holds the dict as .dataset
+    dets = predict_dataset(model, dataset, batch_size=batch_size, device=device, progress=progress,
+                           num_workers=num_workers)
+    if save_detections is not None:
+        save_json(dets, save_detections, overwrite=overwrite)
     return evaluate_coco(gt, dets, max_dets=max_dets)
+
+
+def evaluate_checkpoint(
+    weights: str | os.PathLike[str],
+    dataset_kind: Literal["aitod", "coco"],
+    *,
+    data_root: str | os.PathLike[str] | None = None,
+    split: str = "test",
+    ann: str | os.PathLike[str] | None = None,
+    images: str | os.PathLike[str] | None = None,
+    batch_size: int = 2,
+    device: str | torch.device = "auto",
+    progress: Callable[[int, int], None] | None = None,
+    max_dets: int = 1500,
+    save_detections: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> EvalResult:
+    """Load the checkpoint ``weights``, read the dataset (``aitod``: ``data_root`` and
+    ``split``, or ``ann`` + ``images``; ``coco``: ``ann`` + ``images``) at the model's
+    input size in pixels, and score it with :func:`evaluate_model` (same options)."""
+    dev = resolve_device(device)
+    model = load_model(weights, device=dev)
+    dataset = build_dataset(dataset_kind, data_root=data_root, split=split, ann=ann, images=images,
+                            train=False, input_size=model.config.input_size)
+    return evaluate_model(model, dataset, batch_size=batch_size, device=dev, progress=progress,
+                          max_dets=max_dets, save_detections=save_detections, overwrite=overwrite)

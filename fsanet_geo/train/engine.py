@@ -1,50 +1,44 @@
-"""The training loop behind ``fsanet train``.
+"""The training loop behind ``fsanet train``: :func:`train`.
 
-Files in the work dir (all written by rank 0, each atomically):
-  ``config.json``           the :class:`TrainConfig` of the run;
-  ``metrics.jsonl``         one JSON object per logged step (``"type": "train"``) and
-                            per validation (``"type": "val"``);
-  ``epoch_{N}.safetensors`` the model after epoch N (1-based), every ``save_interval``;
-  ``last.safetensors``      the latest model (readable by ``load_model``/``fsanet eval``);
-  ``last.state.pt``         the full training state ``resume`` reads (see ``state.py``);
-  ``best.safetensors``      the model with the best validation AP.
-
-``last.state.pt`` is written before ``last.safetensors`` and holds the model weights
-too, so resuming never depends on a pair of files being consistent.
+The work dir's files are described in :mod:`fsanet_geo.train.workdir`; what a run is
+built from in :mod:`fsanet_geo.train.builders`; its checkpoints in
+:mod:`fsanet_geo.train.checkpointing`. Validation scores the model with
+:func:`fsanet_geo.evaluate.predict.evaluate_model`, as ``fsanet eval`` does.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
-from fsanet_geo.errors import CheckpointError, ConfigError, FileOverwriteError, TrainingError
-from fsanet_geo.io_utils import atomic_path
-from fsanet_geo.train.config import TrainConfig
 from fsanet_geo.distributed import DistContext, init_distributed
+from fsanet_geo.errors import TrainingError
+from fsanet_geo.evaluate.predict import evaluate_model
+from fsanet_geo.train.builders import build_datasets, build_detector, build_optimizer, epoch_loader
+from fsanet_geo.train.checkpointing import Checkpoints
+from fsanet_geo.train.config import TrainConfig
 from fsanet_geo.train.events import TrainEvent, TrainResult
-from fsanet_geo.train.sampler import SeededItems, epoch_batches, iters_per_epoch, keyed_batches
+from fsanet_geo.train.sampler import iters_per_epoch
 from fsanet_geo.train.schedule import lr_at
-from fsanet_geo.train.state import capture_rng, load_training_state, restore_rng, save_training_state
+from fsanet_geo.train.workdir import (
+    BEST_MODEL,
+    LAST_MODEL,
+    METRICS_FILE,
+    MetricsLog,
+    epoch_model_name,
+    prepare_work_dir,
+    write_config,
+)
 
 Progress = Callable[[TrainEvent], None]
 
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.jsonl"
-LAST_MODEL = "last.safetensors"
-LAST_STATE = "last.state.pt"
-BEST_MODEL = "best.safetensors"
-_OUR_FILES = (CONFIG_FILE, METRICS_FILE, LAST_MODEL, LAST_STATE, BEST_MODEL)
 _SPEED_SMOOTHING = 0.1  # weight of the newest step in the moving average of step time
 
 
@@ -76,50 +70,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare_work_dir(config: TrainConfig, *, write: bool) -> TrainConfig | None:
-    """Check the work dir; return the saved config when resuming.
-
-    A non-empty work dir is refused unless ``resume`` or ``overwrite``; with
-    ``overwrite`` the files of a previous run (and only those) are removed when
-    ``write`` is true.
-    """
-    work = config.work_path
-    if config.resume:
-        state = work / LAST_STATE
-        if not state.is_file():
-            raise CheckpointError(f"cannot resume: {state} does not exist")
-        saved_path = work / CONFIG_FILE
-        if not saved_path.is_file():
-            raise CheckpointError(f"cannot resume: {saved_path} does not exist")
-        try:
-            saved = TrainConfig.from_dict(json.loads(saved_path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise CheckpointError(f"cannot resume: {saved_path} is not a training config: {exc}") from exc
-        changed = config.resume_mismatches(saved)
-        if changed:
-            details = ", ".join(
-                f"{name} {getattr(saved, name)!r} -> {getattr(config, name)!r}" for name in changed
-            )
-            raise ConfigError(f"cannot resume {work} with different settings: {details}")
-        return saved
-    if work.exists() and not work.is_dir():
-        raise FileOverwriteError(f"work dir {work} exists and is not a folder")
-    if work.is_dir() and any(work.iterdir()):
-        if not config.overwrite:
-            raise FileOverwriteError(
-                f"work dir {work} is not empty: use --resume to continue its run "
-                "or --overwrite to start a new one there"
-            )
-        if write:
-            for path in [*(work / name for name in _OUR_FILES), *work.glob("epoch_*.safetensors")]:
-                path.unlink(missing_ok=True)
-    if write:
-        work.mkdir(parents=True, exist_ok=True)
-    return None
-
-
 class _Run:
-    """One training run: datasets, model, optimiser and the loop over them."""
+    """One training run: the loop over its data, steps, epoch ends and reports."""
 
     def __init__(self, config: TrainConfig, ctx: DistContext, progress: Progress | None) -> None:
         self.config = config
@@ -135,11 +87,13 @@ class _Run:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
 
-        self.train_set, self.val_set = _build_datasets(config)
-        self.model = _build_model(config, list(self.train_set.class_names)).to(self.device)
+        self.train_set, self.val_set = build_datasets(config)
+        self.model = build_detector(config, list(self.train_set.class_names)).to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = _build_optimizer(config, self.params, config.lr_for(ctx.world_size))
+        self.optimizer = build_optimizer(config, self.params, config.lr_for(ctx.world_size))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.checkpoints = Checkpoints(config, self.model, self.optimizer,
+                                       self.scaler if self.amp else None)
         # Only once the data and model are known good: a bad option neither leaves an empty
         # work dir behind nor removes a previous run's files under --overwrite.
         prepare_work_dir(config, write=ctx.is_main)
@@ -151,13 +105,14 @@ class _Run:
         self.iteration = 0
         self.best_ap: float | None = None
         if config.resume:
-            self._restore()
+            resumed = self.checkpoints.restore(iters_per_epoch=self.ipe)
+            self.iteration, self.best_ap = resumed.iteration, resumed.best_ap
         self.net: nn.Module = self.model
         if ctx.distributed:
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        self._log: TextIO | None = None
+        self._log: MetricsLog | None = None
         self._lr = 0.0  # the rate of the latest step
 
     # ------------------------------------------------------------------ the loop
@@ -165,8 +120,8 @@ class _Run:
         cfg = self.config
         started = time.perf_counter()
         if self.ctx.is_main:
-            self._write_config()
-            self._open_log(truncate_after=self.iteration if cfg.resume else None)
+            write_config(cfg)
+            self._log = MetricsLog(self.work, truncate_after=self.iteration if cfg.resume else None)
         self._emit("start", epoch=self.iteration // self.ipe + 1)
         losses: dict[str, float] = {}
         images_done = 0
@@ -177,7 +132,11 @@ class _Run:
                 epoch = self.iteration // self.ipe
                 skip = self.iteration % self.ipe
                 last_tick = time.perf_counter()
-                for images, targets in self._loader(epoch, skip, self.stop_at - self.iteration):
+                loader = epoch_loader(self.train_set, cfg, epoch=epoch, skip=skip,
+                                      limit=self.stop_at - self.iteration, rank=self.ctx.rank,
+                                      world_size=self.ctx.world_size,
+                                      pin_memory=self.device.type == "cuda")
+                for images, targets in loader:
                     losses = self._step(images, targets, epoch)
                     self.iteration += 1
                     now = time.perf_counter()
@@ -213,26 +172,11 @@ class _Run:
             seconds=seconds,
         )
 
-    def _loader(self, epoch: int, skip: int, limit: int) -> DataLoader:
-        """At most ``limit`` batches of ``epoch`` from its ``skip``-th on (a resumed run
-        skips those already done)."""
-        from fsanet_geo.data.dataset import collate
-
-        cfg = self.config
-        batches = epoch_batches(len(self.train_set), cfg.batch_size, seed=cfg.seed, epoch=epoch,
-                                rank=self.ctx.rank, world_size=self.ctx.world_size)
-        return DataLoader(
-            SeededItems(self.train_set, cfg.seed),
-            batch_sampler=keyed_batches(batches[skip : skip + limit], epoch),
-            collate_fn=collate,
-            num_workers=cfg.num_workers,
-            pin_memory=self.device.type == "cuda",
-        )
-
     def _step(
         self, images: list[torch.Tensor], targets: list[dict[str, Any]], epoch: int
     ) -> dict[str, float]:
-        """One optimiser step; returns the (process-averaged) loss parts and their sum."""
+        """One optimiser step on ``images`` (``Tensor[C, H, W]`` each); returns the
+        (process-averaged) loss parts and their sum ``loss``."""
         cfg = self.config
         lr = lr_at(self.iteration, self.ipe, base_lr=cfg.lr_for(self.ctx.world_size),
                    steps=cfg.lr_steps, gamma=cfg.lr_gamma, warmup_iters=cfg.warmup_iters,
@@ -254,7 +198,7 @@ class _Run:
             bad = names[int((~finite).nonzero()[0])]
             raise TrainingError(
                 f"non-finite loss at iteration {self.iteration + 1} (epoch {epoch + 1}): "
-                f"{bad} = {float(values[names.index(bad)])}; {self._last_good()}"
+                f"{bad} = {float(values[names.index(bad)])}; {self.checkpoints.last_good()}"
             )
         total = sum(parts.values())
         self.scaler.scale(total).backward()
@@ -264,7 +208,7 @@ class _Run:
             if not self.amp and not bool(torch.isfinite(norm)):
                 raise TrainingError(
                     f"non-finite gradient norm at iteration {self.iteration + 1} "
-                    f"(epoch {epoch + 1}); {self._last_good()}"
+                    f"(epoch {epoch + 1}); {self.checkpoints.last_good()}"
                 )
         self.scaler.step(self.optimizer)
         self.scaler.update()
@@ -273,13 +217,13 @@ class _Run:
         self._lr = lr
         return out
 
-    # ------------------------------------------------------------------ epochs, checkpoints
+    # ------------------------------------------------------------------ epoch ends
     def _end_epoch(self, epoch: int) -> None:
         """After epoch ``epoch`` (1-based): epoch checkpoint, ``last``, validation, ``best``."""
         cfg = self.config
         final = epoch == cfg.epochs
         if self.ctx.is_main and (epoch % cfg.save_interval == 0 or final):
-            self._save_model(self.work / f"epoch_{epoch}.safetensors", epoch)
+            self._save_model(self.work / epoch_model_name(epoch), epoch)
         self._save_last()
         if self.val_set is None or not (epoch % cfg.val_interval == 0 or final):
             return
@@ -295,13 +239,10 @@ class _Run:
         self.ctx.barrier()
 
     def _validate(self) -> dict[str, float]:
-        from fsanet_geo.evaluate.aitod_protocol import evaluate_coco
-        from fsanet_geo.evaluate.predict import predict_dataset
-
-        detections = predict_dataset(self.model, self.val_set, batch_size=self.config.batch_size,
-                                     device=self.device)
+        """AI-TOD metrics (fractions) of the model on the validation set."""
+        result = evaluate_model(self.model, self.val_set, batch_size=self.config.batch_size,
+                                device=self.device)
         self.model.train()
-        result = evaluate_coco(_ground_truth(self.val_set), detections)
         return {k: float(v) for k, v in result.stats.items()}
 
     def _save_last(self) -> None:
@@ -312,72 +253,13 @@ class _Run:
 
     def _write_last(self) -> None:
         """Rank 0's part of :meth:`_save_last` (no synchronisation)."""
-        state = {
-            "iteration": self.iteration,
-            "iters_per_epoch": self.ipe,
-            "world_size": self.ctx.world_size,
-            "best_ap": self.best_ap,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict() if self.amp else {},
-            "rng": capture_rng(),
-        }
-        save_training_state(self.work / LAST_STATE, state)
-        self._save_model(self.work / LAST_MODEL, self.iteration // self.ipe)
+        path = self.checkpoints.save_last(iteration=self.iteration, iters_per_epoch=self.ipe,
+                                          world_size=self.ctx.world_size, best_ap=self.best_ap)
+        self._emit("checkpoint", epoch=max(self.iteration // self.ipe, 1), path=path)
 
     def _save_model(self, path: Path, epoch: int) -> None:
-        from fsanet_geo.model.checkpoint import save_checkpoint
-
-        meta = {"epoch": str(epoch), "iteration": str(self.iteration),
-                "train_config": json.dumps(self.config.to_dict())}
-        save_checkpoint(self.model, path, overwrite=True, extra_metadata=meta)  # atomic
+        self.checkpoints.save_model(path, epoch=epoch, iteration=self.iteration)
         self._emit("checkpoint", epoch=max(epoch, 1), path=path)
-
-    def _restore(self) -> None:
-        """Load ``last.state.pt``: weights, optimiser, scaler, iteration and RNG states."""
-        path = self.work / LAST_STATE
-        self._check_model_settings()
-        state = load_training_state(path)
-        if state["iters_per_epoch"] != self.ipe:
-            raise ConfigError(
-                f"cannot resume {self.work}: it ran {state['iters_per_epoch']} iterations per epoch, "
-                f"now {self.ipe} (training set or number of processes changed)"
-            )
-        try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"{path} does not fit the model {self.config.model}: {exc}") from exc
-        if self.amp and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.iteration = int(state["iteration"])
-        self.best_ap = state.get("best_ap")
-        restore_rng(state["rng"])
-
-    def _check_model_settings(self) -> None:
-        """Refuse to resume when the model the preset builds now differs from the one the
-        run saved in ``last.safetensors`` (a preset default changed between versions, e.g.
-        a loss option): the rest of the run would silently train something else."""
-        from fsanet_geo.model.checkpoint import read_checkpoint_config
-
-        last = self.work / LAST_MODEL
-        if not last.is_file():
-            return
-        saved = dataclasses.asdict(read_checkpoint_config(last))
-        now = dataclasses.asdict(self.model.config)  # type: ignore[attr-defined]
-        changed = [f"{k} {saved[k]!r} -> {now[k]!r}" for k in now if k in saved and saved[k] != now[k]]
-        if changed:
-            raise ConfigError(
-                f"cannot resume {self.work}: its model was built with other settings than "
-                f"{self.config.model} gives now: {', '.join(changed)}; start a new run with "
-                f"--init-weights {last} instead"
-            )
-
-    def _last_good(self) -> str:
-        last = self.work / LAST_MODEL
-        if last.is_file():
-            return f"the last good checkpoint is {last}"
-        return "no checkpoint was written before it"
 
     # ------------------------------------------------------------------ logs and events
     def _report_step(self, epoch: int, losses: dict[str, float], speed: float, eta: float) -> None:
@@ -396,109 +278,11 @@ class _Run:
                                      total_iters=self.stop_at, iters_per_epoch=self.ipe,
                                      epochs=self.config.epochs, **fields))
 
-    def _write_config(self) -> None:
-        with atomic_path(self.work / CONFIG_FILE, overwrite=True) as tmp:
-            tmp.write_text(json.dumps(self.config.to_dict(), indent=2), encoding="utf-8")
-
-    def _open_log(self, *, truncate_after: int | None) -> None:
-        """Open the metrics log; on resume drop records past the resumed iteration."""
-        path = self.work / METRICS_FILE
-        if truncate_after is not None and path.is_file():
-            kept = [line for line in _read_lines(path) if json.loads(line).get("iter", 0) <= truncate_after]
-            with atomic_path(path, overwrite=True) as tmp:
-                tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        self._log = path.open("a", encoding="utf-8")
-
     def _write_log(self, record: dict[str, Any]) -> None:
         if self._log is not None:
-            self._log.write(json.dumps(record) + "\n")
-            self._log.flush()
-
-
-def _read_lines(path: Path) -> Iterator[str]:
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line:
-            try:
-                json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill: drop it
-            yield line
+            self._log.write(record)
 
 
 def _to_device(target: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
             for k, v in target.items()}
-
-
-def _build_datasets(config: TrainConfig) -> tuple[Any, Any | None]:
-    from fsanet_geo.data.dataset import build_dataset
-
-    size = config.input_size or _preset_input_size(config.model)
-    common = {"data_root": config.data_root, "input_size": size}
-    train_set = build_dataset(
-        config.dataset, split=config.train_split, ann=config.train_ann, images=config.train_images,
-        train=True, flip_h=config.flip_h, flip_v=config.flip_v, rot90=config.rot90, **common,
-    )
-    if len(train_set) == 0:
-        raise TrainingError("the training set has no images with boxes")
-    val_set = None
-    if config.validates:
-        val_set = build_dataset(
-            config.dataset, split=config.val_split or "test", ann=config.val_ann,
-            images=config.val_images, train=False, **common,
-        )
-    return train_set, val_set
-
-
-def _preset_input_size(name: str) -> int:
-    from fsanet_geo.model.presets import preset_config
-
-    return int(preset_config(name).input_size)
-
-
-def _build_model(config: TrainConfig, class_names: list[str]) -> nn.Module:
-    from fsanet_geo.model.presets import build_model
-
-    overrides = dict(config.model_overrides)
-    if config.input_size is not None:
-        overrides["input_size"] = config.input_size
-    pretrained = config.pretrained_backbone
-    if isinstance(pretrained, str) and pretrained.lower() == "imagenet":
-        pretrained = True
-    model = build_model(config.model, num_classes=len(class_names), class_names=class_names,
-                        pretrained_backbone=pretrained, **overrides)
-    if config.init_weights:
-        _load_init_weights(model, config.init_weights)
-    return model
-
-
-def _load_init_weights(model: nn.Module, path: str) -> None:
-    """Start from a checkpoint's weights (fine-tuning); architecture and classes must match."""
-    from fsanet_geo.model.checkpoint import load_model
-
-    source = load_model(path, "cpu")
-    ours, theirs = model.config, source.config  # type: ignore[attr-defined]
-    if (ours.preset, ours.num_classes) != (theirs.preset, theirs.num_classes):
-        raise ConfigError(
-            f"--init-weights {path} is a {theirs.preset} with {theirs.num_classes} classes, "
-            f"but this run trains a {ours.preset} with {ours.num_classes} classes"
-        )
-    model.load_state_dict(source.state_dict())
-
-
-def _build_optimizer(config: TrainConfig, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    """SGD (momentum) or AdamW; weight decay on every trainable parameter."""
-    if not params:
-        raise ConfigError(f"model {config.model} has no trainable parameters")
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
-
-
-def _ground_truth(dataset: Any) -> Any:
-    """The COCO ground-truth dict of a dataset (its ``coco`` attribute)."""
-    coco = getattr(dataset, "coco", None)
-    if coco is None:
-        raise TrainingError("the validation dataset exposes no COCO ground truth")
-    return getattr(coco, "dataset", coco)

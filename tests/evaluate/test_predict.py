@@ -1,14 +1,17 @@
-"""predict_dataset: boxes back to original pixels as COCO [x, y, w, h], labels to category ids."""
+"""predict_dataset: boxes back to original pixels as COCO [x, y, w, h], labels to category ids;
+evaluate_model: those results scored against the dataset's ground truth."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from torch import nn
 
-from fsanet_geo.errors import DatasetError
+from fsanet_geo.errors import DatasetError, FileOverwriteError
 from fsanet_geo.evaluate.predict import predict_dataset
 
 
@@ -69,9 +72,7 @@ def test_class_count_mismatch_is_an_error() -> None:
         predict_dataset(model, FakeDataset())
 
 
-def test_evaluate_model_scores_against_the_dataset_coco() -> None:
-    from fsanet_geo.evaluate.predict import evaluate_model
-
+def _scored_dataset() -> FakeDataset:
     ds = FakeDataset()
     ds.coco = {  # type: ignore[attr-defined]
         "images": [{"id": 10 + i} for i in range(3)],
@@ -81,8 +82,29 @@ def test_evaluate_model_scores_against_the_dataset_coco() -> None:
             for i in range(3)
         ],
     }
-    result = evaluate_model(FakeModel(), ds)
+    return ds
+
+
+def test_evaluate_model_scores_against_the_dataset_coco() -> None:
+    from fsanet_geo.evaluate.predict import evaluate_model
+
+    result = evaluate_model(FakeModel(), _scored_dataset())
     assert result.per_class["vehicle"] == pytest.approx(1.0)  # every vehicle found exactly
     assert result.per_class["ship"] == -1.0
     with pytest.raises(DatasetError, match="no 'coco'"):
         evaluate_model(FakeModel(), FakeDataset())
+
+
+def test_evaluate_model_equals_predict_then_score_and_saves_the_detections(tmp_path: Path) -> None:
+    from fsanet_geo.evaluate.aitod_protocol import evaluate_coco
+    from fsanet_geo.evaluate.predict import evaluate_model
+
+    ds = _scored_dataset()
+    out = tmp_path / "dets.json"
+    result = evaluate_model(FakeModel(), ds, batch_size=1, save_detections=out)
+    dets = predict_dataset(FakeModel(), ds, batch_size=1)
+    assert json.loads(out.read_text()) == dets and out.read_text().endswith("]\n")
+    assert result.to_dict() == evaluate_coco(ds.coco, dets).to_dict()  # type: ignore[attr-defined]
+    with pytest.raises(FileOverwriteError):
+        evaluate_model(FakeModel(), ds, save_detections=out)
+    evaluate_model(FakeModel(), ds, save_detections=out, overwrite=True)

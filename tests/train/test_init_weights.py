@@ -9,7 +9,7 @@ import torch
 
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.model import build_model, save_checkpoint
-from fsanet_geo.train.engine import _load_init_weights
+from fsanet_geo.train.builders import load_init_weights
 
 
 def _tiny(**overrides: object) -> torch.nn.Module:
@@ -26,7 +26,7 @@ def test_init_weights_copies_every_tensor(tmp_path: Path) -> None:
     torch.manual_seed(1)
     target = _tiny()
     assert not torch.equal(target.head.box_init.weight, source.head.box_init.weight)
-    _load_init_weights(target, str(path))
+    load_init_weights(target, str(path))
     for (name, a), b in zip(source.state_dict().items(), target.state_dict().values()):
         assert torch.equal(a, b), name
 
@@ -35,4 +35,4 @@ def test_init_weights_of_another_preset_is_refused(tmp_path: Path) -> None:
     path = save_checkpoint(_tiny(), tmp_path / "tiny.safetensors")
     other = build_model("fcos_r18_tiny", input_size=64)
     with pytest.raises(ConfigError, match="fsanet_r18_tiny with 8 classes.*fcos_r18_tiny"):
-        _load_init_weights(other, str(path))
+        load_init_weights(other, str(path))

@@ -1,0 +1,114 @@
+"""What a training run is built from: datasets, their per-epoch loaders, the model
+(optionally started from a checkpoint's weights) and the optimiser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from fsanet_geo.errors import ConfigError, TrainingError
+from fsanet_geo.train.config import TrainConfig
+from fsanet_geo.train.sampler import SeededItems, epoch_batches, keyed_batches
+
+
+def build_datasets(config: TrainConfig) -> tuple[Any, Any | None]:
+    """``(training set, validation set or None)`` as ``config`` says, at its input size.
+
+    Raises :class:`TrainingError` when the training set has no image with boxes.
+    """
+    from fsanet_geo.data.dataset import build_dataset
+
+    size = config.input_size or _preset_input_size(config.model)
+    common = {"data_root": config.data_root, "input_size": size}
+    train_set = build_dataset(
+        config.dataset, split=config.train_split, ann=config.train_ann, images=config.train_images,
+        train=True, flip_h=config.flip_h, flip_v=config.flip_v, rot90=config.rot90, **common,
+    )
+    if len(train_set) == 0:
+        raise TrainingError("the training set has no images with boxes")
+    val_set = None
+    if config.validates:
+        val_set = build_dataset(
+            config.dataset, split=config.val_split or "test", ann=config.val_ann,
+            images=config.val_images, train=False, **common,
+        )
+    return train_set, val_set
+
+
+def epoch_loader(
+    train_set: Any,
+    config: TrainConfig,
+    *,
+    epoch: int,
+    skip: int,
+    limit: int,
+    rank: int,
+    world_size: int,
+    pin_memory: bool,
+) -> DataLoader:
+    """This process's batches of ``epoch`` (0-based), at most ``limit`` of them from its
+    ``skip``-th on (a resumed run skips those already done). Batches are
+    ``(list[Tensor[C, H, W]], list[target dict])``, the same for a given seed whatever
+    the number of workers."""
+    from fsanet_geo.data.dataset import collate
+
+    batches = epoch_batches(len(train_set), config.batch_size, seed=config.seed, epoch=epoch,
+                            rank=rank, world_size=world_size)
+    return DataLoader(
+        SeededItems(train_set, config.seed),
+        batch_sampler=keyed_batches(batches[skip : skip + limit], epoch),
+        collate_fn=collate,
+        num_workers=config.num_workers,
+        pin_memory=pin_memory,
+    )
+
+
+def _preset_input_size(name: str) -> int:
+    from fsanet_geo.model.presets import preset_config
+
+    return int(preset_config(name).input_size)
+
+
+def build_detector(config: TrainConfig, class_names: list[str]) -> nn.Module:
+    """The model preset ``config.model`` for ``class_names`` with ``config``'s overrides,
+    input size, pretrained backbone and (fine-tuning) initial weights; on the CPU."""
+    from fsanet_geo.model.presets import build_model
+
+    overrides = dict(config.model_overrides)
+    if config.input_size is not None:
+        overrides["input_size"] = config.input_size
+    pretrained = config.pretrained_backbone
+    if isinstance(pretrained, str) and pretrained.lower() == "imagenet":
+        pretrained = True
+    model = build_model(config.model, num_classes=len(class_names), class_names=class_names,
+                        pretrained_backbone=pretrained, **overrides)
+    if config.init_weights:
+        load_init_weights(model, config.init_weights)
+    return model
+
+
+def load_init_weights(model: nn.Module, path: str) -> None:
+    """Start from a checkpoint's weights (fine-tuning); architecture and classes must match
+    (:class:`ConfigError` otherwise)."""
+    from fsanet_geo.model.checkpoint import load_model
+
+    source = load_model(path, "cpu")
+    ours, theirs = model.config, source.config  # type: ignore[attr-defined]
+    if (ours.preset, ours.num_classes) != (theirs.preset, theirs.num_classes):
+        raise ConfigError(
+            f"--init-weights {path} is a {theirs.preset} with {theirs.num_classes} classes, "
+            f"but this run trains a {ours.preset} with {ours.num_classes} classes"
+        )
+    model.load_state_dict(source.state_dict())
+
+
+def build_optimizer(config: TrainConfig, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """SGD (momentum) or AdamW at rate ``lr``; weight decay on every trainable parameter."""
+    if not params:
+        raise ConfigError(f"model {config.model} has no trainable parameters")
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
