@@ -13,7 +13,8 @@ from scene_helpers import PaintedPredictor, PaintedScene, write_painted_scene
 from fsanet_geo.errors import ConfigError, FileOverwriteError, NotGeoreferencedWarning, OutputError
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.journal import DetectJournal, JournalChunk, journal_dir
-from fsanet_geo.geo.pipeline import DetectSettings, check_scenes, detect_to_file
+from fsanet_geo.geo.pipeline import check_scenes, detect_to_file
+from fsanet_geo.geo.settings import DetectSettings
 
 pytest.importorskip("fsanet_geo.geo.georef")
 

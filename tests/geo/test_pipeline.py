@@ -28,14 +28,10 @@ from scene_helpers import (
 
 from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError
 from fsanet_geo.geo.detections import Detections
-from fsanet_geo.geo.pipeline import (
-    DetectProgress,
-    DetectSettings,
-    _nodata_fraction,
-    detect_scene,
-    detect_scenes,
-    resolve_tiling,
-)
+from fsanet_geo.geo.pipeline import detect_scene, detect_scenes
+from fsanet_geo.geo.predict import nodata_fraction
+from fsanet_geo.geo.run import DetectProgress
+from fsanet_geo.geo.settings import DetectSettings, resolve_tiling
 from fsanet_geo.geo.tiling import tile_windows
 
 pytest.importorskip("fsanet_geo.geo.georef")
@@ -179,7 +175,7 @@ def test_nodata_fraction_hand_case() -> None:
     valid = np.ones((10, 10), bool)
     valid[:, :3] = False
     boxes = np.array([[0, 0, 6, 2], [3, 3, 5, 5], [2.5, 0, 4, 1]], np.float64)
-    np.testing.assert_allclose(_nodata_fraction(valid, boxes), [0.5, 0.0, 0.5])
+    np.testing.assert_allclose(nodata_fraction(valid, boxes), [0.5, 0.0, 0.5])
 
 
 def test_vrt_mosaic_of_two_scenes(tmp_path: Path) -> None:
