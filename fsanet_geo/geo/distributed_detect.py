@@ -16,9 +16,10 @@ process) and sends their per-tile detections (scene pixels, tile and scene index
 rank 0 with ``gather_object`` over gloo. Rank 0 feeds the blocks in block order, which
 is the single-process tile order, through the very steps of
 :func:`fsanet_geo.geo.pipeline.detect_to_file` (the methods of the same
-:class:`~fsanet_geo.geo.run.SceneRun`: journal, per-scene :class:`SeamMerger`, sink), so the output equals a single-process run feature for feature, in the same
-order. Memory on rank 0: one round of per-tile detections plus what the merger holds.
-Rank 0 merges while the others predict the next round.
+:class:`~fsanet_geo.geo.run.SceneRun`: journal, per-scene :class:`SeamMerger`, sink),
+so the output equals a single-process run feature for feature, in the same order.
+Memory on rank 0: one round of per-tile detections plus what the merger holds. Rank 0
+merges while the others predict the next round.
 
 Failures. Every process checks the settings and every scene before any pixel is read;
 a failure anywhere stops all of them (:func:`fsanet_geo.distributed.agreed`). In the

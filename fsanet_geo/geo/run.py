@@ -39,7 +39,9 @@ from fsanet_geo.geo.windows import TileWindow
 if TYPE_CHECKING:
     import geopandas
 
-_NOT_IN_FINGERPRINT = ("device", "half", "read_threads", "prefetch", "gdal_cache_mb", "resume", "sink_rows", "batch_size")
+_NOT_IN_FINGERPRINT = (
+    "device", "half", "read_threads", "prefetch", "gdal_cache_mb", "resume", "sink_rows", "batch_size"
+)
 """Settings that do not change the detections, so a journal may be resumed with others."""
 
 
