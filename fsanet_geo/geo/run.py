@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from affine import Affine
+from rasterio.crs import CRS
 
 from fsanet_geo.device import resolve_device
 from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError
@@ -87,7 +88,7 @@ class TiledScene:
     name: str
 
     @property
-    def crs(self) -> Any:
+    def crs(self) -> CRS | None:
         return self.info.crs
 
 

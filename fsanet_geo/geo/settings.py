@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fsanet_geo.errors import ConfigError
 
 if TYPE_CHECKING:
-    import torch
+    import torch  # noqa: F401 - named in the Predictor alias
 
 DEFAULT_TILE_SIZE = 800
 """Pixels; used when neither the settings nor the predictor's config give a tile size."""
