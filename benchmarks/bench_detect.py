@@ -90,7 +90,8 @@ class FixedBoxes:
 
 def child_memory(scene: Path, out: Path, cache_mb: int) -> None:
     """Run one scene (in a fresh process) and print JSON with peak memory."""
-    from fsanet_geo.geo.pipeline import DetectSettings, detect_to_file
+    from fsanet_geo.geo.pipeline import detect_to_file
+    from fsanet_geo.geo.settings import DetectSettings
 
     baseline = vm_kib("VmHWM")
     start = time.perf_counter()
@@ -132,7 +133,8 @@ def overhead(side: int, tile: int, batch: int, workdir: Path, rounds: int = 3) -
     _sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "geo"))
     from scene_helpers import paint, random_objects, write_raster  # the test helpers
 
-    from fsanet_geo.geo.pipeline import DetectSettings, detect_to_file
+    from fsanet_geo.geo.pipeline import detect_to_file
+    from fsanet_geo.geo.settings import DetectSettings
     from fsanet_geo.geo.reader import TileReader, open_scene
     from fsanet_geo.geo.tiling import tile_windows
     from fsanet_geo.model.presets import build_model

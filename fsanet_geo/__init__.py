@@ -24,7 +24,7 @@ _LAZY: dict[str, str] = {
     "save_checkpoint": "fsanet_geo.model.checkpoint",
     "load_model": "fsanet_geo.model.checkpoint",
     "detect_scene": "fsanet_geo.geo.pipeline",
-    "DetectSettings": "fsanet_geo.geo.pipeline",
+    "DetectSettings": "fsanet_geo.geo.settings",
     "detect_scenes": "fsanet_geo.geo.pipeline",
     "detect_to_file": "fsanet_geo.geo.pipeline",
     "write_detections": "fsanet_geo.geo.export",

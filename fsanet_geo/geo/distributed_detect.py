@@ -15,10 +15,11 @@ predicts its blocks of the round (tiles read and scaled ahead in threads, as in 
 process) and sends their per-tile detections (scene pixels, tile and scene index) to
 rank 0 with ``gather_object`` over gloo. Rank 0 feeds the blocks in block order, which
 is the single-process tile order, through the very steps of
-:func:`fsanet_geo.geo.pipeline.detect_to_file` (journal, per-scene :class:`SeamMerger`,
-sink), so the output equals a single-process run feature for feature, in the same
-order. Memory on rank 0: one round of per-tile detections plus what the merger holds.
-Rank 0 merges while the others predict the next round.
+:func:`fsanet_geo.geo.pipeline.detect_to_file` (the methods of the same
+:class:`~fsanet_geo.geo.run.SceneRun`: journal, per-scene :class:`SeamMerger`, sink),
+so the output equals a single-process run feature for feature, in the same order.
+Memory on rank 0: one round of per-tile detections plus what the merger holds. Rank 0
+merges while the others predict the next round.
 
 Failures. Every process checks the settings and every scene before any pixel is read;
 a failure anywhere stops all of them (:func:`fsanet_geo.distributed.agreed`). In the
@@ -43,26 +44,10 @@ from typing import TYPE_CHECKING
 
 from fsanet_geo.distributed import DistContext, agreed, error_line, init_distributed, raise_first
 from fsanet_geo.geo.detections import Detections
-from fsanet_geo.geo.pipeline import (
-    DetectProgress,
-    DetectSettings,
-    DetectSummary,
-    Predictor,
-    SceneRun,
-    detect_scenes,
-    detect_to_file,
-    file_output,
-    finish_scene,
-    flush_output,
-    new_merger,
-    open_tiles,
-    predict_tiles,
-    prepare_run,
-    replay_journal,
-    result_frame,
-    take_tiles,
-)
+from fsanet_geo.geo.pipeline import check_file_output, detect_scenes, detect_to_file
 from fsanet_geo.geo.reader import gdal_env
+from fsanet_geo.geo.run import DetectProgress, DetectSummary, SceneRun
+from fsanet_geo.geo.settings import DetectSettings, Predictor
 
 if TYPE_CHECKING:
     import geopandas
@@ -134,7 +119,7 @@ def detect_scenes_distributed(
             return detect_scenes(scenes, predictor, settings=s, progress=progress, on_detections=on_detections)
         run = agreed(ctx, lambda: _prepare_on_rank(ctx, scenes, predictor, s, progress, on_detections))
         _run_distributed(run, ctx, blocks_per_round)
-        return result_frame(run) if ctx.is_main else None
+        return run.result_frame() if ctx.is_main else None
     finally:
         if context is None:
             ctx.close()
@@ -160,9 +145,6 @@ def detect_to_file_distributed(
     others return None. Errors on any process raise on all of them
     (:class:`DistributedError` on those that did not fail themselves).
     """
-    from fsanet_geo.geo.export import output_format
-    from fsanet_geo.io_utils import check_output_path
-
     s = settings or DetectSettings()
     ctx = context or init_detect_context(s.device)
     try:
@@ -173,20 +155,19 @@ def detect_to_file_distributed(
 
         def prepare() -> SceneRun:
             if ctx.is_main:
-                output_format(out)
-                check_output_path(out, overwrite=overwrite)
+                check_file_output(out, overwrite=overwrite)
             return _prepare_on_rank(ctx, scenes, predictor, s, progress, on_detections)
 
         run = agreed(ctx, prepare)
         with contextlib.ExitStack() as stack:
             if ctx.is_main:
-                agreed(ctx, lambda: stack.enter_context(file_output(run, out, keep_crs=keep_crs, overwrite=overwrite)))
+                agreed(ctx, lambda: stack.enter_context(run.writing_to(out, keep_crs=keep_crs, overwrite=overwrite)))
             else:
                 agreed(ctx, lambda: None)
             _run_distributed(run, ctx, blocks_per_round)
         if not ctx.is_main:
             return None
-        return DetectSummary(run.event(len(run.scenes) - 1, finished=True), out, run.resumed_tiles)
+        return run.summary(out)
     finally:
         if context is None:
             ctx.close()
@@ -205,18 +186,15 @@ def _prepare_on_rank(
 ) -> SceneRun:
     """This process's checked run on its own device; callbacks only on rank 0."""
     main = ctx.is_main
-    return prepare_run(scenes, predictor, settings, progress if main else None, None, None,
-                        on_detections if main else None, device=ctx.device)
+    return SceneRun.prepare(scenes, predictor, settings, progress=progress if main else None,
+                            on_detections=on_detections if main else None, device=ctx.device)
 
 
 def _run_distributed(run: SceneRun, ctx: DistContext, blocks_per_round: int) -> None:
     """The lock-step rounds (module docstring); rank 0 merges and writes."""
     if blocks_per_round < 1:
         raise ValueError(f"blocks_per_round must be >= 1, got {blocks_per_round}")
-    def journal_starts() -> list[int]:
-        return [run.journal.done_until(i) if run.journal is not None else 0 for i in range(len(run.scenes))]
-
-    starts = ctx.broadcast(agreed(ctx, journal_starts) if ctx.is_main else agreed(ctx, lambda: None))
+    starts = ctx.broadcast(agreed(ctx, run.journal_starts) if ctx.is_main else agreed(ctx, lambda: None))
     plan = plan_blocks([len(sc.windows) for sc in run.scenes], starts, run.settings.batch_size)
     mine = [(j, plan[j]) for j in range(ctx.rank, len(plan), ctx.world_size)]
     per_round = ctx.world_size * blocks_per_round
@@ -263,10 +241,10 @@ def _predict_blocks(run: SceneRun, mine: list[tuple[int, TileBlock]]) -> Iterato
         for scene, items in itertools.groupby(mine, key=lambda item: item[1].scene):
             blocks = list(items)
             indexes = [t for _, b in blocks for t in range(b.start, b.end)]
-            with open_tiles(run, scene, indexes) as tiles:
+            with run.open_tiles(scene, indexes) as tiles:
                 for j, b in blocks:
                     batch = [next(tiles) for _ in range(b.start, b.end)]
-                    yield j, predict_tiles(run, batch), sum(t.empty for t in batch)
+                    yield j, run.predict(batch), sum(t.empty for t in batch)
 
 
 class _Feeder:
@@ -280,20 +258,20 @@ class _Feeder:
     def take(self, block: TileBlock, dets: Detections, skipped: int) -> None:
         self._reach(block.scene)
         assert self.merger is not None
-        take_tiles(self.run, block.scene, self.merger, block.start, block.end, skipped, dets)
+        self.run.take_tiles(block.scene, self.merger, block.start, block.end, skipped, dets)
 
     def close(self) -> None:
         """Finish every scene (including those fully resumed from the journal); flush the rows."""
         self._reach(len(self.run.scenes))
-        flush_output(self.run)
+        self.run.flush()
 
     def _reach(self, scene: int) -> None:
         """Finish the scenes before ``scene`` and open ``scene`` (replaying its journal)."""
         while self.scene < scene:
             if self.merger is not None:
-                finish_scene(self.run, self.scene, self.merger)
+                self.run.finish_scene(self.scene, self.merger)
                 self.merger = None
             self.scene += 1
             if self.scene < len(self.run.scenes):
-                self.merger = new_merger(self.run, self.scene)
-                replay_journal(self.run, self.scene, self.merger)
+                self.merger = self.run.new_merger(self.scene)
+                self.run.replay_journal(self.scene, self.merger)

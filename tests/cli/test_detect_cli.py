@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geo"))
 from scene_helpers import CLASS_NAMES, write_painted_scene  # noqa: E402
 
-from fsanet_cli import detect as detect_module  # noqa: E402
 from fsanet_cli.main import app  # noqa: E402
+from fsanet_geo.geo import detect_job  # noqa: E402
 
 runner = CliRunner()
 
@@ -37,7 +37,7 @@ def scene(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def no_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(detect_module, "demo_weights_path", lambda: tmp_path / "missing" / "demo.safetensors")
+    monkeypatch.setattr(detect_job, "demo_weights_path", lambda: tmp_path / "missing" / "demo.safetensors")
 
 
 def test_output_exists_without_overwrite_is_refused_before_any_work(scene: Path, tmp_path: Path) -> None:
@@ -78,6 +78,15 @@ def test_bad_scale_and_bands_options(scene: Path, tmp_path: Path) -> None:
     assert "--scale takes MIN,MAX" in one_error_line(result)
     result = invoke(str(scene), "-o", str(tmp_path / "out.gpkg"), "--bands", "1,x")
     assert result.exit_code == 2 and "--bands" in result.output
+
+
+def test_help_states_the_defaults_as_applied() -> None:
+    result = runner.invoke(app, ["detect", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "[default: (min(64, tile size // 4))]" in text  # what resolve_tiling applies
+    assert "default: 64" not in text
+    assert "[default: (the packaged demo model)]" in text
 
 
 def test_missing_scene_is_a_usage_error(tmp_path: Path) -> None:

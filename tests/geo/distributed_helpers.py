@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from scene_helpers import PaintedPredictor
 
-from fsanet_geo.geo.pipeline import DetectProgress, DetectSettings
+from fsanet_geo.geo.run import DetectProgress
+from fsanet_geo.geo.settings import DetectSettings
 
 
 @dataclass

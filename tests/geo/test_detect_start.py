@@ -13,7 +13,8 @@ from scene_helpers import PaintedPredictor, PaintedScene, write_painted_scene
 from fsanet_geo.errors import ConfigError, FileOverwriteError, NotGeoreferencedWarning, OutputError
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.journal import DetectJournal, JournalChunk, journal_dir
-from fsanet_geo.geo.pipeline import DetectSettings, check_scenes, detect_to_file
+from fsanet_geo.geo.pipeline import check_scenes, detect_to_file
+from fsanet_geo.geo.settings import DetectSettings
 
 pytest.importorskip("fsanet_geo.geo.georef")
 
@@ -154,3 +155,45 @@ def test_a_scene_with_crs_and_no_geotransform_keeps_rasterio_warning(tmp_path: P
         info = open_scene(path)
     assert info.crs is not None
     assert [w.category for w in caught] == [RioWarning]
+
+
+# -- a detect job: outputs and previews planned and checked before any work --------------------
+
+
+def test_a_job_plans_one_file_per_scene_and_a_preview_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fsanet_geo.geo.detect_job import plan_detect_job
+
+    monkeypatch.delenv("RANK", raising=False)
+    a, b = tmp_path / "a.tif", tmp_path / "b.tif"
+    job = plan_detect_job([a, b], DetectSettings(), output_dir=tmp_path, file_format="csv",
+                          preview=tmp_path / "quick.png")
+    assert job.outputs == {(a,): tmp_path / "a.csv", (b,): tmp_path / "b.csv"}
+    assert job.previews == {a: tmp_path / "quick_a.png", b: tmp_path / "quick_b.png"}
+    one = plan_detect_job([a, b], DetectSettings(), output=tmp_path / "all.gpkg", preview=tmp_path / "q.png")
+    assert one.outputs == {(a, b): tmp_path / "all.gpkg"}
+    assert plan_detect_job([a], DetectSettings(), output=tmp_path / "x.gpkg", preview=tmp_path / "q.png").previews == {
+        a: tmp_path / "q.png"
+    }
+
+
+def test_a_job_refuses_bad_plans_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fsanet_geo.geo.detect_job import plan_detect_job
+
+    monkeypatch.delenv("RANK", raising=False)
+    a = tmp_path / "a.tif"
+    with pytest.raises(ConfigError, match="exactly one of"):
+        plan_detect_job([a], DetectSettings())
+    with pytest.raises(ConfigError, match="give a .png path"):
+        plan_detect_job([a], DetectSettings(), output=tmp_path / "o.gpkg", preview=tmp_path / "q.jpg")
+    with pytest.raises(ConfigError, match="share a file name"):
+        plan_detect_job([a, tmp_path / "x" / "a.tif"], DetectSettings(), output_dir=tmp_path)
+    with pytest.raises(OutputError, match="does not exist"):
+        plan_detect_job([a], DetectSettings(), output_dir=tmp_path / "none")
+    (tmp_path / "o.gpkg").write_text("older")
+    with pytest.raises(FileOverwriteError):
+        plan_detect_job([a], DetectSettings(), output=tmp_path / "o.gpkg")
+    with pytest.raises(ConfigError, match="merge metric"):
+        plan_detect_job([a], DetectSettings(merge_metric="dice"), output=tmp_path / "p.gpkg")
+    monkeypatch.setenv("RANK", "1")  # under torchrun only rank 0 writes, so only rank 0 checks the files
+    assert plan_detect_job([a], DetectSettings(), output=tmp_path / "o.gpkg").outputs
+    assert listing(tmp_path) == ["o.gpkg"]

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from scene_helpers import CLASS_NAMES, PaintedPredictor, paint, random_objects, write_painted_scene, write_raster
 
 from fsanet_geo.geo.distributed_detect import plan_blocks, round_share
-from fsanet_geo.geo.pipeline import DetectSettings, detect_scenes, detect_to_file
+from fsanet_geo.geo.pipeline import detect_scenes, detect_to_file
+from fsanet_geo.geo.settings import DetectSettings
 from fsanet_geo.geo.tiling import tile_windows
 
 TILE, OVERLAP = 64, 16

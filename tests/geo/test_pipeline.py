@@ -28,14 +28,10 @@ from scene_helpers import (
 
 from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError
 from fsanet_geo.geo.detections import Detections
-from fsanet_geo.geo.pipeline import (
-    DetectProgress,
-    DetectSettings,
-    _nodata_fraction,
-    detect_scene,
-    detect_scenes,
-    resolve_tiling,
-)
+from fsanet_geo.geo.pipeline import detect_scene, detect_scenes
+from fsanet_geo.geo.predict import nodata_fraction
+from fsanet_geo.geo.run import DetectProgress
+from fsanet_geo.geo.settings import DetectSettings, resolve_tiling
 from fsanet_geo.geo.tiling import tile_windows
 
 pytest.importorskip("fsanet_geo.geo.georef")
@@ -179,7 +175,7 @@ def test_nodata_fraction_hand_case() -> None:
     valid = np.ones((10, 10), bool)
     valid[:, :3] = False
     boxes = np.array([[0, 0, 6, 2], [3, 3, 5, 5], [2.5, 0, 4, 1]], np.float64)
-    np.testing.assert_allclose(_nodata_fraction(valid, boxes), [0.5, 0.0, 0.5])
+    np.testing.assert_allclose(nodata_fraction(valid, boxes), [0.5, 0.0, 0.5])
 
 
 def test_vrt_mosaic_of_two_scenes(tmp_path: Path) -> None:
@@ -306,6 +302,33 @@ def test_warning_free_on_georeferenced_scene(utm_scene: PaintedScene) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         detect_scene(utm_scene.path, PaintedPredictor(), tile_size=TILE, overlap=OVERLAP)
+
+
+def test_the_public_run_steps_give_the_detect_scenes_frame(tmp_path: Path) -> None:
+    """SceneRun's public steps, every batch of a scene predicted before any is merged (as
+    distributed_detect's rank 0 does), give the frame detect_scenes returns, row for row."""
+    from fsanet_geo.geo.predict import batches
+    from fsanet_geo.geo.run import SceneRun
+
+    scenes = [write_painted_scene(tmp_path / f"s{i}.tif", height=150, width=170, n_objects=12, seed=i).path
+              for i in range(2)]
+    settings = DetectSettings(tile_size=TILE, overlap=OVERLAP, batch_size=3)
+    events: list[DetectProgress] = []
+    run = SceneRun.prepare(scenes, PaintedPredictor(), settings, progress=events.append)
+    for index, scene in enumerate(run.scenes):
+        merger = run.new_merger(index)
+        assert run.replay_journal(index, merger) == 0  # no journal
+        with run.open_tiles(index, range(len(scene.windows))) as tiles:
+            predicted = [(group[0].index, group[-1].index + 1, run.predict(group)) for group in batches(tiles, 3)]
+        for first, last, dets in predicted:
+            run.take_tiles(index, merger, first, last, 0, dets)
+        run.finish_scene(index, merger)
+    run.flush()
+    expected = detect_scenes(scenes, PaintedPredictor(), settings=settings)
+    got = run.result_frame()
+    assert got.drop(columns="geometry").equals(expected.drop(columns="geometry"))
+    assert got.geometry.to_wkb().tolist() == expected.geometry.to_wkb().tolist()
+    assert events[-1].finished and events[-1].tiles_done == run.tiles_total == run.summary().progress.tiles_total
 
 
 def read_rows(path: Path):  # noqa: ANN201

@@ -1,0 +1,363 @@
+"""One detection run over several scenes: its checked inputs, state, and steps.
+
+:meth:`SceneRun.prepare` checks the settings and every scene before any pixel is read.
+A scene then goes through the steps :meth:`~SceneRun.new_merger`,
+:meth:`~SceneRun.replay_journal` (tiles a resumed run already holds), per batch
+:meth:`~SceneRun.open_tiles` / :meth:`~SceneRun.predict` / :meth:`~SceneRun.take_tiles`,
+and :meth:`~SceneRun.finish_scene`; :meth:`~SceneRun.flush` writes what is left.
+:meth:`SceneRun.run_all` is the single-process loop; ``distributed_detect`` drives the
+same steps with the tiles predicted on several processes. Pixels are scene pixels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from affine import Affine
+from rasterio.crs import CRS
+
+from fsanet_geo.device import resolve_device
+from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError
+from fsanet_geo.geo.detections import Detections
+from fsanet_geo.geo.journal import DetectJournal, JournalChunk
+from fsanet_geo.geo.merge import SeamMerger
+from fsanet_geo.geo.output import DetectionOutput, Sink, file_output
+from fsanet_geo.geo.predict import TilePredictor, batches, class_filter
+from fsanet_geo.geo.reader import SceneInfo, TileData, TileReader, gdal_env, open_scene, prefetch_tiles, scene_scaling
+from fsanet_geo.geo.settings import DetectSettings, Predictor, predictor_config, resolve_tiling
+from fsanet_geo.geo.tiling import tile_windows
+from fsanet_geo.geo.windows import TileWindow
+
+if TYPE_CHECKING:
+    import geopandas
+
+_NOT_IN_FINGERPRINT = (
+    "device", "half", "read_threads", "prefetch", "gdal_cache_mb", "resume", "sink_rows", "batch_size"
+)
+"""Settings that do not change the detections, so a journal may be resumed with others."""
+
+
+@dataclass
+class DetectProgress:
+    """A progress event (after each batch and at the end of each scene).
+
+    Tile counts are over all scenes of the run; ``tiles_done`` includes skipped tiles.
+    ``detections`` counts final (merged) detections so far; ``class_counts`` by class name.
+    """
+
+    scene: str
+    scene_index: int
+    scenes: int
+    tiles_done: int
+    tiles_total: int
+    tiles_skipped: int
+    detections: int
+    class_counts: dict[str, int]
+    elapsed_s: float
+    finished: bool = False
+
+
+@dataclass
+class DetectSummary:
+    """What a finished run did (the last progress event, plus the output)."""
+
+    progress: DetectProgress
+    output: Path | None = None
+    resumed_tiles: int = 0
+
+
+@dataclass
+class TiledScene:
+    """An opened, checked scene and its tile windows (tile ``i`` is ``windows[i]``).
+
+    ``transform`` maps scene pixels to CRS units (the identity for a scene without CRS).
+    """
+
+    info: SceneInfo
+    windows: list[TileWindow]
+    transform: Affine
+    name: str
+
+    @property
+    def crs(self) -> CRS | None:
+        return self.info.crs
+
+
+def open_tiled_scenes(
+    paths: Sequence[str | os.PathLike[str]],
+    settings: DetectSettings,
+    tile_size: int,
+    overlap: int,
+    in_channels: int | None,
+    *,
+    warn: bool = True,
+) -> list[TiledScene]:
+    """Open and check every scene (bands, CRS) and cut it into tiles; they must share one CRS.
+
+    A scene without CRS is refused unless ``settings.allow_no_crs``; then it warns
+    (:class:`NotGeoreferencedWarning`) when ``warn``, and its outputs are in pixels.
+    """
+    scenes = []
+    for p in paths:
+        info = open_scene(p, bands=settings.bands, in_channels=in_channels)
+        transform = info.transform
+        if info.crs is None:
+            if not settings.allow_no_crs:
+                raise RasterError(f"{info.path} has no CRS: outputs would not be georeferenced (use --allow-no-crs)")
+            if warn:
+                warnings.warn(
+                    f"{info.path} has no CRS: detections are in pixel coordinates",
+                    NotGeoreferencedWarning,
+                    stacklevel=4,
+                )
+            transform = Affine.identity()
+        windows = tile_windows(info.height, info.width, tile_size, overlap)
+        scenes.append(TiledScene(info, windows, transform, info.path.name))
+    crs_set = {s.crs.to_wkt() if s.crs else None for s in scenes}
+    if len(crs_set) > 1:
+        raise RasterError("the scenes have different CRSs: write one output per scene (--output-dir)")
+    return scenes
+
+
+class SceneRun:
+    """The state of one run over ``scenes``: progress counts, journal, output.
+
+    Build it with :meth:`prepare`. ``progress`` sees a :class:`DetectProgress` after each
+    batch; ``on_detections(scene_index, dets)`` each batch of final detections (scene pixels).
+    """
+
+    def __init__(
+        self,
+        settings: DetectSettings,
+        predict: TilePredictor,
+        tile_size: int,
+        overlap: int,
+        scenes: list[TiledScene],
+        output: DetectionOutput,
+        *,
+        progress: Callable[[DetectProgress], None] | None = None,
+        journal: DetectJournal | None = None,
+        on_detections: Callable[[int, Detections], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.predict = predict
+        self.tile_size = tile_size
+        self.overlap = overlap
+        self.scenes = scenes
+        self.output = output
+        self.progress = progress
+        self.journal = journal
+        self.on_detections = on_detections
+        self.start = time.perf_counter()
+        self.tiles_done = 0
+        self.tiles_skipped = 0
+        self.resumed_tiles = 0
+        self.counts: dict[int, int] = {}
+
+    @classmethod
+    def prepare(
+        cls,
+        scene_paths: Sequence[str | os.PathLike[str]],
+        predictor: Predictor,
+        settings: DetectSettings,
+        *,
+        progress: Callable[[DetectProgress], None] | None = None,
+        sink: Sink | None = None,
+        journal: DetectJournal | None = None,
+        on_detections: Callable[[int, Detections], None] | None = None,
+        device: torch.device | None = None,
+        warn: bool = True,
+    ) -> SceneRun:
+        """Validate settings and every scene before any pixel is read.
+
+        ``device`` (e.g. ``cuda:LOCAL_RANK`` under torchrun) overrides ``settings.device``.
+        ``warn``: warn about scenes without CRS (off for checks that precede a run).
+        """
+        settings.validate()
+        if not scene_paths:
+            raise ConfigError("no scenes given")
+        device = device if device is not None else resolve_device(settings.device)
+        if settings.half and device.type != "cuda":
+            raise ConfigError("--half (fp16) needs a CUDA device; it is not supported on CPU")
+        tile, overlap = resolve_tiling(settings, predictor)
+        in_channels = predictor_config(predictor, "in_channels")
+        class_names = [str(c) for c in (getattr(predictor, "class_names", None) or [])]
+        keep = class_filter(settings.classes, class_names)
+        scenes = open_tiled_scenes(scene_paths, settings, tile, overlap, in_channels, warn=warn)
+        predict = TilePredictor(predictor, device, settings, keep)
+        output = DetectionOutput(scenes, class_names, sink, settings.sink_rows)
+        return cls(settings, predict, tile, overlap, scenes, output, progress=progress, journal=journal,
+                   on_detections=on_detections)
+
+    # -- progress ----------------------------------------------------------------------------
+
+    @property
+    def tiles_total(self) -> int:
+        return sum(len(s.windows) for s in self.scenes)
+
+    def event(self, scene_index: int, finished: bool = False) -> DetectProgress:
+        """The progress so far, on scene ``scene_index``."""
+        return DetectProgress(
+            scene=self.scenes[scene_index].name,
+            scene_index=scene_index,
+            scenes=len(self.scenes),
+            tiles_done=self.tiles_done,
+            tiles_total=self.tiles_total,
+            tiles_skipped=self.tiles_skipped,
+            detections=sum(self.counts.values()),
+            class_counts={self.output.class_name(k): v for k, v in sorted(self.counts.items())},
+            elapsed_s=time.perf_counter() - self.start,
+            finished=finished,
+        )
+
+    def summary(self, output: Path | None = None) -> DetectSummary:
+        """The finished run: its last progress event, ``output`` and the tiles taken from the journal."""
+        return DetectSummary(self.event(len(self.scenes) - 1, finished=True), output, self.resumed_tiles)
+
+    def report(self, scene_index: int, finished: bool = False) -> None:
+        if self.progress is not None:
+            self.progress(self.event(scene_index, finished))
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run_all(self) -> None:
+        """Every scene in turn, under a bounded GDAL block cache; then flush the last rows."""
+        with gdal_env(self.settings.gdal_cache_mb * 2**20):
+            for i in range(len(self.scenes)):
+                self._run_scene(i)
+        self.flush()
+
+    def _run_scene(self, index: int) -> None:
+        windows = self.scenes[index].windows
+        merger = self.new_merger(index)
+        start = self.replay_journal(index, merger)
+        if start < len(windows):
+            with self.open_tiles(index, range(start, len(windows))) as tiles:
+                for group in batches(tiles, self.settings.batch_size):
+                    dets = self.predict(group)
+                    skipped = sum(t.empty for t in group)
+                    self.take_tiles(index, merger, group[0].index, group[-1].index + 1, skipped, dets)
+        self.finish_scene(index, merger)
+
+    # -- the steps of one scene ----------------------------------------------------------------
+
+    def new_merger(self, index: int) -> SeamMerger:
+        """A fresh :class:`SeamMerger` for scene ``index`` with the run's merge settings."""
+        s, info = self.settings, self.scenes[index].info
+        return SeamMerger(
+            self.scenes[index].windows,
+            info.height,
+            info.width,
+            iou_threshold=s.nms_iou,
+            metric=s.merge_metric,  # type: ignore[arg-type]
+            method=s.merge_method,  # type: ignore[arg-type]
+            sigma=s.soft_nms_sigma,
+            class_aware=True,
+        )
+
+    def journal_starts(self) -> list[int]:
+        """Per scene, the first tile the journal does not hold (all 0 without a journal)."""
+        return [self.journal.done_until(i) if self.journal is not None else 0 for i in range(len(self.scenes))]
+
+    def replay_journal(self, index: int, merger: SeamMerger) -> int:
+        """Feed the journal's finished tiles of scene ``index`` to ``merger``; return the first tile to do."""
+        start = 0
+        if self.journal is not None:
+            for chunk in self.journal.chunks(index):
+                self._merge(index, merger, range(chunk.start, chunk.end), chunk.detections)
+                self.tiles_done += chunk.end - chunk.start
+                self.tiles_skipped += chunk.skipped
+                self.resumed_tiles += chunk.end - chunk.start
+                start = chunk.end
+            if start:
+                self.report(index)
+        return start
+
+    @contextlib.contextmanager
+    def open_tiles(self, index: int, indexes: Sequence[int]) -> Iterator[Iterator[TileData]]:
+        """Tiles ``indexes`` of scene ``index``, read and scaled ahead in background threads, in order."""
+        s, scene = self.settings, self.scenes[index]
+        scaling = scene_scaling(scene.info, value_range=s.scale, percentiles=s.percentiles)
+        depth = s.prefetch or 2 * s.batch_size
+        with TileReader(scene.info, scaling, self.tile_size) as reader:
+            tiles = prefetch_tiles(reader, scene.windows, indexes, threads=s.read_threads, depth=depth)
+            try:
+                yield tiles
+            finally:
+                tiles.close()  # type: ignore[attr-defined]
+
+    def take_tiles(
+        self, index: int, merger: SeamMerger, first: int, last: int, skipped: int, dets: Detections
+    ) -> None:
+        """Tiles ``[first, last)`` of scene ``index`` are done (``skipped`` of them empty; ``dets``
+        in scene pixels): journal, merge, emit the final detections, report."""
+        if self.journal is not None:
+            self.journal.record(JournalChunk(index, first, last, skipped, dets))
+        self._merge(index, merger, range(first, last), dets)
+        self.tiles_done += last - first
+        self.tiles_skipped += skipped
+        self.report(index)
+
+    def finish_scene(self, index: int, merger: SeamMerger) -> None:
+        """Every tile of scene ``index`` is in: emit what the merger still holds, report the scene done."""
+        self._emit(index, merger.finish())
+        self.report(index, finished=True)
+
+    def flush(self) -> None:
+        """Write (or collect) the final detections still buffered."""
+        self.output.flush()
+
+    def result_frame(self) -> geopandas.GeoDataFrame:
+        """The collected detections of a run without a sink, as one GeoDataFrame."""
+        return self.output.frame()
+
+    def _merge(self, index: int, merger: SeamMerger, tiles: range, dets: Detections) -> None:
+        for t in tiles:
+            self._emit(index, merger.add(t, dets.select(dets.tile == t)))
+
+    def _emit(self, index: int, dets: Detections) -> None:
+        if len(dets) == 0:
+            return
+        labels, counts = np.unique(dets.labels, return_counts=True)
+        for label, n in zip(labels.tolist(), counts.tolist()):
+            self.counts[label] = self.counts.get(label, 0) + n
+        if self.on_detections is not None:
+            self.on_detections(index, dets)
+        self.output.add(index, dets)
+
+    # -- file output -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writing_to(self, out: Path, *, keep_crs: bool, overwrite: bool) -> Iterator[None]:
+        """Give the run its resume journal and a sink writing ``out`` (see :func:`file_output`)."""
+        with file_output(out, self.scenes[0].crs, self.fingerprint(), resume=self.settings.resume,
+                         keep_crs=keep_crs, overwrite=overwrite) as (journal, sink):
+            self.journal, self.output.sink = journal, sink
+            yield
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a journal must match to be resumed: the scene files, settings and tiling."""
+        s = asdict(self.settings)
+        for key in _NOT_IN_FINGERPRINT:
+            s.pop(key)
+        scenes = []
+        for sc in self.scenes:
+            st = sc.info.path.stat()
+            scenes.append({"path": str(sc.info.path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        return {
+            "version": 1,
+            "scenes": scenes,
+            "settings": s,
+            "tile_size": self.tile_size,
+            "overlap": self.overlap,
+            "class_names": self.output.class_names,
+        }
