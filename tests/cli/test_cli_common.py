@@ -11,7 +11,8 @@ from rich.table import Table
 from typer.testing import CliRunner
 
 from fsanet_cli import _common
-from fsanet_cli._common import handle_errors, parse_csv, print_table
+from fsanet_cli._common import handle_errors, parse_csv
+from fsanet_cli._render import print_table
 
 runner = CliRunner()
 
