@@ -19,7 +19,7 @@ from fsanet_cli._render import error_line, interrupted_line, warning_line
 
 # Transitional, deleted at merge: detect.py, train.py and evaluate.py (rewritten on other
 # branches) still import these rendering names from here; their home is fsanet_cli._render.
-from fsanet_cli._render import console, eprint, print_table  # noqa: E402,F401,I001
+from fsanet_cli._render import console, eprint, print_table  # noqa: F401
 
 F = TypeVar("F", bound=Callable[..., Any])
 
