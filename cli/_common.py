@@ -1,6 +1,6 @@
-"""Shared CLI plumbing: one-line errors, the --debug switch, the rich consoles.
+"""Shared CLI plumbing: one-line errors and warnings, the --debug switch, list options, torchrun.
 
-Data goes to files or stdout; status, progress and errors go to stderr.
+How things look on the terminal (consoles, tables, progress bars) is :mod:`fsanet_cli._render`.
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-# Status, progress bars and tables go to stderr; stdout stays clean for data.
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+from fsanet_cli._render import error_line, interrupted_line, warning_line
+
+# Transitional, deleted at merge: detect.py, train.py and evaluate.py (rewritten on other
+# branches) still import these rendering names from here; their home is fsanet_cli._render.
+from fsanet_cli._render import console, eprint, print_table  # noqa: F401
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,9 +31,9 @@ class _State:
 state = _State()
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print one error line to stderr and exit with ``code``."""
-    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    error_line(message)
     raise typer.Exit(code)
 
 
@@ -59,7 +60,7 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             if state.debug:
                 raise
-            console.print("[yellow]interrupted[/]")
+            interrupted_line()
             raise typer.Exit(130) from None
         except (FsanetError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
             if state.debug:
@@ -94,7 +95,7 @@ def _warnings_as_lines() -> Iterator[None]:
         text = _one_line(str(message))
         if text not in seen:
             seen.add(text)
-            console.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
+            warning_line(text)
 
     warnings.showwarning = show
     try:
@@ -117,25 +118,6 @@ def parse_csv(value: str | None, cast: Callable[[str], Any] = str, name: str = "
         except ValueError as exc:
             raise typer.BadParameter(f"{name}: cannot read {part!r}") from exc
     return items
-
-
-def eprint(*args: Any, **kwargs: Any) -> None:
-    """Print a status line to stderr."""
-    console.print(*args, **kwargs)
-
-
-def print_table(table: Any) -> None:
-    """Print a rich table on stderr; off a terminal (a log file, a pipe) at least 120 columns
-    wide, so class names and headers are not cut to ``airpla…`` by the 80-column default."""
-    if console.is_terminal:
-        console.print(table)
-        return
-    wide = Console(stderr=True, highlight=False, width=max(console.width, 120), quiet=console.quiet)
-    wide.print(table)
-
-
-def is_tty() -> bool:
-    return sys.stderr.isatty()
 
 
 def torchrun_command(nproc: int, argv: list[str] | None = None) -> list[str]:

@@ -1,4 +1,7 @@
-"""`fsanet data ...`: dataset helpers (synthetic AI-TOD-like generator)."""
+"""`fsanet data ...`: write a synthetic AI-TOD-like data set; check a data set with the training rules.
+
+Summaries, warnings and progress go to stderr.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +10,33 @@ from pathlib import Path
 
 import typer
 
-from fsanet_cli._common import console, handle_errors
+from fsanet_cli._common import handle_errors
+from fsanet_cli._options import (
+    DatasetKind,
+    SplitChoice,
+    ann_option,
+    data_root_option,
+    dataset_option,
+    image_folder_option,
+    overwrite_option,
+    seed_option,
+    split_option,
+)
+from fsanet_cli._render import counting_bar, eprint, warning_line
 
 app = typer.Typer(no_args_is_help=True, help="Dataset tools (synthetic AI-TOD-like data).")
 
 
 class LayoutChoice(str, Enum):
+    """File layouts of an AI-TOD tree (see :mod:`fsanet_geo.data.aitod`)."""
+
     toolkit = "toolkit"
     fsanet = "fsanet"
 
 
 class VersionChoice(str, Enum):
+    """AI-TOD file naming: v1 (trainval and test) or v2 (also train and val)."""
+
     v1 = "v1"
     v2 = "v2"
 
@@ -28,9 +47,7 @@ def synth(
     out: Path = typer.Argument(..., help="Output folder (the data root to pass as --data-root).",
                                file_okay=False),
     images: int = typer.Option(..., "--images", "-n", min=1, max=1_000_000, help="Number of images."),
-    seed: int = typer.Option(
-        0, "--seed", min=0, help="Random seed: same seed, same bytes (default 0, as in train)."
-    ),
+    seed: int = seed_option(help="Random seed: same seed, same bytes (as in train)."),
     size: int = typer.Option(800, "--size", min=32, max=8192, help="Image side in pixels (AI-TOD: 800)."),
     layout: LayoutChoice = typer.Option(
         LayoutChoice.toolkit, "--layout",
@@ -43,23 +60,18 @@ def synth(
     test_fraction: float = typer.Option(0.2, "--test-fraction", min=0.0, max=0.95, help="Share of images in test."),
     density: float = typer.Option(1.5, "--density", min=0.0, max=50.0,
                                   help="Expected objects per 100 x 100 px (about 96 per 800 x 800 image)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
+    overwrite: bool = overwrite_option("Replace a non-empty output folder."),
 ) -> None:
     """Write a synthetic AI-TOD-like data set (PNG images + COCO JSON) in AI-TOD's file layout."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from fsanet_geo.data.aitod import find_aitod_split
     from fsanet_geo.data.classes import AITOD_CLASSES
     from fsanet_geo.data.coco import read_coco_json
     from fsanet_geo.synth.aitod_layout import generate_synthetic_aitod
 
-    columns = (TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task("synth", total=images)
+    with counting_bar("rendering", total=images) as progress:
         root = generate_synthetic_aitod(
             out, images, seed=seed, size=size, layout=layout.value, version=version.value,
-            test_fraction=test_fraction, density=density, overwrite=overwrite,
-            progress=lambda done, total: bar.update(task, completed=done),
+            test_fraction=test_fraction, density=density, overwrite=overwrite, progress=progress,
         )
     counts = [0] * len(AITOD_CLASSES)
     n_images = 0
@@ -72,33 +84,20 @@ def synth(
         for a in data["annotations"]:
             counts[a["category_id"] - 1] += 1
     per_class = ", ".join(f"{name} {n}" for name, n in zip(AITOD_CLASSES, counts))
-    console.print(
+    eprint(
         f"wrote {n_images} images ({', '.join(split_sizes)}), {sum(counts)} objects to {root}: {per_class}",
         soft_wrap=True,
     )
 
 
-class DatasetKind(str, Enum):
-    aitod = "aitod"
-    coco = "coco"
-
-
-class SplitChoice(str, Enum):
-    train = "train"
-    val = "val"
-    trainval = "trainval"
-    test = "test"
-
-
 @app.command("check", no_args_is_help=True)
 @handle_errors
 def check(
-    dataset: DatasetKind = typer.Option(DatasetKind.aitod, "--dataset", help="aitod (8 classes) or any coco set."),
-    data_root: Path | None = typer.Option(None, "--data-root", exists=True, file_okay=False,
-                                          help="AI-TOD root (any known layout)."),
-    split: SplitChoice = typer.Option(SplitChoice.trainval, "--split", help="AI-TOD split."),
-    ann: Path | None = typer.Option(None, "--ann", exists=True, dir_okay=False, help="COCO annotation JSON."),
-    images: Path | None = typer.Option(None, "--images", exists=True, file_okay=False, help="Images folder."),
+    dataset: DatasetKind = dataset_option(),
+    data_root: Path | None = data_root_option(),
+    split: SplitChoice = split_option(),
+    ann: Path | None = ann_option(),
+    images: Path | None = image_folder_option(),
 ) -> None:
     """Load a data set with the training rules and report what is kept, repaired and dropped."""
     import warnings
@@ -110,7 +109,7 @@ def check(
         ds = build_dataset(dataset.value, data_root=data_root, split=split.value, ann=ann, images=images,
                            train=False)
     for w in caught:
-        console.print(f"[yellow]warning:[/] {w.message}", soft_wrap=True)
+        warning_line(str(w.message))
     s = ds.stats
     counts = [0] * len(ds.cat_ids)
     label_of = {cid: i for i, cid in enumerate(ds.cat_ids)}
@@ -118,7 +117,7 @@ def check(
         for cid in rec.category_ids.tolist():
             counts[label_of[cid]] += 1
     per_class = ", ".join(f"{name} {n}" for name, n in zip(ds.class_names, counts))
-    console.print(f"{ds.ann_path}: {s.images} images ({s.empty_images} without boxes, skipped in training), "
-                  f"{s.annotations} annotations: {s.kept} kept, {s.clipped} clipped, {s.outside} outside dropped, "
-                  f"{s.tiny} under 1 px dropped, {s.crowd} crowd/ignore", soft_wrap=True)
-    console.print(f"training boxes per class: {per_class}", soft_wrap=True)
+    eprint(f"{ds.ann_path}: {s.images} images ({s.empty_images} without boxes, skipped in training), "
+           f"{s.annotations} annotations: {s.kept} kept, {s.clipped} clipped, {s.outside} outside dropped, "
+           f"{s.tiny} under 1 px dropped, {s.crowd} crowd/ignore", soft_wrap=True)
+    eprint(f"training boxes per class: {per_class}", soft_wrap=True)

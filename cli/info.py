@@ -9,14 +9,12 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from fsanet_cli._common import handle_errors
+from fsanet_cli._render import print_data
 
 app = typer.Typer(no_args_is_help=True, help="Model presets and checkpoints.")
-
-_out = Console(highlight=False)
 
 
 @app.command("presets")
@@ -44,7 +42,7 @@ def presets(
         table.add_row(
             r.name, r.backbone, r.neck, r.head, str(r.width), str(r.tower_convs), f"{r.parameters / 1e6:.2f}"
         )
-    _out.print(table)
+    print_data(table)
 
 
 @app.command("info", no_args_is_help=True)
@@ -72,10 +70,11 @@ def info(
         table.add_row(key, _format(value))
     for key, value in extra.items():
         table.add_row(f"metadata: {key}", value)
-    _out.print(table)
+    print_data(table)
 
 
 def _format(value: object) -> str:
+    """A config value for the table: flat lists joined with commas, floats in short form."""
     if isinstance(value, list):
         return ", ".join(_format(v) for v in value) if not any(isinstance(v, list) for v in value) else str(value)
     if isinstance(value, float):

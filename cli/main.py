@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from fsanet_cli._common import state
+from fsanet_cli._options import debug_option
+from fsanet_cli._render import console, error_line, interrupted_line
 from fsanet_geo import __version__
 
 app = typer.Typer(
@@ -18,6 +20,7 @@ app = typer.Typer(
 
 
 def _version(value: bool) -> None:
+    """``--version``: print the version and exit before any command runs."""
     if value:
         typer.echo(f"fsanet-geo {__version__}")
         raise typer.Exit()
@@ -28,7 +31,7 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    debug: bool = debug_option(),
 ) -> None:
     """fsanet: FSANet tiny-object detection for GeoTIFF scenes."""
     state.debug = debug
@@ -57,8 +60,6 @@ def main() -> None:
     """
     import sys
 
-    from fsanet_cli._common import console
-
     try:  # typer >= 0.24 carries its own copy of click
         from typer._click.exceptions import NoArgsIsHelpError, UsageError
     except ImportError:  # pragma: no cover - older typer on plain click
@@ -75,10 +76,10 @@ def main() -> None:
         sys.exit(2)  # as click does for a bare command with no_args_is_help
     except UsageError as exc:
         command = exc.ctx.command_path if exc.ctx is not None else "fsanet"
-        console.print(f"[bold red]error:[/] {exc.format_message()} (see '{command} --help')", markup=True)
+        error_line(f"{exc.format_message()} (see '{command} --help')")
         sys.exit(2)
     except typer.Abort:
-        console.print("[yellow]interrupted[/]")
+        interrupted_line()
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
 

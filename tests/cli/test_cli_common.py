@@ -11,7 +11,8 @@ from rich.table import Table
 from typer.testing import CliRunner
 
 from fsanet_cli import _common
-from fsanet_cli._common import handle_errors, parse_csv, print_table
+from fsanet_cli._common import handle_errors, parse_csv
+from fsanet_cli._render import print_table
 
 runner = CliRunner()
 
@@ -100,3 +101,45 @@ def test_train_and_detect_share_the_public_launcher(monkeypatch: pytest.MonkeyPa
     result = CliRunner().invoke(fsanet_cli.main.app, ["train", "--nproc", "2", "--max-iters", "1"])
     assert result.exit_code == 3  # torchrun's exit code is passed on
     assert launched == [_common.torchrun_command(2, ["train", "--max-iters", "1"])]
+
+
+def test_percent_and_duration_formats() -> None:
+    from fsanet_cli._render import duration, percent
+
+    assert [percent(v) for v in (0.4056, 1.0, 0.0, -1.0, None)] == ["40.6", "100.0", "0.0", "-", "-"]
+    assert [duration(s) for s in (0, 59.6, 3599, 3600 * 27 + 61)] == ["0:00:00", "0:01:00", "0:59:59", "27:01:01"]
+
+
+def test_counting_bar_is_silent_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    from fsanet_cli._render import counting_bar
+
+    with counting_bar("rendering", total=3) as progress:
+        for done in range(1, 4):
+            progress(done, 3)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_error_and_warning_lines_show_brackets_literally(capsys: pytest.CaptureFixture[str]) -> None:
+    from fsanet_cli._render import error_line, warning_line
+
+    error_line("scene [red] missing")
+    warning_line("tile [/] odd")
+    assert capsys.readouterr().err == "error: scene [red] missing\nwarning: tile [/] odd\n"
+
+
+@pytest.mark.xfail(strict=False, reason="applied at merge: train.py and evaluate.py still define DatasetKind")
+def test_cli_modules_define_each_class_once() -> None:
+    """Shared enums (``DatasetKind``, ...) live in ``_options`` only, not once per command."""
+    import ast
+    from collections import Counter
+
+    folder = Path(_common.__file__).parent
+    names = Counter(node.name for path in folder.glob("*.py")
+                    for node in ast.parse(path.read_text(encoding="utf-8")).body if isinstance(node, ast.ClassDef))
+    repeated = sorted(name for name, n in names.items() if n > 1)
+    assert not repeated
+
+
+@pytest.mark.xfail(strict=False, reason="applied at merge: detect/train/evaluate import rendering from _render")
+def test_common_keeps_no_rendering_names() -> None:
+    assert not {"console", "eprint", "print_table"} & set(vars(_common))

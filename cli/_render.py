@@ -1,0 +1,88 @@
+"""Rendering for the CLI: the two consoles, status lines, tables, progress bars, number formats.
+
+Data goes to files or stdout (:data:`data_console`); status, progress, run tables, warnings
+and errors go to stderr (:data:`console`). The library never prints: it takes progress
+callbacks, and the command modules render through this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console, RenderableType
+from rich.markup import escape
+
+# Status, progress bars, run tables and errors go to stderr; stdout stays clean for data.
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+# A command's data when it is a table (``fsanet model presets``, ``fsanet model info``): stdout.
+data_console = Console(highlight=False)
+
+ProgressFn = Callable[[int, int], None]
+"""``progress(done, total)``, the callback the library functions take."""
+
+
+def eprint(*args: Any, **kwargs: Any) -> None:
+    """Print a status line to stderr (rich markup allowed)."""
+    console.print(*args, **kwargs)
+
+
+def error_line(message: str) -> None:
+    """Print ``error: MESSAGE`` on stderr; the message is shown literally (no markup)."""
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+
+def warning_line(message: str) -> None:
+    """Print ``warning: MESSAGE`` on stderr; the message is shown literally (no markup)."""
+    console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+
+def interrupted_line() -> None:
+    """Print ``interrupted`` on stderr (after Ctrl-C)."""
+    console.print("[yellow]interrupted[/]")
+
+
+def print_table(table: RenderableType) -> None:
+    """Print a rich table on stderr; off a terminal (a log file, a pipe) at least 120 columns
+    wide, so class names and headers are not cut to ``airpla…`` by the 80-column default."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    wide = Console(stderr=True, highlight=False, width=max(console.width, 120), quiet=console.quiet)
+    wide.print(table)
+
+
+def print_data(renderable: RenderableType) -> None:
+    """Print a command's data (a table) on stdout."""
+    data_console.print(renderable)
+
+
+@contextmanager
+def counting_bar(label: str, total: int | None = None) -> Iterator[ProgressFn]:
+    """A transient ``LABEL ━━━ done/total ETA`` bar on stderr; yields its ``progress(done, total)``.
+
+    Off a terminal (a log file, a pipe) there is no bar, and no blank line from it.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(label, total=total)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield progress
+
+
+def percent(value: float | None) -> str:
+    """A fraction in [0, 1] as a percentage with one decimal; ``-`` for undefined (None or < 0,
+    the COCO evaluator's -1)."""
+    return "-" if value is None or value < 0 else f"{100 * value:.1f}"
+
+
+def duration(seconds: float) -> str:
+    """Seconds as ``H:MM:SS`` (rounded to the second)."""
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
