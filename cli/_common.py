@@ -17,9 +17,6 @@ import typer
 
 from fsanet_cli._render import error_line, interrupted_line, warning_line
 
-# Transitional, deleted at merge: detect.py, train.py and evaluate.py (rewritten on other
-# branches) still import these rendering names from here; their home is fsanet_cli._render.
-from fsanet_cli._render import console, eprint, print_table  # noqa: F401
 
 F = TypeVar("F", bound=Callable[..., Any])
 

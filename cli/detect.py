@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from fsanet_cli._common import console, eprint, handle_errors, launch_torchrun, parse_csv
+from fsanet_cli._common import handle_errors, launch_torchrun, parse_csv
+from fsanet_cli._render import console, eprint
 from fsanet_geo.geo.settings import OVERLAP_RULE
 
 if TYPE_CHECKING:

@@ -8,22 +8,18 @@ Three modes, chosen by the options given:
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.table import Table
 
-from fsanet_cli._common import console, fail, handle_errors, print_table
+from fsanet_cli._common import fail, handle_errors
+from fsanet_cli._options import DatasetKind
+from fsanet_cli._render import console, print_table
 
 if TYPE_CHECKING:
     from fsanet_geo.evaluate.aitod_protocol import EvalResult
-
-
-class DatasetKind(str, Enum):
-    aitod = "aitod"
-    coco = "coco"
 
 
 @handle_errors

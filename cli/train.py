@@ -15,12 +15,9 @@ from typing import Any
 
 import typer
 
-from fsanet_cli._common import console, handle_errors, launch_torchrun, print_table
-
-
-class DatasetKind(str, Enum):
-    aitod = "aitod"
-    coco = "coco"
+from fsanet_cli._common import handle_errors, launch_torchrun
+from fsanet_cli._options import DatasetKind
+from fsanet_cli._render import console, print_table
 
 
 class OptimizerKind(str, Enum):
@@ -34,43 +31,43 @@ _FILE = {"exists": True, "file_okay": True, "dir_okay": False}
 
 @handle_errors
 def train(
-    dataset: DatasetKind = typer.Option(None, "--dataset", help="aitod or coco (default: aitod)."),
+    dataset: DatasetKind = typer.Option(None, "--dataset", help="aitod or coco.", show_default="aitod"),
     data_root: Path = typer.Option(None, "--data-root", **_DIR, help="AI-TOD root (any known layout)."),
-    train_split: str = typer.Option(None, "--train-split", help="AI-TOD training split (default: trainval)."),
-    val_split: str = typer.Option(None, "--val-split", help="AI-TOD validation split (default: test)."),
+    train_split: str = typer.Option(None, "--train-split", help="AI-TOD training split.", show_default="trainval"),
+    val_split: str = typer.Option(None, "--val-split", help="AI-TOD validation split.", show_default="test"),
     ann: Path = typer.Option(None, "--ann", **_FILE, help="Training annotations (COCO JSON)."),
     images: Path = typer.Option(None, "--images", **_DIR, help="Training image folder."),
     val_ann: Path = typer.Option(None, "--val-ann", **_FILE, help="Validation annotations (COCO JSON)."),
     val_images: Path = typer.Option(None, "--val-images", **_DIR, help="Validation image folder."),
-    model: str = typer.Option(None, "--model", help="Model preset (default: fsanet_r50)."),
-    epochs: int = typer.Option(None, "--epochs", min=1, help="Epochs (default: the recipe's)."),
+    model: str = typer.Option(None, "--model", help="Model preset.", show_default="fsanet_r50"),
+    epochs: int = typer.Option(None, "--epochs", min=1, help="Epochs.", show_default="the recipe's"),
     batch_size: int = typer.Option(None, "--batch-size", min=1,
-                                   help="Images per process and step (default: 8)."),
+                                   help="Images per process and step.", show_default="8"),
     lr: float = typer.Option(None, "--lr", min=0.0,
-                             help="Learning rate (default: recipe lr x batch / 8)."),
+                             help="Learning rate.", show_default="recipe lr x batch / 8"),
     optimizer: OptimizerKind = typer.Option(None, "--optimizer",
-                                            help="sgd or adamw (default: the recipe's)."),
+                                            help="sgd or adamw.", show_default="the recipe's"),
     work_dir: Path = typer.Option(None, "--work-dir", file_okay=False,
-                                  help="Output folder (default: work_dirs/<model>)."),
+                                  help="Output folder.", show_default="work_dirs/<model>"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --work-dir."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start a new run in a non-empty --work-dir."),
-    device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (default: auto)."),
-    seed: int = typer.Option(None, "--seed", min=0, help="Random seed (default: 0)."),
-    workers: int = typer.Option(None, "--workers", min=0, help="DataLoader workers (default: 2)."),
+    device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N.", show_default="auto"),
+    seed: int = typer.Option(None, "--seed", min=0, help="Random seed.", show_default="0"),
+    workers: int = typer.Option(None, "--workers", min=0, help="DataLoader workers.", show_default="2"),
     val_interval: int = typer.Option(None, "--val-interval", min=0,
-                                     help="Validate every N epochs; 0: never (default: 1)."),
+                                     help="Validate every N epochs; 0: never.", show_default="1"),
     max_iters: int = typer.Option(None, "--max-iters", min=1, help="Stop after this many iterations in all."),
     input_size: int = typer.Option(None, "--input-size", min=32,
-                                   help="Training size, pixels (default: the model's)."),
+                                   help="Training size, pixels.", show_default="the model's"),
     pretrained_backbone: str = typer.Option(None, "--pretrained-backbone",
                                             help="'imagenet' or a local backbone weights file."),
     init_weights: Path = typer.Option(None, "--init-weights", **_FILE,
                                       help="Start from this checkpoint's weights (fine-tuning)."),
     warmup_iters: int = typer.Option(None, "--warmup-iters", min=0,
-                                     help="Linear warm-up iterations (default: the recipe's 500)."),
+                                     help="Linear warm-up iterations.", show_default="the recipe's 500"),
     flip_v: float = typer.Option(None, "--flip-v", min=0.0, max=1.0, help="Vertical flip probability."),
     rot90: bool = typer.Option(None, "--rot90/--no-rot90", help="Random 90-degree rotations."),
-    amp: bool = typer.Option(None, "--amp/--no-amp", help="Mixed precision on CUDA (default: on)."),
+    amp: bool = typer.Option(None, "--amp/--no-amp", help="Mixed precision on CUDA.", show_default="on"),
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Processes on this machine (one per GPU), launched with torchrun."),
 ) -> None:

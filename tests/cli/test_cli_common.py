@@ -127,7 +127,6 @@ def test_error_and_warning_lines_show_brackets_literally(capsys: pytest.CaptureF
     assert capsys.readouterr().err == "error: scene [red] missing\nwarning: tile [/] odd\n"
 
 
-@pytest.mark.xfail(strict=False, reason="applied at merge: train.py and evaluate.py still define DatasetKind")
 def test_cli_modules_define_each_class_once() -> None:
     """Shared enums (``DatasetKind``, ...) live in ``_options`` only, not once per command."""
     import ast
@@ -140,6 +139,5 @@ def test_cli_modules_define_each_class_once() -> None:
     assert not repeated
 
 
-@pytest.mark.xfail(strict=False, reason="applied at merge: detect/train/evaluate import rendering from _render")
 def test_common_keeps_no_rendering_names() -> None:
     assert not {"console", "eprint", "print_table"} & set(vars(_common))
