@@ -50,3 +50,11 @@ class NotGeoreferencedWarning(UserWarning):
 
 class DistributedError(FsanetError):
     """Another process of a ``torchrun`` run failed; the message names its rank and error."""
+
+
+class StartingFreshWarning(UserWarning):
+    """A run without ``--resume`` found an interrupted run's journal and discards it."""
+
+
+class NonFiniteOutputWarning(UserWarning):
+    """The model produced NaN or Inf values during a run (its weights or inputs are broken)."""

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from fsanet_geo.errors import ConfigError, OutputError
+from fsanet_geo.errors import ConfigError, OutputError, StartingFreshWarning
 from fsanet_geo.geo.detections import Detections
+from fsanet_geo.geo.fingerprint import describe_changes, jsonable
 
 _CHUNK = re.compile(r"^s(\d{4})-t(\d{9})-(\d{9})\.npz$")
 
@@ -61,18 +63,22 @@ class DetectJournal:
                 saved = json.loads(state.read_text())
             except (OSError, ValueError) as exc:
                 raise OutputError(f"resume journal {folder} is damaged ({exc}); remove it") from exc
-            if saved != _jsonable(fingerprint):
+            if saved != jsonable(fingerprint):
                 raise ConfigError(
-                    f"resume journal {folder} was made with other scenes or settings: "
+                    f"resume journal {folder} was made with other scenes or settings "
+                    f"({describe_changes(saved, jsonable(fingerprint))}): "
                     "run with the same ones, or without --resume to start over"
                 )
             return
+        if folder.exists() and not resume and not self.is_empty():
+            warnings.warn(f"{folder} holds the finished tiles of an interrupted run: starting fresh "
+                          "(they are discarded; --resume continues them)", StartingFreshWarning, stacklevel=2)
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
         self.created = True
         try:
-            _write_atomic(state, json.dumps(_jsonable(fingerprint), indent=1).encode())
+            _write_atomic(state, json.dumps(jsonable(fingerprint), indent=1).encode())
         except BaseException:
             self.remove()
             raise
@@ -124,10 +130,6 @@ class DetectJournal:
     def remove(self) -> None:
         """Delete the journal (after the output was written)."""
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

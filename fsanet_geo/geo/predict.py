@@ -15,6 +15,7 @@ import torch
 
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.geo.detections import Detections
+from fsanet_geo.geo.nonfinite import NonFiniteWatch
 from fsanet_geo.geo.reader import TileData
 from fsanet_geo.geo.settings import DetectSettings, Predictor
 
@@ -62,6 +63,7 @@ class TilePredictor:
         self.score_thr = settings.score_thr
         self.nodata_max_fraction = settings.nodata_max_fraction
         self.keep_labels = keep_labels
+        self.watch = NonFiniteWatch(predictor)
         if isinstance(predictor, torch.nn.Module):
             predictor.eval()
             param = next(predictor.parameters(), None)
@@ -81,6 +83,7 @@ class TilePredictor:
         )
         with torch.inference_mode(), autocast:
             outputs = self.predictor(batch)
+        self.watch.check(outputs)
         if len(outputs) != len(full):
             raise ValueError(f"the predictor returned {len(outputs)} results for a batch of {len(full)} tiles")
         return Detections.concat([self.tile_detections(t, out) for t, out in zip(full, outputs)])

@@ -16,7 +16,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from rasterio.crs import CRS
 from fsanet_geo.device import resolve_device
 from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError
 from fsanet_geo.geo.detections import Detections
+from fsanet_geo.geo.fingerprint import run_fingerprint
 from fsanet_geo.geo.journal import DetectJournal, JournalChunk
 from fsanet_geo.geo.merge import SeamMerger
 from fsanet_geo.geo.output import DetectionOutput, Sink, file_output
@@ -39,11 +40,6 @@ from fsanet_geo.geo.windows import TileWindow
 
 if TYPE_CHECKING:
     import geopandas
-
-_NOT_IN_FINGERPRINT = (
-    "device", "half", "read_threads", "prefetch", "gdal_cache_mb", "resume", "sink_rows", "batch_size"
-)
-"""Settings that do not change the detections, so a journal may be resumed with others."""
 
 
 @dataclass
@@ -345,19 +341,7 @@ class SceneRun:
             yield
 
     def fingerprint(self) -> dict[str, Any]:
-        """What a journal must match to be resumed: the scene files, settings and tiling."""
-        s = asdict(self.settings)
-        for key in _NOT_IN_FINGERPRINT:
-            s.pop(key)
-        scenes = []
-        for sc in self.scenes:
-            st = sc.info.path.stat()
-            scenes.append({"path": str(sc.info.path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-        return {
-            "version": 1,
-            "scenes": scenes,
-            "settings": s,
-            "tile_size": self.tile_size,
-            "overlap": self.overlap,
-            "class_names": self.output.class_names,
-        }
+        """What a journal must match to be resumed: scenes, settings, tiling and model
+        (see :mod:`~fsanet_geo.geo.fingerprint`)."""
+        return run_fingerprint(self.settings, self.predict.predictor, [sc.info.path for sc in self.scenes],
+                               self.tile_size, self.overlap)
