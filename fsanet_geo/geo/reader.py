@@ -30,6 +30,7 @@ from rasterio.windows import Window
 
 from fsanet_geo.errors import RasterError
 from fsanet_geo.geo.scaling import ByteScaling, percentile_scaling, range_scaling
+from fsanet_geo.geo.sparse import SparseBlocks
 from fsanet_geo.geo.windows import TileWindow
 
 GDAL_CACHE_BYTES = 64 * 2**20
@@ -39,6 +40,8 @@ GRID_SAMPLE_ABOVE_PIXELS = 8192 * 8192
 """Scenes larger than this without overviews are sampled on a grid of small windows."""
 
 _SUPPORTED_KINDS = ("u", "i", "f")
+_ZERO_U8 = np.zeros((), np.uint8)
+_FALSE = np.zeros((), bool)
 
 
 @dataclass(frozen=True)
@@ -298,28 +301,40 @@ class TileReader:
         self._local = threading.local()
         self._handles: list[Any] = []
         self._lock = threading.Lock()
+        self.windows_read = 0
+        """Windows read from the file so far (tiles found empty from the block index are not)."""
 
     def _dataset(self) -> Any:
         ds = getattr(self._local, "ds", None)
         if ds is None:
             ds = _open(self.info.path)
             self._local.ds = ds
+            self._local.sparse = SparseBlocks(ds, self.info.bands, self.info.mask_kind)
             with self._lock:
                 self._handles.append(ds)
         return ds
+
+    def _empty(self, index: int, window: TileWindow) -> TileData:
+        """An empty tile: zero-stride views of one zero, so that skipped tiles cost no memory."""
+        t, c = self.tile_size, len(self.info.bands)
+        return TileData(index, window, np.broadcast_to(_ZERO_U8, (c, t, t)), np.broadcast_to(_FALSE, (t, t)), True)
 
     def read(self, index: int, window: TileWindow) -> TileData:
         """Read, scale and pad the tile ``index`` covering ``window``."""
         ds = self._dataset()
         info, t = self.info, self.tile_size
         rio_window = window.to_rasterio()
+        if self._local.sparse.is_absent(window):
+            return self._empty(index, window)
+        with self._lock:
+            self.windows_read += 1
         try:
             data = ds.read(list(info.bands), window=rio_window)
             valid = None if info.mask_kind == "none" else _read_valid(ds, info, data, rio_window)
         except RasterioError as exc:
             raise RasterError(f"cannot read window {tuple(window)} of {info.path}: {_first_line(exc)}") from exc
         if valid is not None and not valid.any():
-            return TileData(index, window, np.zeros((len(info.bands), t, t), np.uint8), np.zeros((t, t), bool), True)
+            return self._empty(index, window)
         image8 = data if self.scaling is None else self.scaling.apply(data)
         if valid is not None:
             image8 = np.where(valid[None], image8, 0).astype(np.uint8)
