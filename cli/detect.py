@@ -79,6 +79,9 @@ def detect(
     preview: Path = typer.Option(None, "--preview", dir_okay=False, help="Write a quicklook PNG with the boxes."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its finished tiles."),
+    skip_unreadable: bool = typer.Option(False, "--skip-unreadable",
+                                         help="Skip tiles GDAL cannot read (corrupt blocks), listing them in the "
+                                              "summary and the output's metadata, instead of stopping."),
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Processes on this machine (one per GPU), launched with torchrun; "
                                    "the tiles are spread over them."),
@@ -108,6 +111,7 @@ def detect(
         half=half,
         allow_no_crs=allow_no_crs,
         resume=resume,
+        skip_unreadable=skip_unreadable,
     )
     job = plan_detect_job(scenes, settings, output=output, output_dir=output_dir, file_format=output_format.value,
                           preview=preview, weights=weights, keep_crs=keep_crs, overwrite=overwrite)
@@ -183,6 +187,11 @@ class _Renderer:
         resumed = f", {summary.resumed_tiles} resumed" if summary.resumed_tiles else ""
         eprint(f"{p.detections} objects ({per_class}) in {p.tiles_total} tiles ({p.tiles_skipped} skipped{resumed}), "
                f"{elapsed:.1f} s, {computed / max(elapsed, 1e-9):.1f} tiles/s -> {summary.output}")
+        if summary.unreadable:
+            shown = ", ".join(w.describe() for w in summary.unreadable[:5])
+            more = f" and {len(summary.unreadable) - 5} more" if len(summary.unreadable) > 5 else ""
+            eprint(f"[yellow]warning:[/] skipped {len(summary.unreadable)} unreadable window(s): {shown}{more} "
+                   "(each with GDAL's reason in the output's metadata)")
 
     def preview_written(self, path: Path) -> None:
         eprint(f"preview -> {path}")

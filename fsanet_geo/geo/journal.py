@@ -32,13 +32,15 @@ _CHUNK = re.compile(r"^s(\d{4})-t(\d{9})-(\d{9})\.npz$")
 
 @dataclass
 class JournalChunk:
-    """Per-tile detections of tiles ``[start, end)`` of scene ``scene``; ``skipped`` tiles had no data."""
+    """Per-tile detections of tiles ``[start, end)`` of scene ``scene``; ``skipped`` tiles had no data,
+    of which ``unreadable`` (tile, reason) could not be read (``skip_unreadable``)."""
 
     scene: int
     start: int
     end: int
     skipped: int
     detections: Detections
+    unreadable: tuple[tuple[int, str], ...] = ()
 
 
 def journal_dir(output: str | os.PathLike[str]) -> Path:
@@ -95,7 +97,9 @@ class DetectJournal:
             with np.load(f) as z:
                 dets = Detections(z["boxes"], z["scores"], z["labels"], z["tile"])
                 skipped = int(z["skipped"])
-            yield JournalChunk(scene, start, end, skipped, dets)
+                bad = (tuple(zip(z["unreadable"].tolist(), z["unreadable_reason"].tolist()))
+                       if "unreadable" in z.files else ())
+            yield JournalChunk(scene, start, end, skipped, dets, bad)
 
     def done_until(self, scene: int) -> int:
         """The first tile of ``scene`` not covered by the chunks :meth:`chunks` yields (0: none)."""
@@ -124,7 +128,9 @@ class DetectJournal:
         tmp = self.folder / f".{name}.tmp"
         d = chunk.detections
         with open(tmp, "wb") as fh:
-            np.savez(fh, boxes=d.boxes, scores=d.scores, labels=d.labels, tile=d.tile, skipped=chunk.skipped)
+            np.savez(fh, boxes=d.boxes, scores=d.scores, labels=d.labels, tile=d.tile, skipped=chunk.skipped,
+                     unreadable=np.array([t for t, _ in chunk.unreadable], np.int64),
+                     unreadable_reason=np.array([r for _, r in chunk.unreadable], dtype=str))
         os.replace(tmp, self.folder / name)
 
     def remove(self) -> None:

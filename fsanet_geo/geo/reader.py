@@ -8,6 +8,7 @@ cache is global and unbounded by default (5% of RAM): wrap a run in :func:`gdal_
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import threading
@@ -31,6 +32,7 @@ from rasterio.windows import Window
 from fsanet_geo.errors import RasterError
 from fsanet_geo.geo.scaling import ByteScaling, percentile_scaling, range_scaling
 from fsanet_geo.geo.sparse import SparseBlocks
+from fsanet_geo.geo.unreadable import gdal_error_text
 from fsanet_geo.geo.windows import TileWindow
 
 GDAL_CACHE_BYTES = 64 * 2**20
@@ -87,6 +89,8 @@ class TileData:
         valid: bool [T, T], True where the pixel holds data (padding is False); None when
             every pixel of the tile holds data.
         empty: True when no pixel of the tile holds data (the tile is skipped).
+        unreadable: GDAL's reason when the window could not be read and the reader skips such
+            tiles (then ``empty`` too); None otherwise.
     """
 
     index: int
@@ -94,6 +98,7 @@ class TileData:
     image: np.ndarray
     valid: np.ndarray | None
     empty: bool
+    unreadable: str | None = None
 
 
 def gdal_env(cache_bytes: int = GDAL_CACHE_BYTES) -> rasterio.Env:
@@ -279,7 +284,7 @@ def scene_scaling(
         try:
             data, valid = _read_sample(ds, info, max_side)
         except RasterioError as exc:
-            raise RasterError(f"cannot read {info.path}: {_first_line(exc)}") from exc
+            raise RasterError(f"cannot read {info.path}: {gdal_error_text(exc, info.path)}") from exc
     return percentile_scaling(data, valid, percentiles)
 
 
@@ -290,14 +295,19 @@ class TileReader:
         info: the scene (from :func:`open_scene`).
         scaling: the 8-bit scaling (None: the bands are uint8 and pass through).
         tile_size: tile side in pixels; smaller windows are zero-padded to it.
+        skip_unreadable: a window GDAL cannot read becomes an empty tile carrying the reason
+            (``TileData.unreadable``) instead of a :class:`RasterError`.
     """
 
-    def __init__(self, info: SceneInfo, scaling: ByteScaling | None, tile_size: int) -> None:
+    def __init__(
+        self, info: SceneInfo, scaling: ByteScaling | None, tile_size: int, *, skip_unreadable: bool = False
+    ) -> None:
         if scaling is None and not info.is_byte:
             raise RasterError(f"{info.path} is {info.dtype}: it needs a scaling to 8 bits")
         self.info = info
         self.scaling = scaling
         self.tile_size = tile_size
+        self.skip_unreadable = skip_unreadable
         self._local = threading.local()
         self._handles: list[Any] = []
         self._lock = threading.Lock()
@@ -332,7 +342,10 @@ class TileReader:
             data = ds.read(list(info.bands), window=rio_window)
             valid = None if info.mask_kind == "none" else _read_valid(ds, info, data, rio_window)
         except RasterioError as exc:
-            raise RasterError(f"cannot read window {tuple(window)} of {info.path}: {_first_line(exc)}") from exc
+            reason = gdal_error_text(exc, info.path)
+            if self.skip_unreadable:
+                return dataclasses.replace(self._empty(index, window), unreadable=reason)
+            raise RasterError(f"cannot read window {tuple(window)} of {info.path}: {reason}") from exc
         if valid is not None and not valid.any():
             return self._empty(index, window)
         image8 = data if self.scaling is None else self.scaling.apply(data)
