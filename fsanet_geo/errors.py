@@ -58,3 +58,7 @@ class StartingFreshWarning(UserWarning):
 
 class NonFiniteOutputWarning(UserWarning):
     """The model produced NaN or Inf values during a run (its weights or inputs are broken)."""
+
+
+class StaleLockWarning(UserWarning):
+    """An output's lock was left by a run that is gone (killed): this run takes it over."""

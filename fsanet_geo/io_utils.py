@@ -16,7 +16,8 @@ def check_output_path(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
     """Validate an output path before any work is done.
 
     Raises :class:`FileOverwriteError` when ``path`` exists and ``overwrite`` is false,
-    and :class:`OutputError` when its folder does not exist.
+    and :class:`OutputError` when its folder does not exist or cannot be written (tried by
+    creating and removing a file there: permissions, read-only mounts and root alike).
     """
     p = Path(path)
     if p.exists() and not overwrite:
@@ -24,6 +25,12 @@ def check_output_path(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"output folder {parent} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".fsanet-write-check.", dir=parent)
+    except OSError as exc:
+        raise OutputError(f"output folder {parent} is not writable ({exc.strerror}): cannot write {p}") from exc
+    os.close(fd)
+    os.unlink(probe)
     return p
 
 

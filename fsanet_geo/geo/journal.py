@@ -87,9 +87,14 @@ class DetectJournal:
 
     def is_empty(self) -> bool:
         """True when no chunk (of any scene) has been recorded: there is nothing to resume."""
-        if not self.folder.is_dir():
+        return self.holds_no_tiles(self.folder)
+
+    @staticmethod
+    def holds_no_tiles(folder: Path) -> bool:
+        """True when ``folder`` is no journal or holds no finished chunk."""
+        if not folder.is_dir():
             return True
-        return not any(_CHUNK.match(f.name) for f in self.folder.iterdir())
+        return not any(_CHUNK.match(f.name) for f in folder.iterdir())
 
     def chunks(self, scene: int) -> Iterator[JournalChunk]:
         """The chunks of ``scene`` forming a contiguous prefix from tile 0, in order."""

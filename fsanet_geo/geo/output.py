@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.journal import DetectJournal, journal_dir
+from fsanet_geo.geo.output_faults import write_faults
+from fsanet_geo.geo.output_lock import output_lock
 
 if TYPE_CHECKING:
     import geopandas
@@ -119,17 +121,22 @@ def file_output(
     """
     from fsanet_geo.geo.export import open_sink
 
-    if resume:
-        _remove_stale_temporaries(out)
-    with open_sink(out, crs=crs, keep_crs=keep_crs, overwrite=overwrite) as sink:
-        journal = DetectJournal(journal_dir(out), fingerprint, resume=resume)
-        try:
-            yield journal, sink
-        except BaseException:
-            if journal.created and journal.is_empty():
-                journal.remove()
-            raise
-    journal.remove()
+    def kept() -> Path | None:
+        folder = journal_dir(out)
+        return folder if folder.is_dir() and not DetectJournal.holds_no_tiles(folder) else None
+
+    with output_lock(out), write_faults(out, kept):  # one writer per output; failures name ``out``
+        if resume:
+            _remove_stale_temporaries(out)
+        with open_sink(out, crs=crs, keep_crs=keep_crs, overwrite=overwrite) as sink:
+            journal = DetectJournal(journal_dir(out), fingerprint, resume=resume)
+            try:
+                yield journal, sink
+            except BaseException:
+                if journal.created and journal.is_empty():
+                    journal.remove()
+                raise
+        journal.remove()
 
 
 def _remove_stale_temporaries(out: Path) -> None:
