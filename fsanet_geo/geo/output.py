@@ -10,6 +10,7 @@ atomically on a clean exit.
 from __future__ import annotations
 
 import contextlib
+import glob
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -141,6 +142,6 @@ def file_output(
 
 def _remove_stale_temporaries(out: Path) -> None:
     """Remove the temporary output folders a killed run left beside ``out`` (``.<name>.*.tmp``)."""
-    for stale in out.parent.glob(f".{out.name}.*.tmp"):
+    for stale in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):  # the name may hold [ ] * ?
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
