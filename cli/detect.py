@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from fsanet_cli._common import handle_errors, launch_torchrun, parse_csv
-from fsanet_cli._render import console, eprint
+from fsanet_cli._render import console, eprint, warning_line
 from fsanet_geo.geo.settings import OVERLAP_RULE
 
 if TYPE_CHECKING:
@@ -190,8 +190,8 @@ class _Renderer:
         if summary.unreadable:
             shown = ", ".join(w.describe() for w in summary.unreadable[:5])
             more = f" and {len(summary.unreadable) - 5} more" if len(summary.unreadable) > 5 else ""
-            eprint(f"[yellow]warning:[/] skipped {len(summary.unreadable)} unreadable window(s): {shown}{more} "
-                   "(each with GDAL's reason in the output's metadata)")
+            warning_line(f"skipped {len(summary.unreadable)} unreadable window(s): {shown}{more} "
+                         "(each with GDAL's reason in the output's metadata)")
 
     def preview_written(self, path: Path) -> None:
         eprint(f"preview -> {path}")
