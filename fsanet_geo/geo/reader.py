@@ -13,9 +13,7 @@ import math
 import os
 import threading
 import warnings
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from fsanet_geo.errors import RasterError
+from fsanet_geo.geo.prefetch import prefetch_tiles  # noqa: F401 - re-exported (it lived here)
 from fsanet_geo.geo.scaling import ByteScaling, percentile_scaling, range_scaling
 from fsanet_geo.geo.sparse import SparseBlocks
 from fsanet_geo.geo.unreadable import gdal_error_text
@@ -374,39 +373,3 @@ class TileReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def prefetch_tiles(
-    reader: TileReader,
-    windows: Sequence[TileWindow],
-    indexes: Sequence[int],
-    *,
-    threads: int = 2,
-    depth: int = 8,
-) -> Iterator[TileData]:
-    """Yield ``reader.read(i, windows[i])`` for ``i`` in ``indexes``, in order.
-
-    ``threads`` background threads keep up to ``depth`` tiles read ahead (a bounded
-    queue: memory is ``depth`` tiles, whatever the scene size). Closing the generator
-    early cancels the reads not yet started.
-    """
-    threads = max(1, int(threads))
-    depth = max(1, int(depth))
-    todo = iter(indexes)
-    pending: deque[Future[TileData]] = deque()
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fsanet-read")
-    try:
-        for i in todo:
-            pending.append(pool.submit(reader.read, i, windows[i]))
-            if len(pending) >= depth:
-                break
-        while pending:
-            tile = pending.popleft().result()
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending.append(pool.submit(reader.read, nxt, windows[nxt]))
-            yield tile
-    finally:
-        for fut in pending:
-            fut.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
