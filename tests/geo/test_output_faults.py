@@ -194,3 +194,18 @@ def test_an_unwritable_preview_folder_fails_the_plan_naming_the_users_path(tmp_p
     with pytest.raises(OutputError, match=rf"^output folder {folder} is not writable .*cannot write {folder}/q\.png$"):
         plan_detect_job([tmp_path / "a.tif"], DetectSettings(), output=tmp_path / "out.gpkg", preview=folder / "q.png")
     assert list(tmp_path.iterdir()) == ([folder] if folder.parent == tmp_path else [])
+
+
+def test_an_os_error_on_a_hidden_temporary_names_the_users_path(
+    utm_scene: PaintedScene, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out.gpkg"
+
+    def denied(df, path, **kwargs) -> None:  # noqa: ANN001, ANN003
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))  # path: .out.gpkg.XXXX.tmp/...
+
+    monkeypatch.setattr(pyogrio, "write_dataframe", denied)
+    with pytest.raises(OutputError) as err:
+        detect_to_file([utm_scene.path], PaintedPredictor(), out, settings=SETTINGS)
+    assert str(err.value) == f"cannot write {out}: Permission denied"
+    assert leftovers(tmp_path, out) == []
