@@ -52,7 +52,9 @@ def _temporary(path: str | None, out: Path) -> bool:
     if not path:
         return False
     name = Path(path)
-    return any(p.name.startswith(f".{out.name}.") or p.name == f"{out.name}.partial" for p in (name, *name.parents))
+    return any(p.name.startswith(f".{out.name}.") or p.name == f"{out.name}.partial"
+               or (p.name.startswith(f".{out.stem}.") and ".tmp" in p.name)  # io_utils.atomic_path's
+               for p in (name, *name.parents))
 
 
 @contextlib.contextmanager

@@ -113,3 +113,21 @@ def test_a_full_disk_is_one_line_saying_what_was_kept(
     assert result.exit_code == 2 and lines(result) == [
         f"error: no space left on device writing {out}: the finished tiles are kept in {journal_dir(out)} "
         "for --resume once there is space (the partial output was removed)"]
+
+
+def test_a_full_disk_while_writing_the_preview_names_the_png(
+    scene: Path, tmp_path: Path, painted, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    from PIL import Image
+
+    def full(self, fp, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        raise OSError(errno.ENOSPC, "No space left on device", str(fp))
+
+    monkeypatch.setattr(Image.Image, "save", full)
+    out, preview = tmp_path / "out.gpkg", tmp_path / "q.png"
+    result = runner.invoke(app, ["detect", str(scene), "-o", str(out), "--preview", str(preview), *OPTS])
+    assert result.exit_code == 2
+    assert lines(result)[-1] == (f"error: no space left on device writing {preview}: nothing was kept "
+                                 "(the partial output was removed)")
+    assert out.exists() and not preview.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
