@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -55,9 +56,35 @@ def rows(path: Path):  # noqa: ANN201
     return gdf.sort_values(["y_min", "x_min"]).reset_index(drop=True)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_mid_run_keeps_the_finished_tiles_and_resume_completes_exactly(
-    utm_scene: PaintedScene, tmp_path: Path, sig: signal.Signals
+def test_sigint_mid_run_keeps_the_finished_tiles_and_resume_completes_exactly(
+    utm_scene: PaintedScene, tmp_path: Path
+) -> None:
+    """A real SIGINT (from another thread, landing wherever the main thread is) then --resume."""
+    reference = tmp_path / "reference.gpkg"
+    detect_to_file([utm_scene.path], PaintedPredictor(), reference, settings=SETTINGS)
+    out = tmp_path / "out.gpkg"
+
+    class SignalledOnThirdCall(Same):
+        def __call__(self, images):  # noqa: ANN001, ANN204
+            if self.calls == 2:
+                threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGINT)).start()
+            time.sleep(0.02)
+            return super().__call__(images)
+
+    with pytest.raises(KeyboardInterrupt):
+        detect_to_file([utm_scene.path], SignalledOnThirdCall(), out, settings=SETTINGS)
+    assert not out.exists() and list(journal_dir(out).glob("*.npz"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StaleLockWarning)  # the interrupted run released its lock
+        summary = detect_to_file([utm_scene.path], Same(), out,
+                                 settings=DetectSettings(**{**SETTINGS.__dict__, "resume": True}))
+    assert summary.resumed_tiles >= 4
+    a, b = rows(reference), rows(out)
+    assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
+
+
+def test_sigterm_mid_run_keeps_the_finished_tiles_and_resume_completes_exactly(
+    utm_scene: PaintedScene, tmp_path: Path
 ) -> None:
     reference = tmp_path / "reference.gpkg"
     detect_to_file([utm_scene.path], PaintedPredictor(), reference, settings=SETTINGS)
@@ -68,19 +95,15 @@ def test_a_signal_mid_run_keeps_the_finished_tiles_and_resume_completes_exactly(
     deadline = time.monotonic() + 60
     while not list(journal_dir(out).glob("*.npz")) and time.monotonic() < deadline and run.poll() is None:
         time.sleep(0.05)
-    run.send_signal(sig)
+    run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=60)
     assert run.returncode != 0 and not out.exists(), err
     done = len(list(journal_dir(out).glob("*.npz")))
     assert done >= 1
     resume = DetectSettings(**{**SETTINGS.__dict__, "resume": True})
-    if sig == signal.SIGTERM:  # killed without clean-up: its lock file is left, and taken over
-        with pytest.warns(StaleLockWarning, match=rf"\(pid {run.pid}\) is gone; taking it over"):
-            summary = detect_to_file([utm_scene.path], Same(), out, settings=resume)
-    else:  # KeyboardInterrupt: the run cleaned up after itself
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", StaleLockWarning)
-            summary = detect_to_file([utm_scene.path], Same(), out, settings=resume)
+    # killed without clean-up: its lock file is left, and taken over
+    with pytest.warns(StaleLockWarning, match=rf"\(pid {run.pid}\) is gone; taking it over"):
+        summary = detect_to_file([utm_scene.path], Same(), out, settings=resume)
     assert summary.resumed_tiles >= 2 * done - 1 and not journal_dir(out).exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.gpkg.") or p.name.endswith(".lock")]
     a, b = rows(reference), rows(out)
