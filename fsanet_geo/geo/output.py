@@ -127,8 +127,7 @@ def file_output(
         return folder if folder.is_dir() and not DetectJournal.holds_no_tiles(folder) else None
 
     with output_lock(out), write_faults(out, kept):  # one writer per output; failures name ``out``
-        if resume:
-            _remove_stale_temporaries(out)
+        _remove_stale_temporaries(out)  # a killed run's; under the lock no live run owns any
         with open_sink(out, crs=crs, keep_crs=keep_crs, overwrite=overwrite) as sink:
             journal = DetectJournal(journal_dir(out), fingerprint, resume=resume)
             try:

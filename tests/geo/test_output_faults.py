@@ -209,3 +209,16 @@ def test_an_os_error_on_a_hidden_temporary_names_the_users_path(
         detect_to_file([utm_scene.path], PaintedPredictor(), out, settings=SETTINGS)
     assert str(err.value) == f"cannot write {out}: Permission denied"
     assert leftovers(tmp_path, out) == []
+
+
+def test_a_killed_runs_temporaries_are_removed_by_the_next_run_with_or_without_resume(
+    utm_scene: PaintedScene, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.gpkg"
+    stale = tmp_path / ".out.gpkg.k1ll3d00.tmp"
+    stale.mkdir()
+    (stale / "out.gpkg").write_bytes(b"half a GeoPackage")
+    other = tmp_path / ".other.gpkg.k1ll3d00.tmp"  # another output's: not ours to remove
+    other.mkdir()
+    detect_to_file([utm_scene.path], PaintedPredictor(), out, settings=SETTINGS)
+    assert not stale.exists() and other.is_dir()
