@@ -21,6 +21,7 @@ import typer
 
 from fsanet_cli._common import handle_errors, launch_torchrun, parse_csv
 from fsanet_cli._render import console, eprint, warning_line
+from fsanet_cli._signals import TERMINATED_EXIT_CODE, Terminated, sigterm_as_interrupt
 from fsanet_geo.geo.settings import OVERLAP_RULE
 
 if TYPE_CHECKING:
@@ -120,9 +121,13 @@ def detect(
         check_detect_job(job, nproc, renderer)  # here, on the CPU, so that user errors stay one line
         raise typer.Exit(launch_torchrun(nproc))
     try:
-        run_detect_job(job, renderer)
-    except KeyboardInterrupt:
+        with sigterm_as_interrupt():  # a scheduler's SIGTERM cleans up like Ctrl-C
+            run_detect_job(job, renderer)
+    except KeyboardInterrupt as exc:
         renderer.interrupted()
+        if isinstance(exc, Terminated):
+            eprint("[yellow]terminated[/] (SIGTERM)")
+            raise typer.Exit(TERMINATED_EXIT_CODE) from None
         raise
     finally:
         renderer.stop_bar()

@@ -131,3 +131,28 @@ def test_a_full_disk_while_writing_the_preview_names_the_png(
                                  "(the partial output was removed)")
     assert out.exists() and not preview.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_sigterm_cleans_up_like_ctrl_c_and_says_how_to_resume(
+    scene: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+    import threading
+    import time
+
+    class TerminatedOnThirdCall(PaintedPredictor):
+        def __call__(self, images):  # noqa: ANN001, ANN204
+            if self.calls == 2:
+                threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGTERM)).start()
+            time.sleep(0.02)
+            return super().__call__(images)
+
+    monkeypatch.setattr(detect_job, "load_detector", lambda *a, **k: TerminatedOnThirdCall())
+    out = tmp_path / "out.gpkg"
+    before = signal.getsignal(signal.SIGTERM)
+    result = runner.invoke(app, ["detect", str(scene), "-o", str(out), *OPTS])
+    assert result.exit_code == 143, result.output
+    assert lines(result) == [f"finished tiles kept in {journal_dir(out)}: run the same command with --resume "
+                             "to continue", "terminated (SIGTERM)"]
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.tif", "out.gpkg.partial"]  # no lock, no temp
