@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geo"))
-from scene_helpers import PaintedPredictor, write_painted_scene  # noqa: E402
+from scene_helpers import PaintedPredictor, SignallingPredictor, write_painted_scene  # noqa: E402
 from test_unreadable import corrupt_block  # noqa: E402
 
 from fsanet_cli.main import app  # noqa: E402
@@ -137,17 +137,8 @@ def test_sigterm_cleans_up_like_ctrl_c_and_says_how_to_resume(
     scene: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import signal
-    import threading
-    import time
 
-    class TerminatedOnThirdCall(PaintedPredictor):
-        def __call__(self, images):  # noqa: ANN001, ANN204
-            if self.calls == 2:
-                threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGTERM)).start()
-            time.sleep(0.02)
-            return super().__call__(images)
-
-    monkeypatch.setattr(detect_job, "load_detector", lambda *a, **k: TerminatedOnThirdCall())
+    monkeypatch.setattr(detect_job, "load_detector", lambda *a, **k: SignallingPredictor(signal.SIGTERM))
     out = tmp_path / "out.gpkg"
     before = signal.getsignal(signal.SIGTERM)
     result = runner.invoke(app, ["detect", str(scene), "-o", str(out), *OPTS])

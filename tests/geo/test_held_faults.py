@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -20,7 +19,7 @@ import pyogrio
 import pytest
 import shapely
 from affine import Affine
-from scene_helpers import PaintedPredictor, PaintedScene, write_painted_scene
+from scene_helpers import PaintedPredictor, PaintedScene, SignallingPredictor, write_painted_scene
 
 from fsanet_geo.errors import OutputError, RasterError, StaleLockWarning
 from fsanet_geo.geo.journal import journal_dir
@@ -57,23 +56,22 @@ def rows(path: Path):  # noqa: ANN201
     return gdf.sort_values(["y_min", "x_min"]).reset_index(drop=True)
 
 
+def reference_and_output(scene: PaintedScene, tmp_path: Path) -> tuple[Path, Path]:
+    """An uninterrupted run's output, and the path the interrupted run writes."""
+    reference = tmp_path / "reference.gpkg"
+    detect_to_file([scene.path], PaintedPredictor(), reference, settings=SETTINGS)
+    return reference, tmp_path / "out.gpkg"
+
+
 def test_sigint_mid_run_keeps_the_finished_tiles_and_resume_completes_exactly(
     utm_scene: PaintedScene, tmp_path: Path
 ) -> None:
     """A real SIGINT (from another thread, landing wherever the main thread is) then --resume."""
-    reference = tmp_path / "reference.gpkg"
-    detect_to_file([utm_scene.path], PaintedPredictor(), reference, settings=SETTINGS)
-    out = tmp_path / "out.gpkg"
-
-    class SignalledOnThirdCall(Same):
-        def __call__(self, images):  # noqa: ANN001, ANN204
-            if self.calls == 2:
-                threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGINT)).start()
-            time.sleep(0.02)
-            return super().__call__(images)
-
+    reference, out = reference_and_output(utm_scene, tmp_path)
+    signalled = SignallingPredictor(signal.SIGINT)
+    signalled.weights_sha256 = Same.weights_sha256
     with pytest.raises(KeyboardInterrupt):
-        detect_to_file([utm_scene.path], SignalledOnThirdCall(), out, settings=SETTINGS)
+        detect_to_file([utm_scene.path], signalled, out, settings=SETTINGS)
     assert not out.exists() and list(journal_dir(out).glob("*.npz"))
     with warnings.catch_warnings():
         warnings.simplefilter("error", StaleLockWarning)  # the interrupted run released its lock
@@ -87,9 +85,7 @@ def test_sigint_mid_run_keeps_the_finished_tiles_and_resume_completes_exactly(
 def test_a_kill_mid_run_keeps_the_finished_tiles_and_resume_completes_exactly(
     utm_scene: PaintedScene, tmp_path: Path
 ) -> None:
-    reference = tmp_path / "reference.gpkg"
-    detect_to_file([utm_scene.path], PaintedPredictor(), reference, settings=SETTINGS)
-    out = tmp_path / "out.gpkg"
+    reference, out = reference_and_output(utm_scene, tmp_path)
     code = _SLOW_RUN.format(helpers=str(Path(__file__).parent), scene=str(utm_scene.path), out=str(out))
     run = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stderr=subprocess.PIPE, text=True,
                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
