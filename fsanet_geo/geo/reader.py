@@ -231,16 +231,22 @@ def _valid_from_nodata(data: np.ndarray, nodata: Sequence[float | None]) -> np.n
 
 def _read_sample(ds: Any, info: SceneInfo, max_side: int) -> tuple[np.ndarray, np.ndarray | None]:
     """A decimated view of the scene, [C, h, w] values and bool [h, w] validity."""
-    if info.height * info.width > GRID_SAMPLE_ABOVE_PIXELS and not info.has_overviews:
+    # A sparse GeoTIFF is sampled inside the blocks it stores (a grid or a decimated read
+    # would mostly meet absent blocks and could miss the data altogether).
+    windows = SparseBlocks(ds, info.bands, info.mask_kind).sample_windows()
+    if windows is None and info.height * info.width > GRID_SAMPLE_ABOVE_PIXELS and not info.has_overviews:
         # No overviews: a grid of small windows reads a fraction of the blocks instead of all.
         n, size = 16, 64
+        windows = [Window(int(c), int(r), min(size, info.width), min(size, info.height))
+                   for r in np.linspace(0, max(info.height - size, 0), n).astype(int)
+                   for c in np.linspace(0, max(info.width - size, 0), n).astype(int)]
+    if windows is not None:
         parts, masks = [], []
-        for r in np.linspace(0, max(info.height - size, 0), n).astype(int):
-            for c in np.linspace(0, max(info.width - size, 0), n).astype(int):
-                win = Window(int(c), int(r), min(size, info.width), min(size, info.height))
-                data = ds.read(list(info.bands), window=win)
-                parts.append(data.reshape(len(info.bands), -1))
-                masks.append(_read_valid(ds, info, data, win).reshape(-1))
+        for win in windows:  # at most 64 x 64 samples each (a sparse scene's are whole blocks)
+            shape = (len(info.bands), min(64, int(win.height)), min(64, int(win.width)))
+            data = ds.read(list(info.bands), window=win, out_shape=shape, resampling=Resampling.nearest)
+            parts.append(data.reshape(len(info.bands), -1))
+            masks.append(_read_valid(ds, info, data, win).reshape(-1))
         return np.concatenate(parts, axis=1)[:, None, :], np.concatenate(masks)[None, :]
     factor = max(1.0, max(info.height, info.width) / max_side)
     out_h, out_w = max(1, round(info.height / factor)), max(1, round(info.width / factor))

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+from rasterio.windows import Window
+
 from fsanet_geo.geo.windows import TileWindow
 
 
@@ -39,10 +42,29 @@ class SparseBlocks:
             return False
         r0, r1 = window.row_off // self.block_h, (window.row_end - 1) // self.block_h
         c0, c1 = window.col_off // self.block_w, (window.col_end - 1) // self.block_w
-        for b in self.bands:
-            for r in range(r0, r1 + 1):
-                for c in range(c0, c1 + 1):
-                    size = self.ds.get_tag_item(f"BLOCK_SIZE_{c}_{r}", "TIFF", bidx=b)
-                    if size not in (None, "0"):
-                        return False
-        return True
+        return not any(self._present(r, c) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1))
+
+    def _present(self, row: int, col: int) -> bool:
+        return any(self.ds.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=b) not in (None, "0")
+                   for b in self.bands)
+
+    def sample_windows(self, n: int = 256) -> list[Window] | None:
+        """The windows of up to ``n`` stored blocks spread evenly over them (for the scaling
+        percentiles); None when the scene is not sparse (every block is stored) or not a GTiff.
+
+        Looks up every block once (about 2 us each: 0.1 s for 100,000 px in 512 px blocks).
+        """
+        if not self.enabled:
+            return None
+        rows = -(-self.ds.height // self.block_h)
+        cols = -(-self.ds.width // self.block_w)
+        present = [(r, c) for r in range(rows) for c in range(cols) if self._present(r, c)]
+        if len(present) == rows * cols or not present:
+            return None
+        picks = np.unique(np.linspace(0, len(present) - 1, min(n, len(present))).astype(int))
+        windows = []
+        for r, c in (present[i] for i in picks):
+            row, col = r * self.block_h, c * self.block_w
+            windows.append(Window(col, row, min(self.block_w, self.ds.width - col),
+                                  min(self.block_h, self.ds.height - row)))
+        return windows

@@ -77,3 +77,25 @@ def test_a_sparse_scene_finds_its_objects_once_and_counts_the_skipped_tiles(tmp_
     last = progress[-1]
     assert last.tiles_done == 81 and predictor.tiles_seen == 81 - last.tiles_skipped
     assert predictor.tiles_seen <= len(present_block_windows(path))
+
+
+def test_the_scaling_of_a_sparse_uint16_scene_is_sampled_from_its_stored_blocks(tmp_path: Path) -> None:
+    """10,000 px without overviews: the grid of sample windows would meet only absent blocks (and
+    give the range 0..255); the percentiles come from the blocks the file stores (here every one
+    of them, whole: the exact percentiles)."""
+    from fsanet_geo.geo.reader import scene_scaling
+
+    row, col, h, w = PATCH
+    values = np.random.default_rng(0).integers(1000, 3000, (3, h, w)).astype(np.uint16)
+    path = tmp_path / "sparse16.tif"
+    side = 10_000  # > GRID_SAMPLE_ABOVE_PIXELS; sparse, so 0.1 MB on disk
+    profile = dict(driver="GTiff", width=side, height=side, count=3, dtype="uint16", crs="EPSG:32633",
+                   transform=UTM_TRANSFORM, tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate",
+                   nodata=0, sparse_ok=True)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(values, window=Window(col, row, w, h))
+    scaling = scene_scaling(open_scene(path))
+    assert scaling is not None
+    low, high = np.percentile(values.reshape(3, -1).astype(np.float64), [2.0, 98.0], axis=1)
+    np.testing.assert_allclose(scaling.low, low)
+    np.testing.assert_allclose(scaling.high, high)
