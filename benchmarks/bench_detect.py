@@ -11,11 +11,15 @@
    ``detect_to_file`` with a cheap predictor (8 fixed boxes per tile, no pixel work), each
    in a fresh subprocess; peak RSS is VmHWM from /proc/self/status. The baseline is VmHWM
    after the imports, before the run.
+3. Sparse scenes. A 100,000 x 100,000 px scene that is almost all nodata (one 2048 px data
+   square, the rest absent blocks of a ``SPARSE_OK`` GeoTIFF: under 1 MB on disk) through
+   the same cheap run: peak RSS, seconds to the first finished batch, and tiles skipped.
 
 Reproduce::
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_detect.py                 # both parts
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_detect.py --sizes 2000,10000 --skip-overhead
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_detect.py --skip-overhead --skip-memory --sparse 100000
 """
 
 from __future__ import annotations
@@ -71,6 +75,28 @@ def write_pattern_scene(path: Path, side: int) -> Path:
     return path
 
 
+def write_sparse_scene(path: Path, side: int, patch: int = 2048) -> Path:
+    """A side x side 3-band uint8 GeoTIFF, nodata 0, written sparse (``SPARSE_OK``): only a
+    ``patch`` px square of data in the middle is stored; every other block is absent."""
+    import rasterio
+    from affine import Affine
+    from rasterio.windows import Window
+
+    if path.exists():
+        return path
+    profile = dict(
+        driver="GTiff", width=side, height=side, count=3, dtype="uint8", crs="EPSG:32633", nodata=0,
+        transform=Affine(0.5, 0, 500000, 0, -0.5, 4_650_000), tiled=True, blockxsize=BLOCK, blockysize=BLOCK,
+        compress="deflate", sparse_ok=True, bigtiff="yes",
+    )
+    tmp = path.with_suffix(".part.tif")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        mid = side // 2
+        dst.write(np.full((3, patch, patch), 120, np.uint8), window=Window(mid, mid, patch, patch))
+    os.replace(tmp, path)
+    return path
+
+
 class FixedBoxes:
     """A cheap predictor: the same 8 boxes in every tile (no pixel work)."""
 
@@ -95,12 +121,15 @@ def child_memory(scene: Path, out: Path, cache_mb: int) -> None:
 
     baseline = vm_kib("VmHWM")
     start = time.perf_counter()
+    first: list[float] = []
     settings = DetectSettings(tile_size=800, overlap=64, gdal_cache_mb=cache_mb)
-    summary = detect_to_file([scene], FixedBoxes(), out, settings=settings, overwrite=True)
+    summary = detect_to_file([scene], FixedBoxes(), out, settings=settings, overwrite=True,
+                             progress=lambda p: first or first.append(time.perf_counter() - start))
     seconds = time.perf_counter() - start
     p = summary.progress
     print(json.dumps({"baseline_mib": baseline / 1024, "peak_mib": vm_kib("VmHWM") / 1024, "tiles": p.tiles_total,
-                      "detections": p.detections, "seconds": seconds}))
+                      "detections": p.detections, "seconds": seconds, "skipped": p.tiles_skipped,
+                      "first_progress_s": first[0] if first else seconds}))
 
 
 def memory_table(sizes: list[int], workdir: Path, compare_cache: bool) -> None:
@@ -123,6 +152,22 @@ def memory_table(sizes: list[int], workdir: Path, compare_cache: bool) -> None:
               f"{r['seconds']:>8.1f} {r['tiles'] / r['seconds']:>8.1f} {r['baseline_mib']:>13.0f} "
               f"{r['peak_mib']:>9.0f} {r['peak_mib'] - r['baseline_mib']:>10.0f}"
               + (f"   (scene written in {made:.0f} s)" if made > 1 else ""), flush=True)
+
+
+def sparse_table(sides: list[int], workdir: Path) -> None:
+    """Peak memory and start-up of sparse scenes: almost all nodata, the absent blocks never read."""
+    print("\n## Sparse scenes (nodata 0, one 2048 px data square, SPARSE_OK; cheap predictor, 800 px tiles)")
+    print(f"{'scene':>16} {'file MB':>8} {'tiles':>6} {'skipped':>8} {'first batch s':>13} {'seconds':>8} "
+          f"{'baseline MiB':>13} {'peak MiB':>9} {'growth MiB':>10}")
+    for side in sides:
+        scene = write_sparse_scene(workdir / f"sparse_{side}.tif", side)
+        out = workdir / f"sparse_{side}.gpkg"
+        res = subprocess.run([sys.executable, __file__, "--child-memory", str(scene), str(out), "64"],
+                             check=True, capture_output=True, text=True)
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"{side:>7} x {side:<7} {scene.stat().st_size / 1e6:>8.1f} {r['tiles']:>6} {r['skipped']:>8} "
+              f"{r['first_progress_s']:>13.1f} {r['seconds']:>8.1f} {r['baseline_mib']:>13.0f} {r['peak_mib']:>9.0f} "
+              f"{r['peak_mib'] - r['baseline_mib']:>10.0f}", flush=True)
 
 
 def overhead(side: int, tile: int, batch: int, workdir: Path, rounds: int = 3) -> None:
@@ -204,6 +249,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved overhead rounds (best taken)")
     parser.add_argument("--no-cache-compare", action="store_true",
                         help="skip the extra run of the largest scene with GDAL's default cache (5%% of RAM)")
+    parser.add_argument("--sparse", default="100000", help="sides of the sparse-scene table ('' to skip)")
     parser.add_argument("--child-memory", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_memory:
@@ -222,6 +268,8 @@ def main() -> None:
             overhead(args.overhead_side, args.tile, args.batch, workdir, args.rounds)
         if not args.skip_memory:
             memory_table([int(s) for s in args.sizes.split(",")], workdir, not args.no_cache_compare)
+        if args.sparse:
+            sparse_table([int(s) for s in args.sparse.split(",")], workdir)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from fsanet_cli._common import handle_errors, launch_torchrun, parse_csv
-from fsanet_cli._render import console, eprint
+from fsanet_cli._render import console, eprint, warning_line
+from fsanet_cli._signals import TERMINATED_EXIT_CODE, Terminated, sigterm_as_interrupt
 from fsanet_geo.geo.settings import OVERLAP_RULE
 
 if TYPE_CHECKING:
@@ -79,6 +80,9 @@ def detect(
     preview: Path = typer.Option(None, "--preview", dir_okay=False, help="Write a quicklook PNG with the boxes."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its finished tiles."),
+    skip_unreadable: bool = typer.Option(False, "--skip-unreadable",
+                                         help="Skip tiles GDAL cannot read (corrupt blocks), listing them in the "
+                                              "summary and the output's metadata, instead of stopping."),
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Processes on this machine (one per GPU), launched with torchrun; "
                                    "the tiles are spread over them."),
@@ -108,6 +112,7 @@ def detect(
         half=half,
         allow_no_crs=allow_no_crs,
         resume=resume,
+        skip_unreadable=skip_unreadable,
     )
     job = plan_detect_job(scenes, settings, output=output, output_dir=output_dir, file_format=output_format.value,
                           preview=preview, weights=weights, keep_crs=keep_crs, overwrite=overwrite)
@@ -116,9 +121,13 @@ def detect(
         check_detect_job(job, nproc, renderer)  # here, on the CPU, so that user errors stay one line
         raise typer.Exit(launch_torchrun(nproc))
     try:
-        run_detect_job(job, renderer)
-    except KeyboardInterrupt:
+        with sigterm_as_interrupt():  # a scheduler's SIGTERM cleans up like Ctrl-C
+            run_detect_job(job, renderer)
+    except KeyboardInterrupt as exc:
         renderer.interrupted()
+        if isinstance(exc, Terminated):
+            eprint("[yellow]terminated[/] (SIGTERM)")
+            raise typer.Exit(TERMINATED_EXIT_CODE) from None
         raise
     finally:
         renderer.stop_bar()
@@ -183,6 +192,11 @@ class _Renderer:
         resumed = f", {summary.resumed_tiles} resumed" if summary.resumed_tiles else ""
         eprint(f"{p.detections} objects ({per_class}) in {p.tiles_total} tiles ({p.tiles_skipped} skipped{resumed}), "
                f"{elapsed:.1f} s, {computed / max(elapsed, 1e-9):.1f} tiles/s -> {summary.output}")
+        if summary.unreadable:
+            shown = ", ".join(w.describe() for w in summary.unreadable[:5])
+            more = f" and {len(summary.unreadable) - 5} more" if len(summary.unreadable) > 5 else ""
+            warning_line(f"skipped {len(summary.unreadable)} unreadable window(s): {shown}{more} "
+                         "(each with GDAL's reason in the output's metadata)")
 
     def preview_written(self, path: Path) -> None:
         eprint(f"preview -> {path}")

@@ -50,3 +50,15 @@ class NotGeoreferencedWarning(UserWarning):
 
 class DistributedError(FsanetError):
     """Another process of a ``torchrun`` run failed; the message names its rank and error."""
+
+
+class StartingFreshWarning(UserWarning):
+    """A run without ``--resume`` found an interrupted run's journal and discards it."""
+
+
+class NonFiniteOutputWarning(UserWarning):
+    """The model produced NaN or Inf values during a run (its weights or inputs are broken)."""
+
+
+class StaleLockWarning(UserWarning):
+    """An output's lock was left by a run that is gone (killed): this run takes it over."""

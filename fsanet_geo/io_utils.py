@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ def check_output_path(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
     """Validate an output path before any work is done.
 
     Raises :class:`FileOverwriteError` when ``path`` exists and ``overwrite`` is false,
-    and :class:`OutputError` when its folder does not exist.
+    and :class:`OutputError` when its folder does not exist or cannot be written (tried by
+    creating and removing a file there: permissions, read-only mounts and root alike).
     """
     p = Path(path)
     if p.exists() and not overwrite:
@@ -23,6 +25,12 @@ def check_output_path(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"output folder {parent} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".fsanet-write-check.", dir=parent)
+    except OSError as exc:
+        raise OutputError(f"output folder {parent} is not writable ({exc.strerror}): cannot write {p}") from exc
+    os.close(fd)
+    os.unlink(probe)
     return p
 
 
@@ -68,3 +76,12 @@ def _remove_quietly(path: Path) -> None:
             shutil.rmtree(path)
         else:
             path.unlink()
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, streamed in 1 MiB chunks (memory does not grow with the file)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -272,6 +272,7 @@ def _write_previews(
 ) -> None:
     from rasterio.errors import NotGeoreferencedWarning
 
+    from fsanet_geo.geo.output_faults import write_faults
     from fsanet_geo.geo.preview import write_preview
     from fsanet_geo.geo.reader import open_scene
 
@@ -284,7 +285,8 @@ def _write_previews(
         with warnings.catch_warnings():
             if info.crs is None:  # already reported by the run; rasterio would repeat it
                 warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
-            path = write_preview(info, Detections.concat(found.get(i, [])), list(getattr(model, "class_names", [])),
-                                 job.previews[scene], value_range=s.scale, percentiles=s.percentiles,
-                                 overwrite=job.overwrite)
+            with write_faults(job.previews[scene], lambda: None):  # a full disk: one line naming the PNG
+                path = write_preview(info, Detections.concat(found.get(i, [])),
+                                     list(getattr(model, "class_names", [])), job.previews[scene],
+                                     value_range=s.scale, percentiles=s.percentiles, overwrite=job.overwrite)
         events.preview_written(path)

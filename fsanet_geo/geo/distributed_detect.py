@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 
     from fsanet_geo.geo.merge import SeamMerger
 
+Unreadable = tuple[tuple[int, str], ...]
+"""(tile, GDAL's reason) of the tiles of a block that could not be read (``skip_unreadable``)."""
+
 DETECT_TIMEOUT = datetime.timedelta(minutes=30)
 """The longest a process waits for the others in one collective (a round, or the checks)."""
 
@@ -207,7 +210,7 @@ def _run_distributed(run: SceneRun, ctx: DistContext, blocks_per_round: int) -> 
             count = len(round_share(len(plan), r, ctx.rank, ctx.world_size, blocks_per_round))
             own: BaseException | None = None
             try:
-                payload: list[tuple[int, Detections, int]] | str = [next(results) for _ in range(count)]
+                payload: list[tuple[int, Detections, int, Unreadable]] | str = [next(results) for _ in range(count)]
             except Exception as exc:  # noqa: BLE001 - sent to rank 0, then raised everywhere
                 own, payload = exc, error_line(exc)
             gathered = ctx.gather(payload)
@@ -220,8 +223,8 @@ def _run_distributed(run: SceneRun, ctx: DistContext, blocks_per_round: int) -> 
             raise_first(ctx, status, own or pending)
             if feeder is not None and gathered is not None:
                 try:
-                    for j, dets, skipped in sorted(itertools.chain(*gathered), key=lambda item: item[0]):
-                        feeder.take(plan[j], dets, skipped)
+                    for j, dets, skipped, bad in sorted(itertools.chain(*gathered), key=lambda item: item[0]):
+                        feeder.take(plan[j], dets, skipped, bad)
                 except Exception as exc:  # noqa: BLE001 - announced at the next broadcast
                     pending = exc
         if feeder is not None and pending is None:
@@ -235,8 +238,11 @@ def _run_distributed(run: SceneRun, ctx: DistContext, blocks_per_round: int) -> 
         results.close()  # type: ignore[attr-defined]
 
 
-def _predict_blocks(run: SceneRun, mine: list[tuple[int, TileBlock]]) -> Iterator[tuple[int, Detections, int]]:
-    """(block index, its per-tile detections in scene pixels, skipped tiles) for this rank's blocks."""
+def _predict_blocks(
+    run: SceneRun, mine: list[tuple[int, TileBlock]]
+) -> Iterator[tuple[int, Detections, int, Unreadable]]:
+    """(block index, its per-tile detections in scene pixels, skipped tiles, (tile, reason) of the
+    unreadable ones) for this rank's blocks."""
     with gdal_env(run.settings.gdal_cache_mb * 2**20):
         for scene, items in itertools.groupby(mine, key=lambda item: item[1].scene):
             blocks = list(items)
@@ -244,7 +250,8 @@ def _predict_blocks(run: SceneRun, mine: list[tuple[int, TileBlock]]) -> Iterato
             with run.open_tiles(scene, indexes) as tiles:
                 for j, b in blocks:
                     batch = [next(tiles) for _ in range(b.start, b.end)]
-                    yield j, run.predict(batch), sum(t.empty for t in batch)
+                    bad = tuple((t.index, t.unreadable) for t in batch if t.unreadable is not None)
+                    yield j, run.predict(batch), sum(t.empty for t in batch), bad
 
 
 class _Feeder:
@@ -255,15 +262,16 @@ class _Feeder:
         self.scene = -1
         self.merger: SeamMerger | None = None
 
-    def take(self, block: TileBlock, dets: Detections, skipped: int) -> None:
+    def take(self, block: TileBlock, dets: Detections, skipped: int, unreadable: Unreadable = ()) -> None:
         self._reach(block.scene)
         assert self.merger is not None
-        self.run.take_tiles(block.scene, self.merger, block.start, block.end, skipped, dets)
+        self.run.take_tiles(block.scene, self.merger, block.start, block.end, skipped, dets, unreadable)
 
     def close(self) -> None:
         """Finish every scene (including those fully resumed from the journal); flush the rows."""
         self._reach(len(self.run.scenes))
         self.run.flush()
+        self.run.record_unreadable()
 
     def _reach(self, scene: int) -> None:
         """Finish the scenes before ``scene`` and open ``scene`` (replaying its journal)."""

@@ -110,6 +110,8 @@ class DetectionSink:
         self._scene_ids: dict[Any, int] = {}
         self._closed = False
         self._aborted = False
+        self.layer_metadata: dict[str, str] = {}
+        """Layer metadata written at close (GeoPackage and FlatGeobuf keep it; other formats do not)."""
         driver = _DRIVERS.get(self._suffix)
         self._driver = driver
         self._spill: Path | None = None
@@ -266,9 +268,18 @@ class DetectionSink:
 
             gdf = pyogrio.read_dataframe(self._spill, layer=self._layer)
             pyogrio.write_dataframe(
-                gdf, self._tmp, layer=self._layer, driver=self._driver, geometry_type="Polygon"
+                gdf, self._tmp, layer=self._layer, driver=self._driver, geometry_type="Polygon",
+                layer_metadata=self.layer_metadata or None,
             )
             self._spill.unlink()
+        elif self.layer_metadata and self._driver == "GPKG":
+            import pyogrio
+
+            from fsanet_geo.geo.georef import empty_geodataframe
+
+            pyogrio.write_dataframe(self._to_layer_crs(empty_geodataframe(self._crs)), self._tmp, layer=self._layer,
+                                    driver="GPKG", append=True, geometry_type="Polygon",
+                                    layer_metadata=self.layer_metadata)
 
     def _move_into_place(self) -> None:
         for part in _output_files(self._target, self._suffix):

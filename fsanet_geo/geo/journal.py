@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,21 +23,24 @@ from typing import Any
 
 import numpy as np
 
-from fsanet_geo.errors import ConfigError, OutputError
+from fsanet_geo.errors import ConfigError, OutputError, StartingFreshWarning
 from fsanet_geo.geo.detections import Detections
+from fsanet_geo.geo.fingerprint import describe_changes, jsonable
 
 _CHUNK = re.compile(r"^s(\d{4})-t(\d{9})-(\d{9})\.npz$")
 
 
 @dataclass
 class JournalChunk:
-    """Per-tile detections of tiles ``[start, end)`` of scene ``scene``; ``skipped`` tiles had no data."""
+    """Per-tile detections of tiles ``[start, end)`` of scene ``scene``; ``skipped`` tiles had no data,
+    of which ``unreadable`` (tile, reason) could not be read (``skip_unreadable``)."""
 
     scene: int
     start: int
     end: int
     skipped: int
     detections: Detections
+    unreadable: tuple[tuple[int, str], ...] = ()
 
 
 def journal_dir(output: str | os.PathLike[str]) -> Path:
@@ -61,27 +65,36 @@ class DetectJournal:
                 saved = json.loads(state.read_text())
             except (OSError, ValueError) as exc:
                 raise OutputError(f"resume journal {folder} is damaged ({exc}); remove it") from exc
-            if saved != _jsonable(fingerprint):
+            if saved != jsonable(fingerprint):
                 raise ConfigError(
-                    f"resume journal {folder} was made with other scenes or settings: "
+                    f"resume journal {folder} was made with other scenes or settings "
+                    f"({describe_changes(saved, jsonable(fingerprint))}): "
                     "run with the same ones, or without --resume to start over"
                 )
             return
+        if folder.exists() and not resume and not self.is_empty():
+            warnings.warn(f"{folder} holds the finished tiles of an interrupted run: starting fresh "
+                          "(they are discarded; --resume continues them)", StartingFreshWarning, stacklevel=2)
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
         self.created = True
         try:
-            _write_atomic(state, json.dumps(_jsonable(fingerprint), indent=1).encode())
+            _write_atomic(state, json.dumps(jsonable(fingerprint), indent=1).encode())
         except BaseException:
             self.remove()
             raise
 
     def is_empty(self) -> bool:
         """True when no chunk (of any scene) has been recorded: there is nothing to resume."""
-        if not self.folder.is_dir():
+        return self.holds_no_tiles(self.folder)
+
+    @staticmethod
+    def holds_no_tiles(folder: Path) -> bool:
+        """True when ``folder`` is no journal or holds no finished chunk."""
+        if not folder.is_dir():
             return True
-        return not any(_CHUNK.match(f.name) for f in self.folder.iterdir())
+        return not any(_CHUNK.match(f.name) for f in folder.iterdir())
 
     def chunks(self, scene: int) -> Iterator[JournalChunk]:
         """The chunks of ``scene`` forming a contiguous prefix from tile 0, in order."""
@@ -89,7 +102,9 @@ class DetectJournal:
             with np.load(f) as z:
                 dets = Detections(z["boxes"], z["scores"], z["labels"], z["tile"])
                 skipped = int(z["skipped"])
-            yield JournalChunk(scene, start, end, skipped, dets)
+                bad = (tuple(zip(z["unreadable"].tolist(), z["unreadable_reason"].tolist()))
+                       if "unreadable" in z.files else ())
+            yield JournalChunk(scene, start, end, skipped, dets, bad)
 
     def done_until(self, scene: int) -> int:
         """The first tile of ``scene`` not covered by the chunks :meth:`chunks` yields (0: none)."""
@@ -118,16 +133,14 @@ class DetectJournal:
         tmp = self.folder / f".{name}.tmp"
         d = chunk.detections
         with open(tmp, "wb") as fh:
-            np.savez(fh, boxes=d.boxes, scores=d.scores, labels=d.labels, tile=d.tile, skipped=chunk.skipped)
+            np.savez(fh, boxes=d.boxes, scores=d.scores, labels=d.labels, tile=d.tile, skipped=chunk.skipped,
+                     unreadable=np.array([t for t, _ in chunk.unreadable], np.int64),
+                     unreadable_reason=np.array([r for _, r in chunk.unreadable], dtype=str))
         os.replace(tmp, self.folder / name)
 
     def remove(self) -> None:
         """Delete the journal (after the output was written)."""
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -147,6 +147,8 @@ class SeamMerger:
             raise ValueError(f"tile index {t} is out of range (0..{len(self._geom) - 1})")
         if self._done[t]:
             raise ValueError(f"tile {t} was already added")
+        if len(dets) == 0:  # nothing to hold (e.g. a tile without data): only release what waited on t
+            return Detections.concat(self._complete_tile(t))
         tiles = np.full(len(dets), t, np.int64)
         opts = self._options
         prep = prepare_detections(

@@ -10,6 +10,7 @@ atomically on a clean exit.
 from __future__ import annotations
 
 import contextlib
+import glob
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.journal import DetectJournal, journal_dir
+from fsanet_geo.geo.output_faults import write_faults
+from fsanet_geo.geo.output_lock import output_lock
 
 if TYPE_CHECKING:
     import geopandas
@@ -119,21 +122,25 @@ def file_output(
     """
     from fsanet_geo.geo.export import open_sink
 
-    if resume:
-        _remove_stale_temporaries(out)
-    with open_sink(out, crs=crs, keep_crs=keep_crs, overwrite=overwrite) as sink:
-        journal = DetectJournal(journal_dir(out), fingerprint, resume=resume)
-        try:
-            yield journal, sink
-        except BaseException:
-            if journal.created and journal.is_empty():
-                journal.remove()
-            raise
-    journal.remove()
+    def kept() -> Path | None:
+        folder = journal_dir(out)
+        return folder if folder.is_dir() and not DetectJournal.holds_no_tiles(folder) else None
+
+    with output_lock(out), write_faults(out, kept):  # one writer per output; failures name ``out``
+        _remove_stale_temporaries(out)  # a killed run's; under the lock no live run owns any
+        with open_sink(out, crs=crs, keep_crs=keep_crs, overwrite=overwrite) as sink:
+            journal = DetectJournal(journal_dir(out), fingerprint, resume=resume)
+            try:
+                yield journal, sink
+            except BaseException:
+                if journal.created and journal.is_empty():
+                    journal.remove()
+                raise
+        journal.remove()
 
 
 def _remove_stale_temporaries(out: Path) -> None:
     """Remove the temporary output folders a killed run left beside ``out`` (``.<name>.*.tmp``)."""
-    for stale in out.parent.glob(f".{out.name}.*.tmp"):
+    for stale in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):  # the name may hold [ ] * ?
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)

@@ -15,6 +15,7 @@ import torch
 
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.geo.detections import Detections
+from fsanet_geo.geo.nonfinite import NonFiniteWatch
 from fsanet_geo.geo.reader import TileData
 from fsanet_geo.geo.settings import DetectSettings, Predictor
 
@@ -33,14 +34,20 @@ def class_filter(classes: Sequence[str] | None, class_names: Sequence[str]) -> n
     return np.array(sorted(list(class_names).index(c) for c in classes), np.int64)
 
 
-def batches(tiles: Iterator[TileData], batch_size: int) -> Iterator[list[TileData]]:
-    """Consecutive tiles holding ``batch_size`` non-empty ones (empty tiles ride along)."""
+MAX_GROUP_TILES = 256
+"""A batch closes after this many tiles even with fewer than ``batch_size`` non-empty ones, so
+that a run over mostly empty tiles reports progress and journals its work as it goes."""
+
+
+def batches(tiles: Iterator[TileData], batch_size: int, max_tiles: int = MAX_GROUP_TILES) -> Iterator[list[TileData]]:
+    """Consecutive tiles holding ``batch_size`` non-empty ones (empty tiles ride along), or
+    ``max_tiles`` tiles in all, whichever comes first."""
     group: list[TileData] = []
     full = 0
     for tile in tiles:
         group.append(tile)
         full += not tile.empty
-        if full == batch_size:
+        if full == batch_size or len(group) >= max(max_tiles, batch_size):
             yield group
             group, full = [], 0
     if group:
@@ -62,6 +69,7 @@ class TilePredictor:
         self.score_thr = settings.score_thr
         self.nodata_max_fraction = settings.nodata_max_fraction
         self.keep_labels = keep_labels
+        self.watch = NonFiniteWatch(predictor)
         if isinstance(predictor, torch.nn.Module):
             predictor.eval()
             param = next(predictor.parameters(), None)
@@ -81,6 +89,7 @@ class TilePredictor:
         )
         with torch.inference_mode(), autocast:
             outputs = self.predictor(batch)
+        self.watch.check(outputs)
         if len(outputs) != len(full):
             raise ValueError(f"the predictor returned {len(outputs)} results for a batch of {len(full)} tiles")
         return Detections.concat([self.tile_detections(t, out) for t, out in zip(full, outputs)])

@@ -8,13 +8,12 @@ cache is global and unbounded by default (5% of RAM): wrap a run in :func:`gdal_
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import threading
 import warnings
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,10 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from fsanet_geo.errors import RasterError
+from fsanet_geo.geo.prefetch import prefetch_tiles  # noqa: F401 - re-exported (it lived here)
 from fsanet_geo.geo.scaling import ByteScaling, percentile_scaling, range_scaling
+from fsanet_geo.geo.sparse import SparseBlocks
+from fsanet_geo.geo.unreadable import gdal_error_text
 from fsanet_geo.geo.windows import TileWindow
 
 GDAL_CACHE_BYTES = 64 * 2**20
@@ -39,6 +41,8 @@ GRID_SAMPLE_ABOVE_PIXELS = 8192 * 8192
 """Scenes larger than this without overviews are sampled on a grid of small windows."""
 
 _SUPPORTED_KINDS = ("u", "i", "f")
+_ZERO_U8 = np.zeros((), np.uint8)
+_FALSE = np.zeros((), bool)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class TileData:
         valid: bool [T, T], True where the pixel holds data (padding is False); None when
             every pixel of the tile holds data.
         empty: True when no pixel of the tile holds data (the tile is skipped).
+        unreadable: GDAL's reason when the window could not be read and the reader skips such
+            tiles (then ``empty`` too); None otherwise.
     """
 
     index: int
@@ -91,6 +97,7 @@ class TileData:
     image: np.ndarray
     valid: np.ndarray | None
     empty: bool
+    unreadable: str | None = None
 
 
 def gdal_env(cache_bytes: int = GDAL_CACHE_BYTES) -> rasterio.Env:
@@ -224,16 +231,22 @@ def _valid_from_nodata(data: np.ndarray, nodata: Sequence[float | None]) -> np.n
 
 def _read_sample(ds: Any, info: SceneInfo, max_side: int) -> tuple[np.ndarray, np.ndarray | None]:
     """A decimated view of the scene, [C, h, w] values and bool [h, w] validity."""
-    if info.height * info.width > GRID_SAMPLE_ABOVE_PIXELS and not info.has_overviews:
+    # A sparse GeoTIFF is sampled inside the blocks it stores (a grid or a decimated read
+    # would mostly meet absent blocks and could miss the data altogether).
+    windows = SparseBlocks(ds, info.bands, info.mask_kind).sample_windows()
+    if windows is None and info.height * info.width > GRID_SAMPLE_ABOVE_PIXELS and not info.has_overviews:
         # No overviews: a grid of small windows reads a fraction of the blocks instead of all.
         n, size = 16, 64
+        windows = [Window(int(c), int(r), min(size, info.width), min(size, info.height))
+                   for r in np.linspace(0, max(info.height - size, 0), n).astype(int)
+                   for c in np.linspace(0, max(info.width - size, 0), n).astype(int)]
+    if windows is not None:
         parts, masks = [], []
-        for r in np.linspace(0, max(info.height - size, 0), n).astype(int):
-            for c in np.linspace(0, max(info.width - size, 0), n).astype(int):
-                win = Window(int(c), int(r), min(size, info.width), min(size, info.height))
-                data = ds.read(list(info.bands), window=win)
-                parts.append(data.reshape(len(info.bands), -1))
-                masks.append(_read_valid(ds, info, data, win).reshape(-1))
+        for win in windows:  # at most 64 x 64 samples each (a sparse scene's are whole blocks)
+            shape = (len(info.bands), min(64, int(win.height)), min(64, int(win.width)))
+            data = ds.read(list(info.bands), window=win, out_shape=shape, resampling=Resampling.nearest)
+            parts.append(data.reshape(len(info.bands), -1))
+            masks.append(_read_valid(ds, info, data, win).reshape(-1))
         return np.concatenate(parts, axis=1)[:, None, :], np.concatenate(masks)[None, :]
     factor = max(1.0, max(info.height, info.width) / max_side)
     out_h, out_w = max(1, round(info.height / factor)), max(1, round(info.width / factor))
@@ -276,7 +289,7 @@ def scene_scaling(
         try:
             data, valid = _read_sample(ds, info, max_side)
         except RasterioError as exc:
-            raise RasterError(f"cannot read {info.path}: {_first_line(exc)}") from exc
+            raise RasterError(f"cannot read {info.path}: {gdal_error_text(exc, info.path)}") from exc
     return percentile_scaling(data, valid, percentiles)
 
 
@@ -287,39 +300,59 @@ class TileReader:
         info: the scene (from :func:`open_scene`).
         scaling: the 8-bit scaling (None: the bands are uint8 and pass through).
         tile_size: tile side in pixels; smaller windows are zero-padded to it.
+        skip_unreadable: a window GDAL cannot read becomes an empty tile carrying the reason
+            (``TileData.unreadable``) instead of a :class:`RasterError`.
     """
 
-    def __init__(self, info: SceneInfo, scaling: ByteScaling | None, tile_size: int) -> None:
+    def __init__(
+        self, info: SceneInfo, scaling: ByteScaling | None, tile_size: int, *, skip_unreadable: bool = False
+    ) -> None:
         if scaling is None and not info.is_byte:
             raise RasterError(f"{info.path} is {info.dtype}: it needs a scaling to 8 bits")
         self.info = info
         self.scaling = scaling
         self.tile_size = tile_size
+        self.skip_unreadable = skip_unreadable
         self._local = threading.local()
         self._handles: list[Any] = []
         self._lock = threading.Lock()
+        self.windows_read = 0
+        """Windows read from the file so far (tiles found empty from the block index are not)."""
 
     def _dataset(self) -> Any:
         ds = getattr(self._local, "ds", None)
         if ds is None:
             ds = _open(self.info.path)
             self._local.ds = ds
+            self._local.sparse = SparseBlocks(ds, self.info.bands, self.info.mask_kind)
             with self._lock:
                 self._handles.append(ds)
         return ds
+
+    def _empty(self, index: int, window: TileWindow) -> TileData:
+        """An empty tile: zero-stride views of one zero, so that skipped tiles cost no memory."""
+        t, c = self.tile_size, len(self.info.bands)
+        return TileData(index, window, np.broadcast_to(_ZERO_U8, (c, t, t)), np.broadcast_to(_FALSE, (t, t)), True)
 
     def read(self, index: int, window: TileWindow) -> TileData:
         """Read, scale and pad the tile ``index`` covering ``window``."""
         ds = self._dataset()
         info, t = self.info, self.tile_size
         rio_window = window.to_rasterio()
+        if self._local.sparse.is_absent(window):
+            return self._empty(index, window)
+        with self._lock:
+            self.windows_read += 1
         try:
             data = ds.read(list(info.bands), window=rio_window)
             valid = None if info.mask_kind == "none" else _read_valid(ds, info, data, rio_window)
         except RasterioError as exc:
-            raise RasterError(f"cannot read window {tuple(window)} of {info.path}: {_first_line(exc)}") from exc
+            reason = gdal_error_text(exc, info.path)
+            if self.skip_unreadable:
+                return dataclasses.replace(self._empty(index, window), unreadable=reason)
+            raise RasterError(f"cannot read window {tuple(window)} of {info.path}: {reason}") from exc
         if valid is not None and not valid.any():
-            return TileData(index, window, np.zeros((len(info.bands), t, t), np.uint8), np.zeros((t, t), bool), True)
+            return self._empty(index, window)
         image8 = data if self.scaling is None else self.scaling.apply(data)
         if valid is not None:
             image8 = np.where(valid[None], image8, 0).astype(np.uint8)
@@ -346,39 +379,3 @@ class TileReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def prefetch_tiles(
-    reader: TileReader,
-    windows: Sequence[TileWindow],
-    indexes: Sequence[int],
-    *,
-    threads: int = 2,
-    depth: int = 8,
-) -> Iterator[TileData]:
-    """Yield ``reader.read(i, windows[i])`` for ``i`` in ``indexes``, in order.
-
-    ``threads`` background threads keep up to ``depth`` tiles read ahead (a bounded
-    queue: memory is ``depth`` tiles, whatever the scene size). Closing the generator
-    early cancels the reads not yet started.
-    """
-    threads = max(1, int(threads))
-    depth = max(1, int(depth))
-    todo = iter(indexes)
-    pending: deque[Future[TileData]] = deque()
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fsanet-read")
-    try:
-        for i in todo:
-            pending.append(pool.submit(reader.read, i, windows[i]))
-            if len(pending) >= depth:
-                break
-        while pending:
-            tile = pending.popleft().result()
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending.append(pool.submit(reader.read, nxt, windows[nxt]))
-            yield tile
-    finally:
-        for fut in pending:
-            fut.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)

@@ -16,7 +16,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from rasterio.crs import CRS
 from fsanet_geo.device import resolve_device
 from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError
 from fsanet_geo.geo.detections import Detections
+from fsanet_geo.geo.fingerprint import run_fingerprint
 from fsanet_geo.geo.journal import DetectJournal, JournalChunk
 from fsanet_geo.geo.merge import SeamMerger
 from fsanet_geo.geo.output import DetectionOutput, Sink, file_output
@@ -35,15 +36,11 @@ from fsanet_geo.geo.predict import TilePredictor, batches, class_filter
 from fsanet_geo.geo.reader import SceneInfo, TileData, TileReader, gdal_env, open_scene, prefetch_tiles, scene_scaling
 from fsanet_geo.geo.settings import DetectSettings, Predictor, predictor_config, resolve_tiling
 from fsanet_geo.geo.tiling import tile_windows
+from fsanet_geo.geo.unreadable import METADATA_KEY, UnreadableWindow, metadata_value
 from fsanet_geo.geo.windows import TileWindow
 
 if TYPE_CHECKING:
     import geopandas
-
-_NOT_IN_FINGERPRINT = (
-    "device", "half", "read_threads", "prefetch", "gdal_cache_mb", "resume", "sink_rows", "batch_size"
-)
-"""Settings that do not change the detections, so a journal may be resumed with others."""
 
 
 @dataclass
@@ -73,6 +70,8 @@ class DetectSummary:
     progress: DetectProgress
     output: Path | None = None
     resumed_tiles: int = 0
+    unreadable: list[UnreadableWindow] = field(default_factory=list)
+    """Tiles skipped because GDAL could not read them (``skip_unreadable``), in tile order."""
 
 
 @dataclass
@@ -162,6 +161,7 @@ class SceneRun:
         self.tiles_skipped = 0
         self.resumed_tiles = 0
         self.counts: dict[int, int] = {}
+        self.unreadable: list[UnreadableWindow] = []
 
     @classmethod
     def prepare(
@@ -221,7 +221,8 @@ class SceneRun:
 
     def summary(self, output: Path | None = None) -> DetectSummary:
         """The finished run: its last progress event, ``output`` and the tiles taken from the journal."""
-        return DetectSummary(self.event(len(self.scenes) - 1, finished=True), output, self.resumed_tiles)
+        return DetectSummary(self.event(len(self.scenes) - 1, finished=True), output, self.resumed_tiles,
+                             list(self.unreadable))
 
     def report(self, scene_index: int, finished: bool = False) -> None:
         if self.progress is not None:
@@ -235,6 +236,7 @@ class SceneRun:
             for i in range(len(self.scenes)):
                 self._run_scene(i)
         self.flush()
+        self.record_unreadable()
 
     def _run_scene(self, index: int) -> None:
         windows = self.scenes[index].windows
@@ -245,7 +247,8 @@ class SceneRun:
                 for group in batches(tiles, self.settings.batch_size):
                     dets = self.predict(group)
                     skipped = sum(t.empty for t in group)
-                    self.take_tiles(index, merger, group[0].index, group[-1].index + 1, skipped, dets)
+                    bad = tuple((t.index, t.unreadable) for t in group if t.unreadable is not None)
+                    self.take_tiles(index, merger, group[0].index, group[-1].index + 1, skipped, dets, bad)
         self.finish_scene(index, merger)
 
     # -- the steps of one scene ----------------------------------------------------------------
@@ -277,6 +280,7 @@ class SceneRun:
                 self.tiles_done += chunk.end - chunk.start
                 self.tiles_skipped += chunk.skipped
                 self.resumed_tiles += chunk.end - chunk.start
+                self._note_unreadable(index, chunk.unreadable)
                 start = chunk.end
             if start:
                 self.report(index)
@@ -288,7 +292,7 @@ class SceneRun:
         s, scene = self.settings, self.scenes[index]
         scaling = scene_scaling(scene.info, value_range=s.scale, percentiles=s.percentiles)
         depth = s.prefetch or 2 * s.batch_size
-        with TileReader(scene.info, scaling, self.tile_size) as reader:
+        with TileReader(scene.info, scaling, self.tile_size, skip_unreadable=s.skip_unreadable) as reader:
             tiles = prefetch_tiles(reader, scene.windows, indexes, threads=s.read_threads, depth=depth)
             try:
                 yield tiles
@@ -296,12 +300,15 @@ class SceneRun:
                 tiles.close()  # type: ignore[attr-defined]
 
     def take_tiles(
-        self, index: int, merger: SeamMerger, first: int, last: int, skipped: int, dets: Detections
+        self, index: int, merger: SeamMerger, first: int, last: int, skipped: int, dets: Detections,
+        unreadable: tuple[tuple[int, str], ...] = (),
     ) -> None:
-        """Tiles ``[first, last)`` of scene ``index`` are done (``skipped`` of them empty; ``dets``
-        in scene pixels): journal, merge, emit the final detections, report."""
+        """Tiles ``[first, last)`` of scene ``index`` are done (``skipped`` of them empty, of which
+        ``unreadable`` (tile, GDAL's reason) could not be read; ``dets`` in scene pixels): journal,
+        merge, emit the final detections, report."""
         if self.journal is not None:
-            self.journal.record(JournalChunk(index, first, last, skipped, dets))
+            self.journal.record(JournalChunk(index, first, last, skipped, dets, unreadable))
+        self._note_unreadable(index, unreadable)
         self._merge(index, merger, range(first, last), dets)
         self.tiles_done += last - first
         self.tiles_skipped += skipped
@@ -311,6 +318,16 @@ class SceneRun:
         """Every tile of scene ``index`` is in: emit what the merger still holds, report the scene done."""
         self._emit(index, merger.finish())
         self.report(index, finished=True)
+
+    def _note_unreadable(self, index: int, tiles: tuple[tuple[int, str], ...]) -> None:
+        scene = self.scenes[index]
+        self.unreadable += [UnreadableWindow(scene.name, t, tuple(scene.windows[t]), reason)  # type: ignore[arg-type]
+                            for t, reason in tiles]
+
+    def record_unreadable(self) -> None:
+        """Put the skipped unreadable windows in the output's layer metadata (a sink that keeps it)."""
+        if self.unreadable and hasattr(self.output.sink, "layer_metadata"):
+            self.output.sink.layer_metadata[METADATA_KEY] = metadata_value(self.unreadable)  # type: ignore[union-attr]
 
     def flush(self) -> None:
         """Write (or collect) the final detections still buffered."""
@@ -345,19 +362,7 @@ class SceneRun:
             yield
 
     def fingerprint(self) -> dict[str, Any]:
-        """What a journal must match to be resumed: the scene files, settings and tiling."""
-        s = asdict(self.settings)
-        for key in _NOT_IN_FINGERPRINT:
-            s.pop(key)
-        scenes = []
-        for sc in self.scenes:
-            st = sc.info.path.stat()
-            scenes.append({"path": str(sc.info.path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-        return {
-            "version": 1,
-            "scenes": scenes,
-            "settings": s,
-            "tile_size": self.tile_size,
-            "overlap": self.overlap,
-            "class_names": self.output.class_names,
-        }
+        """What a journal must match to be resumed: scenes, settings, tiling and model
+        (see :mod:`~fsanet_geo.geo.fingerprint`)."""
+        return run_fingerprint(self.settings, self.predict.predictor, [sc.info.path for sc in self.scenes],
+                               self.tile_size, self.overlap)

@@ -52,6 +52,8 @@ class DetectSettings:
         gdal_cache_mb: GDAL block cache bound, MiB.
         resume: continue from a journal left by an interrupted run (file outputs only).
         sink_rows: final detections buffered before each sink write.
+        skip_unreadable: skip tiles GDAL cannot read (corrupt blocks) and record them in the
+            summary and the output's metadata, instead of stopping (GDAL's default).
     """
 
     tile_size: int | None = None
@@ -75,6 +77,7 @@ class DetectSettings:
     gdal_cache_mb: int = 64
     resume: bool = False
     sink_rows: int = 10_000
+    skip_unreadable: bool = False
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for an out-of-range option (before any work)."""

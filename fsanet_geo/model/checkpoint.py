@@ -17,7 +17,7 @@ from torch import Tensor
 
 from fsanet_geo.device import resolve_device
 from fsanet_geo.errors import CheckpointError, ConfigError
-from fsanet_geo.io_utils import atomic_path
+from fsanet_geo.io_utils import atomic_path, file_sha256
 from fsanet_geo.model.config import ModelConfig
 from fsanet_geo.model.detector import FSANet
 
@@ -176,5 +176,18 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
         state = load_file(str(p), device="cpu")
     except Exception as exc:  # noqa: BLE001
         raise CheckpointError(f"cannot read the weights of {p}: {exc}") from exc
+    _refuse_non_finite(p, state)
     model.load_state_dict(state, strict=True)
+    model.weights_sha256 = file_sha256(p)  # identifies the weights in a detection run's resume journal
     return model.to(target).eval()
+
+
+def _refuse_non_finite(p: Path, state: dict[str, Tensor]) -> None:
+    """:class:`CheckpointError` naming the first tensor holding NaN or Inf (a run that diverged)."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(
+                f"{p}: tensor {name} holds {bad} non-finite value(s) (NaN or Inf): "
+                "the checkpoint is damaged (e.g. saved from a training run that diverged)"
+            )

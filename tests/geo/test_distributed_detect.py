@@ -23,6 +23,7 @@ from distributed_helpers import FailingPredictor, Job, free_port, read_outcomes,
 from hypothesis import given
 from hypothesis import strategies as st
 from scene_helpers import CLASS_NAMES, PaintedPredictor, paint, random_objects, write_painted_scene, write_raster
+from test_unreadable import corrupt_block
 
 from fsanet_geo.geo.distributed_detect import plan_blocks, round_share
 from fsanet_geo.geo.pipeline import detect_scenes, detect_to_file
@@ -31,6 +32,7 @@ from fsanet_geo.geo.tiling import tile_windows
 
 TILE, OVERLAP = 64, 16
 SETTINGS = DetectSettings(tile_size=TILE, overlap=OVERLAP, batch_size=3, device="cpu")
+SKIP_UNREADABLE = dataclasses.replace(SETTINGS, skip_unreadable=True)
 SOFT = DetectSettings(tile_size=TILE, overlap=OVERLAP, batch_size=2, device="cpu", merge_method="gaussian",
                       merge_metric="iou", nms_iou=0.3)
 
@@ -106,6 +108,8 @@ class Spawned:
         self.b = write_raster(root / "b.tif", paint(150, 170, boxes, labels), mask=mask)
         self.bad = root / "notes.tif"
         self.bad.write_text("not a raster")
+        self.corrupt = write_painted_scene(root / "c.tif", height=200, width=260, n_objects=30, seed=4).path
+        corrupt_block(self.corrupt, col=2, row=1)  # issue 17: skipped with skip_unreadable
         self.scenes = [self.a.path, self.b]
 
     def out(self, name: str) -> Path:
@@ -139,6 +143,7 @@ def spawned(tmp_path_factory: pytest.TempPathFactory) -> Spawned:
         Job("predict_fails", "file", sp.scenes, SETTINGS, sp.out("fails"), predictor=FailingPredictor(1, 2)),
         Job("check_fails", "file", sp.scenes, SETTINGS, sp.out("check"), scenes_by_rank={0: sp.scenes, 1: [sp.bad]}),
         Job("after", "frame", [sp.a.path], SETTINGS),
+        Job("unreadable", "file", [sp.corrupt], SKIP_UNREADABLE, sp.out("unreadable_two")),
     ])
     return sp
 
@@ -299,3 +304,14 @@ def test_cli_nproc_checks_inputs_then_relaunches_under_torchrun(
     out.write_text("previous")
     bad = CliRunner().invoke(app, [*args, "--nproc", "2"])
     assert bad.exit_code == 2 and "already exists" in bad.output and launched == []
+
+
+@pytest.mark.slow
+def test_two_processes_record_the_unreadable_windows_as_one_does(spawned: Spawned) -> None:
+    sp = spawned
+    one = detect_to_file([sp.corrupt], PaintedPredictor(), sp.out("unreadable_one"), settings=SKIP_UNREADABLE)
+    assert [o["error"] for o in read_outcomes(sp.results, "unreadable")] == [None, None]
+    assert len(one.unreadable) == 4
+    pd.testing.assert_frame_equal(read(sp.out("unreadable_two")), read(sp.out("unreadable_one")))
+    meta = [pyogrio.read_info(sp.out(f"unreadable_{n}"))["layer_metadata"] for n in ("one", "two")]
+    assert meta[0] == meta[1] and "fsanet_unreadable_windows" in meta[0]

@@ -26,7 +26,7 @@ from scene_helpers import (
     write_raster,
 )
 
-from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError
+from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError, StartingFreshWarning
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.pipeline import detect_scene, detect_scenes
 from fsanet_geo.geo.predict import nodata_fraction
@@ -396,8 +396,10 @@ def test_resume_refuses_a_journal_made_with_other_settings(utm_scene: PaintedSce
     with pytest.raises(ConfigError, match="other scenes or settings"):
         detect_to_file([utm_scene.path], PaintedPredictor(), out,
                        settings=DetectSettings(tile_size=TILE, overlap=OVERLAP + 4, resume=True))
-    # without --resume the stale journal is replaced and the run completes
-    detect_to_file([utm_scene.path], PaintedPredictor(), out, settings=DetectSettings(tile_size=TILE, overlap=OVERLAP + 4))
+    # without --resume the stale journal is replaced (with a warning) and the run completes
+    with pytest.warns(StartingFreshWarning):
+        detect_to_file([utm_scene.path], PaintedPredictor(), out,
+                       settings=DetectSettings(tile_size=TILE, overlap=OVERLAP + 4))
     assert len(read_rows(out)) == len(utm_scene.boxes)
 
 
