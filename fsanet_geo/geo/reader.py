@@ -29,6 +29,7 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from fsanet_geo.errors import RasterError
+from fsanet_geo.geo.gsd import zoomed_read
 from fsanet_geo.geo.scaling import ByteScaling, percentile_scaling, range_scaling
 from fsanet_geo.geo.windows import TileWindow
 
@@ -84,6 +85,7 @@ class TileData:
         valid: bool [T, T], True where the pixel holds data (padding is False); None when
             every pixel of the tile holds data.
         empty: True when no pixel of the tile holds data (the tile is skipped).
+        zoom: (x, y) tile pixels per scene pixel; (1, 1) unless read resampled to a model's GSD.
     """
 
     index: int
@@ -91,6 +93,7 @@ class TileData:
     image: np.ndarray
     valid: np.ndarray | None
     empty: bool
+    zoom: tuple[float, float] = (1.0, 1.0)
 
 
 def gdal_env(cache_bytes: int = GDAL_CACHE_BYTES) -> rasterio.Env:
@@ -287,14 +290,16 @@ class TileReader:
         info: the scene (from :func:`open_scene`).
         scaling: the 8-bit scaling (None: the bands are uint8 and pass through).
         tile_size: tile side in pixels; smaller windows are zero-padded to it.
+        zoom: tile pixels per scene pixel (windows are read resampled, see :mod:`~fsanet_geo.geo.gsd`).
     """
 
-    def __init__(self, info: SceneInfo, scaling: ByteScaling | None, tile_size: int) -> None:
+    def __init__(self, info: SceneInfo, scaling: ByteScaling | None, tile_size: int, zoom: float = 1.0) -> None:
         if scaling is None and not info.is_byte:
             raise RasterError(f"{info.path} is {info.dtype}: it needs a scaling to 8 bits")
         self.info = info
         self.scaling = scaling
         self.tile_size = tile_size
+        self.zoom = zoom
         self._local = threading.local()
         self._handles: list[Any] = []
         self._lock = threading.Lock()
@@ -314,8 +319,11 @@ class TileReader:
         info, t = self.info, self.tile_size
         rio_window = window.to_rasterio()
         try:
-            data = ds.read(list(info.bands), window=rio_window)
-            valid = None if info.mask_kind == "none" else _read_valid(ds, info, data, rio_window)
+            if self.zoom != 1.0:
+                data, valid = zoomed_read(ds, info.bands, rio_window, self.zoom, info.mask_kind != "none")
+            else:
+                data = ds.read(list(info.bands), window=rio_window)
+                valid = None if info.mask_kind == "none" else _read_valid(ds, info, data, rio_window)
         except RasterioError as exc:
             raise RasterError(f"cannot read window {tuple(window)} of {info.path}: {_first_line(exc)}") from exc
         if valid is not None and not valid.any():
@@ -323,14 +331,15 @@ class TileReader:
         image8 = data if self.scaling is None else self.scaling.apply(data)
         if valid is not None:
             image8 = np.where(valid[None], image8, 0).astype(np.uint8)
-        h, w = window.height, window.width
+        h, w = image8.shape[1:]
+        zoom = (w / window.width, h / window.height)
         if (h, w) == (t, t):
-            return TileData(index, window, np.ascontiguousarray(image8), valid, False)
+            return TileData(index, window, np.ascontiguousarray(image8), valid, False, zoom)
         image = np.zeros((len(info.bands), t, t), np.uint8)
         image[:, :h, :w] = image8
         full_valid = np.zeros((t, t), bool)
         full_valid[:h, :w] = True if valid is None else valid
-        return TileData(index, window, image, full_valid, False)
+        return TileData(index, window, image, full_valid, False, zoom)
 
     def close(self) -> None:
         """Close every handle opened by the reading threads."""

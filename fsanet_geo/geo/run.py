@@ -26,14 +26,17 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from fsanet_geo.device import resolve_device
-from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError
+from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, Notice, RasterError
 from fsanet_geo.geo.detections import Detections
+from fsanet_geo.geo.gsd import GsdMatch, match_gsd, raster_gsd, zoomed_tiling
 from fsanet_geo.geo.journal import DetectJournal, JournalChunk
 from fsanet_geo.geo.merge import SeamMerger
 from fsanet_geo.geo.output import DetectionOutput, Sink, file_output
 from fsanet_geo.geo.predict import TilePredictor, batches, class_filter
-from fsanet_geo.geo.reader import SceneInfo, TileData, TileReader, gdal_env, open_scene, prefetch_tiles, scene_scaling
+from fsanet_geo.geo.reader import SceneInfo, TileData, TileReader, gdal_env, open_scene, prefetch_tiles
+from fsanet_geo.geo.scaling import ByteScaling
 from fsanet_geo.geo.settings import DetectSettings, Predictor, predictor_config, resolve_tiling
+from fsanet_geo.geo.stretch import SceneStretch, band_ranges, measure_stretch
 from fsanet_geo.geo.tiling import tile_windows
 from fsanet_geo.geo.windows import TileWindow
 
@@ -79,13 +82,15 @@ class DetectSummary:
 class TiledScene:
     """An opened, checked scene and its tile windows (tile ``i`` is ``windows[i]``).
 
-    ``transform`` maps scene pixels to CRS units (the identity for a scene without CRS).
+    ``transform`` maps scene pixels to CRS units (the identity for a scene without CRS);
+    ``gsd`` says whether tiles are read resampled to the model's GSD (windows are scene pixels).
     """
 
     info: SceneInfo
     windows: list[TileWindow]
     transform: Affine
     name: str
+    gsd: GsdMatch | None = None
 
     @property
     def crs(self) -> CRS | None:
@@ -100,11 +105,14 @@ def open_tiled_scenes(
     in_channels: int | None,
     *,
     warn: bool = True,
+    model_gsd: float | None = None,
 ) -> list[TiledScene]:
     """Open and check every scene (bands, CRS) and cut it into tiles; they must share one CRS.
 
     A scene without CRS is refused unless ``settings.allow_no_crs``; then it warns
     (:class:`NotGeoreferencedWarning`) when ``warn``, and its outputs are in pixels.
+    ``settings.gsd`` and ``model_gsd`` (metres) decide a resampling; tiles then cover
+    ``tile_size`` model pixels, and a :class:`Notice` says so once (when ``warn``).
     """
     scenes = []
     for p in paths:
@@ -120,8 +128,13 @@ def open_tiled_scenes(
                     stacklevel=4,
                 )
             transform = Affine.identity()
-        windows = tile_windows(info.height, info.width, tile_size, overlap)
-        scenes.append(TiledScene(info, windows, transform, info.path.name))
+        match = match_gsd(settings.gsd, raster_gsd(info.crs, info.transform, info.height, info.width), model_gsd)
+        windows = tile_windows(info.height, info.width, *zoomed_tiling(tile_size, overlap, match.zoom))
+        if warn and match.resampled:
+            warnings.warn(f"{info.path.name}: GSD {match.scene_gsd:.3g} m, tiles read at "
+                          f"{match.scene_gsd / match.zoom:.3g} m ({match.reason}; --gsd native to keep it)",
+                          Notice, stacklevel=4)
+        scenes.append(TiledScene(info, windows, transform, info.path.name, match))
     crs_set = {s.crs.to_wkt() if s.crs else None for s in scenes}
     if len(crs_set) > 1:
         raise RasterError("the scenes have different CRSs: write one output per scene (--output-dir)")
@@ -162,6 +175,8 @@ class SceneRun:
         self.tiles_skipped = 0
         self.resumed_tiles = 0
         self.counts: dict[int, int] = {}
+        self.imagery = getattr(predict.predictor, "imagery", None)
+        self.stretches: dict[int, SceneStretch | None] = {}
 
     @classmethod
     def prepare(
@@ -192,7 +207,8 @@ class SceneRun:
         in_channels = predictor_config(predictor, "in_channels")
         class_names = [str(c) for c in (getattr(predictor, "class_names", None) or [])]
         keep = class_filter(settings.classes, class_names)
-        scenes = open_tiled_scenes(scene_paths, settings, tile, overlap, in_channels, warn=warn)
+        scenes = open_tiled_scenes(scene_paths, settings, tile, overlap, in_channels, warn=warn,
+                                   model_gsd=getattr(getattr(predictor, "imagery", None), "gsd", None))
         predict = TilePredictor(predictor, device, settings, keep)
         output = DetectionOutput(scenes, class_names, sink, settings.sink_rows)
         return cls(settings, predict, tile, overlap, scenes, output, progress=progress, journal=journal,
@@ -286,14 +302,29 @@ class SceneRun:
     def open_tiles(self, index: int, indexes: Sequence[int]) -> Iterator[Iterator[TileData]]:
         """Tiles ``indexes`` of scene ``index``, read and scaled ahead in background threads, in order."""
         s, scene = self.settings, self.scenes[index]
-        scaling = scene_scaling(scene.info, value_range=s.scale, percentiles=s.percentiles)
         depth = s.prefetch or 2 * s.batch_size
-        with TileReader(scene.info, scaling, self.tile_size) as reader:
+        zoom = scene.gsd.zoom if scene.gsd is not None else 1.0
+        with TileReader(scene.info, self.scaling(index), self.tile_size, zoom) as reader:
             tiles = prefetch_tiles(reader, scene.windows, indexes, threads=s.read_threads, depth=depth)
             try:
                 yield tiles
             finally:
                 tiles.close()  # type: ignore[attr-defined]
+
+    def scaling(self, index: int) -> ByteScaling | None:
+        """The 8-bit scaling of scene ``index``: the user's ``scale``, else its stretch (measured
+        once, reported once as a :class:`Notice`; see :mod:`~fsanet_geo.geo.stretch`)."""
+        s, info = self.settings, self.scenes[index].info
+        if s.scale is not None:
+            return band_ranges(s.scale, len(info.bands))
+        if index not in self.stretches:
+            levels = self.imagery.levels if self.imagery is not None and s.stretch_to == "model" else None
+            self.stretches[index] = stretch = measure_stretch(info, s.percentiles, levels)
+            if stretch is not None:
+                warnings.warn(f"{info.path.name} is {info.dtype}, stretched to 8 bits by {stretch.describe()}",
+                              Notice, stacklevel=2)
+        stretch = self.stretches[index]
+        return stretch.scaling() if stretch is not None else None
 
     def take_tiles(
         self, index: int, merger: SeamMerger, first: int, last: int, skipped: int, dets: Detections

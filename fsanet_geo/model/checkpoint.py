@@ -20,6 +20,7 @@ from fsanet_geo.errors import CheckpointError, ConfigError
 from fsanet_geo.io_utils import atomic_path
 from fsanet_geo.model.config import ModelConfig
 from fsanet_geo.model.detector import FSANet
+from fsanet_geo.model.imagery import imagery_from_metadata
 
 FORMAT = "fsanet-geo"
 FORMAT_VERSION = "1"
@@ -177,4 +178,5 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
     except Exception as exc:  # noqa: BLE001
         raise CheckpointError(f"cannot read the weights of {p}: {exc}") from exc
     model.load_state_dict(state, strict=True)
+    model.imagery = imagery_from_metadata(metadata, str(p))  # GSD and 8-bit levels of its training data
     return model.to(target).eval()
