@@ -33,10 +33,11 @@ from fsanet_geo.geo.journal import DetectJournal, JournalChunk
 from fsanet_geo.geo.merge import SeamMerger
 from fsanet_geo.geo.output import DetectionOutput, Sink, file_output
 from fsanet_geo.geo.predict import TilePredictor, batches, class_filter
+from fsanet_geo.geo.run_record import run_record, write_run_record
 from fsanet_geo.geo.reader import SceneInfo, TileData, TileReader, gdal_env, open_scene, prefetch_tiles
-from fsanet_geo.geo.scaling import ByteScaling
+from fsanet_geo.geo.scaling import ByteScaling, range_scaling
 from fsanet_geo.geo.settings import DetectSettings, Predictor, predictor_config, resolve_tiling
-from fsanet_geo.geo.stretch import SceneStretch, band_ranges, measure_stretch
+from fsanet_geo.geo.stretch import SceneStretch, measure_stretch
 from fsanet_geo.geo.tiling import tile_windows
 from fsanet_geo.geo.windows import TileWindow
 
@@ -316,7 +317,7 @@ class SceneRun:
         once, reported once as a :class:`Notice`; see :mod:`~fsanet_geo.geo.stretch`)."""
         s, info = self.settings, self.scenes[index].info
         if s.scale is not None:
-            return band_ranges(s.scale, len(info.bands))
+            return range_scaling(s.scale, len(info.bands))
         if index not in self.stretches:
             levels = self.imagery.levels if self.imagery is not None and s.stretch_to == "model" else None
             self.stretches[index] = stretch = measure_stretch(info, s.percentiles, levels)
@@ -369,11 +370,13 @@ class SceneRun:
 
     @contextlib.contextmanager
     def writing_to(self, out: Path, *, keep_crs: bool, overwrite: bool) -> Iterator[None]:
-        """Give the run its resume journal and a sink writing ``out`` (see :func:`file_output`)."""
+        """Give the run its resume journal and a sink writing ``out`` (see :func:`file_output`);
+        once ``out`` is in place, its run record ``out.run.json`` (see :mod:`~fsanet_geo.geo.run_record`)."""
         with file_output(out, self.scenes[0].crs, self.fingerprint(), resume=self.settings.resume,
                          keep_crs=keep_crs, overwrite=overwrite) as (journal, sink):
             self.journal, self.output.sink = journal, sink
             yield
+        write_run_record(out, run_record(self))
 
     def fingerprint(self) -> dict[str, Any]:
         """What a journal must match to be resumed: the scene files, settings and tiling."""

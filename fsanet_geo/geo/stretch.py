@@ -105,30 +105,6 @@ def stretch_from_percentiles(
     return SceneStretch(pct, tuple(map(float, source_low)), tuple(map(float, source_high)), tuple(t_lo), tuple(t_hi))
 
 
-def band_ranges(values: Sequence[float], bands: int) -> ByteScaling:
-    """A user scale: ``(lo, hi)`` for every band or ``(lo1, hi1, ..., loC, hiC)``, one pair per band."""
-    vals = [float(v) for v in values]
-    if len(vals) == 2:
-        vals = vals * bands
-    if len(vals) != 2 * bands:
-        raise ConfigError(
-            f"--scale gives {len(vals) // 2} band range(s) but {bands} band(s) are read: "
-            f"give MIN,MAX for all bands or one MIN,MAX pair per band"
-        )
-    pairs = np.array(vals, np.float64).reshape(bands, 2)
-    bad = [i + 1 for i, (lo, hi) in enumerate(pairs) if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo)]
-    if bad:
-        raise ConfigError(f"--scale needs finite MAX > MIN for every band, not so for band(s) {bad}")
-    return ByteScaling(pairs[:, 0], pairs[:, 1])
-
-
-def check_scale_values(values: Sequence[float]) -> None:
-    """:class:`ConfigError` unless ``values`` are MIN,MAX pairs with MAX > MIN (band count unchecked)."""
-    if len(values) < 2 or len(values) % 2:
-        raise ConfigError(f"--scale takes MIN,MAX or one MIN,MAX pair per band, got {list(values)}")
-    band_ranges(values, len(values) // 2)
-
-
 def scale_from_record(path: str | os.PathLike[str]) -> tuple[float, ...]:
     """The ``--scale`` values recorded in a run record (``<output>.run.json``) of ``fsanet detect``.
 
