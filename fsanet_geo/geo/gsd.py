@@ -56,9 +56,9 @@ def _geographic_gsd(crs: CRS, transform: Affine, height: int, width: int) -> flo
     except Exception:  # noqa: BLE001 - unknown ellipsoid name: WGS84 is within 0.5%
         geod = Geod(ellps="WGS84")
     col, row = width / 2.0, height / 2.0
-    lon0, lat0 = transform * (col, row)
-    lon_x, lat_x = transform * (col + 1.0, row)
-    lon_y, lat_y = transform * (col, row + 1.0)
+    lon0, lat0 = transform @ (col, row)
+    lon_x, lat_x = transform @ (col + 1.0, row)
+    lon_y, lat_y = transform @ (col, row + 1.0)
     dx = geod.inv(lon0, lat0, lon_x, lat_x)[2]
     dy = geod.inv(lon0, lat0, lon_y, lat_y)[2]
     return float(math.sqrt(abs(dx) * abs(dy)))
