@@ -128,12 +128,14 @@ def zoomed_read(
     """Read ``window`` of ``ds`` resampled by ``zoom``: ([C, h, w] values, bool [h, w] validity).
 
     ``h, w = round(window size * zoom)``; GDAL maps the window's pixel edges onto the output's,
-    so output pixel ``x`` is scene pixel ``col_off + x * window.width / w``. Bilinear when
-    upsampling, average when downsampling; validity (``masked``) from the bands' masks, nearest.
+    so output pixel ``x`` is scene pixel ``col_off + x * window.width / w``. Values are area
+    averages (GDAL ``average``) both ways: downsampling it is the usual choice; upsampling it
+    keeps pixel edges sharp, and the demo model found 0.81 precision / 0.83 recall on a 1.0 m
+    resample of the example scene with it, against 0.70 / 0.65 with bilinear and 0.74 / 0.73
+    with cubic (``benchmarks/README.md``). Validity (``masked``) from the bands' masks, nearest.
     """
     out_h, out_w = max(1, round(window.height * zoom)), max(1, round(window.width * zoom))
-    resampling = Resampling.bilinear if zoom > 1.0 else Resampling.average
-    data = ds.read(list(bands), window=window, out_shape=(len(bands), out_h, out_w), resampling=resampling)
+    data = ds.read(list(bands), window=window, out_shape=(len(bands), out_h, out_w), resampling=Resampling.average)
     if not masked:
         return data, None
     masks = ds.read_masks(list(bands), window=window, out_shape=(len(bands), out_h, out_w),

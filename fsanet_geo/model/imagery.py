@@ -56,10 +56,10 @@ class ImageryProfile:
 
 
 DEMO_IMAGERY = ImageryProfile(
-    gsd=0.5, percentiles=(2.0, 98.0), low=(29.0, 54.0, 32.0), high=(176.0, 166.0, 128.0)
+    gsd=0.5, percentiles=(2.0, 98.0), low=(30.0, 55.0, 32.0), high=(177.0, 167.0, 130.0)
 )
 """The demo model's training imagery: the synthetic scenes are drawn at 0.5 m (the example
-scene's pixel size); levels of its last training set (seed 2029)."""
+scene's pixel size); levels of 256 images of its last training set (seed 2029)."""
 
 
 def check_gsd(gsd: float | None) -> float | None:
