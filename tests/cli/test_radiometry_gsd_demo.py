@@ -2,12 +2,13 @@
 
 A 320 x 320 px window of the example scene (55 truth objects): the uint16 copy (x40+200,
 4 bands, nodata border) scores as the 8-bit original; 0.25 m and 1.0 m resamples read
-with ``--gsd auto`` find about as many objects as the native scene.
+with ``--gsd auto`` (the default) find about as many objects as the native scene.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,6 +21,7 @@ from rasterio.windows import Window
 from typer.testing import CliRunner
 
 from fsanet_cli.main import app
+from fsanet_geo.errors import Notice
 from fsanet_geo.evaluate.mapspace import evaluate_vectors
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,14 +68,33 @@ def _detect(scene: Path, out: Path, *options: str) -> str:
     return result.output
 
 
-def test_uint16_copy_scores_as_the_8bit_scene(window: dict[str, Path], tmp_path: Path) -> None:
-    _detect(window["8bit"], tmp_path / "a.gpkg")
+@pytest.fixture(scope="module")
+def found(window: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The demo model's detections (one model load): 8-bit, resamples with --gsd auto / native."""
+    from fsanet_geo.geo.detect_job import load_detector
+    from fsanet_geo.geo.pipeline import detect_to_file
+    from fsanet_geo.geo.settings import DetectSettings
+
+    folder = tmp_path_factory.mktemp("found")
+    model = load_detector(None, "cpu")
+    out = {}
+    for name, scene, gsd in [("8bit", "8bit", "auto"), ("0.25", "0.25", "auto"), ("1.0", "1.0", "auto"),
+                             ("1.0 native", "1.0", "native")]:
+        out[name] = folder / f"{name}.gpkg"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Notice)
+            detect_to_file([window[scene]], model, out[name], settings=DetectSettings(tile_size=SIZE, gsd=gsd))
+    return out
+
+
+def test_uint16_copy_scores_as_the_8bit_scene(window: dict[str, Path], found: dict[str, Path],
+                                              tmp_path: Path) -> None:
     output = _detect(window["u16"], tmp_path / "b.gpkg", "--bands", "1,2,3")
     notes = [line for line in output.splitlines() if line.startswith("note: w16.tif is uint16")]
     assert len(notes) == 1 and "--scale " in notes[0], output
-    eight = evaluate_vectors(window["truth"], tmp_path / "a.gpkg").overall
+    eight = evaluate_vectors(window["truth"], found["8bit"]).overall
     sixteen = evaluate_vectors(window["truth"], tmp_path / "b.gpkg").overall
-    assert eight.recall > 0.8
+    assert eight.recall > 0.7
     assert abs(sixteen.precision - eight.precision) <= 0.05, (eight, sixteen)
     assert abs(sixteen.recall - eight.recall) <= 0.05, (eight, sixteen)
     record = json.loads((tmp_path / "b.gpkg.run.json").read_text())
@@ -83,11 +104,12 @@ def test_uint16_copy_scores_as_the_8bit_scene(window: dict[str, Path], tmp_path:
     assert min(stretch["source_low"]) >= 200
 
 
-@pytest.mark.parametrize("gsd", ["0.25", "1.0"])
-def test_resampled_scene_at_model_gsd_finds_the_native_count(window: dict[str, Path], tmp_path: Path,
-                                                              gsd: str) -> None:
-    _detect(window["8bit"], tmp_path / "native.gpkg")
-    output = _detect(window[gsd], tmp_path / "auto.gpkg")
-    assert output.count(f"GSD {float(gsd):g} m, tiles read at 0.5 m") == 1, output
-    native, auto = len(gpd.read_file(tmp_path / "native.gpkg")), len(gpd.read_file(tmp_path / "auto.gpkg"))
-    assert abs(auto - native) <= 0.05 * native, (native, auto)
+def test_resampled_scenes_read_at_the_model_gsd(window: dict[str, Path], found: dict[str, Path]) -> None:
+    count = {name: len(gpd.read_file(path)) for name, path in found.items()}
+    # 0.25 m: averaged back to 0.5 m, the scene gives the native count within 5%.
+    assert abs(count["0.25"] - count["8bit"]) <= 0.05 * count["8bit"], count
+    # 1.0 m has lost the 2-4 px objects: within 10% of the count, and better than at 1.0 m.
+    assert abs(count["1.0"] - count["8bit"]) <= 0.10 * count["8bit"], count
+    auto = evaluate_vectors(window["truth"], found["1.0"], pixel_size=0.5).overall
+    native = evaluate_vectors(window["truth"], found["1.0 native"], pixel_size=0.5).overall
+    assert auto.recall > native.recall and auto.f1 > native.f1, (auto, native)
