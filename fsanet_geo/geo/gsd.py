@@ -9,6 +9,7 @@ give it in metres at the scene centre (pyproj's geodesic on the CRS's ellipsoid)
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
-from fsanet_geo.errors import ConfigError
+from fsanet_geo.errors import ConfigError, Notice
 from fsanet_geo.geo.settings import parse_gsd_mode
 
 GSD_TOLERANCE = 0.10
@@ -105,6 +106,18 @@ def match_gsd(mode: str | float, scene_gsd: float | None, model_gsd: float | Non
         return GsdMatch(scene_gsd, model_gsd, scene_gsd / model_gsd, "resampled to the model's GSD")
     target = float(mode)
     return GsdMatch(scene_gsd, model_gsd, scene_gsd / target, f"resampled to {target:g} m")
+
+
+def scene_gsd_match(info: Any, mode: str | float, model_gsd: float | None, *, warn: bool = True) -> GsdMatch:
+    """:func:`match_gsd` for scene ``info`` (a :class:`~fsanet_geo.geo.reader.SceneInfo`); a
+    resampling is reported once as a :class:`~fsanet_geo.errors.Notice` when ``warn``."""
+    match = match_gsd(mode, raster_gsd(info.crs, info.transform, info.height, info.width), model_gsd)
+    if warn and match.resampled:
+        assert match.scene_gsd is not None
+        warnings.warn(f"{info.path.name}: GSD {match.scene_gsd:.3g} m, tiles read at "
+                      f"{match.scene_gsd / match.zoom:.3g} m ({match.reason}; --gsd native to keep it)",
+                      Notice, stacklevel=4)
+    return match
 
 
 def zoomed_tiling(tile_size: int, overlap: int, zoom: float) -> tuple[int, int]:

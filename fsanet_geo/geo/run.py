@@ -26,18 +26,18 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from fsanet_geo.device import resolve_device
-from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, Notice, RasterError
+from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError
 from fsanet_geo.geo.detections import Detections
-from fsanet_geo.geo.gsd import GsdMatch, match_gsd, raster_gsd, zoomed_tiling
+from fsanet_geo.geo.gsd import GsdMatch, scene_gsd_match, zoomed_tiling
 from fsanet_geo.geo.journal import DetectJournal, JournalChunk
 from fsanet_geo.geo.merge import SeamMerger
 from fsanet_geo.geo.output import DetectionOutput, Sink, file_output
 from fsanet_geo.geo.predict import TilePredictor, batches, class_filter
-from fsanet_geo.geo.run_record import run_record, write_run_record
+from fsanet_geo.geo.run_record import write_run_record
 from fsanet_geo.geo.reader import SceneInfo, TileData, TileReader, gdal_env, open_scene, prefetch_tiles
-from fsanet_geo.geo.scaling import ByteScaling, range_scaling
+from fsanet_geo.geo.scaling import ByteScaling
 from fsanet_geo.geo.settings import DetectSettings, Predictor, predictor_config, resolve_tiling
-from fsanet_geo.geo.stretch import SceneStretch, measure_stretch
+from fsanet_geo.geo.stretch import ScaleChoice, choose_scaling
 from fsanet_geo.geo.tiling import tile_windows
 from fsanet_geo.geo.windows import TileWindow
 
@@ -113,7 +113,7 @@ def open_tiled_scenes(
     A scene without CRS is refused unless ``settings.allow_no_crs``; then it warns
     (:class:`NotGeoreferencedWarning`) when ``warn``, and its outputs are in pixels.
     ``settings.gsd`` and ``model_gsd`` (metres) decide a resampling; tiles then cover
-    ``tile_size`` model pixels, and a :class:`Notice` says so once (when ``warn``).
+    ``tile_size`` model pixels, and a :class:`~fsanet_geo.errors.Notice` says so once (when ``warn``).
     """
     scenes = []
     for p in paths:
@@ -129,12 +129,8 @@ def open_tiled_scenes(
                     stacklevel=4,
                 )
             transform = Affine.identity()
-        match = match_gsd(settings.gsd, raster_gsd(info.crs, info.transform, info.height, info.width), model_gsd)
+        match = scene_gsd_match(info, settings.gsd, model_gsd, warn=warn)
         windows = tile_windows(info.height, info.width, *zoomed_tiling(tile_size, overlap, match.zoom))
-        if warn and match.resampled:
-            warnings.warn(f"{info.path.name}: GSD {match.scene_gsd:.3g} m, tiles read at "
-                          f"{match.scene_gsd / match.zoom:.3g} m ({match.reason}; --gsd native to keep it)",
-                          Notice, stacklevel=4)
         scenes.append(TiledScene(info, windows, transform, info.path.name, match))
     crs_set = {s.crs.to_wkt() if s.crs else None for s in scenes}
     if len(crs_set) > 1:
@@ -177,7 +173,7 @@ class SceneRun:
         self.resumed_tiles = 0
         self.counts: dict[int, int] = {}
         self.imagery = getattr(predict.predictor, "imagery", None)
-        self.stretches: dict[int, SceneStretch | None] = {}
+        self.stretches: dict[int, ScaleChoice] = {}
 
     @classmethod
     def prepare(
@@ -314,18 +310,10 @@ class SceneRun:
 
     def scaling(self, index: int) -> ByteScaling | None:
         """The 8-bit scaling of scene ``index``: the user's ``scale``, else its stretch (measured
-        once, reported once as a :class:`Notice`; see :mod:`~fsanet_geo.geo.stretch`)."""
-        s, info = self.settings, self.scenes[index].info
-        if s.scale is not None:
-            return range_scaling(s.scale, len(info.bands))
+        once, reported once as a :class:`~fsanet_geo.errors.Notice`; see :mod:`~fsanet_geo.geo.stretch`)."""
         if index not in self.stretches:
-            levels = self.imagery.levels if self.imagery is not None and s.stretch_to == "model" else None
-            self.stretches[index] = stretch = measure_stretch(info, s.percentiles, levels)
-            if stretch is not None:
-                warnings.warn(f"{info.path.name} is {info.dtype}, stretched to 8 bits by {stretch.describe()}",
-                              Notice, stacklevel=2)
-        stretch = self.stretches[index]
-        return stretch.scaling() if stretch is not None else None
+            self.stretches[index] = choose_scaling(self.scenes[index].info, self.settings, self.imagery)
+        return self.stretches[index].scaling
 
     def take_tiles(
         self, index: int, merger: SeamMerger, first: int, last: int, skipped: int, dets: Detections
@@ -371,12 +359,13 @@ class SceneRun:
     @contextlib.contextmanager
     def writing_to(self, out: Path, *, keep_crs: bool, overwrite: bool) -> Iterator[None]:
         """Give the run its resume journal and a sink writing ``out`` (see :func:`file_output`);
-        once ``out`` is in place, its run record ``out.run.json`` (see :mod:`~fsanet_geo.geo.run_record`)."""
+        once ``out`` is in place, its run record ``out.run.json`` when a scene was stretched or
+        resampled (see :mod:`~fsanet_geo.geo.run_record`)."""
         with file_output(out, self.scenes[0].crs, self.fingerprint(), resume=self.settings.resume,
                          keep_crs=keep_crs, overwrite=overwrite) as (journal, sink):
             self.journal, self.output.sink = journal, sink
             yield
-        write_run_record(out, run_record(self))
+        write_run_record(out, self)
 
     def fingerprint(self) -> dict[str, Any]:
         """What a journal must match to be resumed: the scene files, settings and tiling."""

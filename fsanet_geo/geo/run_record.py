@@ -3,7 +3,8 @@
 Per scene: bands, data type, the 8-bit stretch (its percentiles, the measured range, the
 model's levels and the equivalent ``--scale`` values, so that ``--scale-from`` reuses it on
 the next scene or for training) and the ground sample distance match (scene and model GSD,
-zoom). Written atomically once the output is in place; it replaces an older record.
+zoom). Written atomically once the output is in place, when a scene was stretched, scaled
+or resampled (an 8-bit scene read as it is has nothing to record); it replaces an older record.
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ def run_record(run: Any) -> dict[str, Any]:
     imagery = run.imagery
     scenes = []
     for index, scene in enumerate(run.scenes):
-        scaling = run.scaling(index)
-        if s.scale is not None and scaling is not None:
-            stretch: dict[str, Any] | None = {
-                "source": "--scale", "scale": [float(v) for pair in zip(scaling.low, scaling.high) for v in pair]
-            }
-        else:
-            measured = run.stretches.get(index)
-            stretch = {"source": "percentiles", **measured.to_dict()} if measured is not None else None
+        run.scaling(index)
+        choice = run.stretches[index]
+        stretch: dict[str, Any] | None = None
+        if choice.user and choice.scaling is not None:
+            pairs = zip(choice.scaling.low, choice.scaling.high)
+            stretch = {"source": "--scale", "scale": [float(v) for pair in pairs for v in pair]}
+        elif choice.stretch is not None:
+            stretch = {"source": "percentiles", **choice.stretch.to_dict()}
         match = scene.gsd
         scenes.append({
             "scene": scene.name,
@@ -61,8 +62,17 @@ def run_record(run: Any) -> dict[str, Any]:
     }
 
 
-def write_run_record(output: str | os.PathLike[str], record: dict[str, Any]) -> Path:
-    """Write ``record`` to :func:`record_path` of ``output`` atomically; returns its path."""
+def record_matters(record: dict[str, Any]) -> bool:
+    """Whether a run record says anything: some scene was stretched, scaled or resampled."""
+    return any(s["stretch"] is not None or (s["gsd"] or {}).get("zoom", 1.0) != 1.0 for s in record["scenes"])
+
+
+def write_run_record(output: str | os.PathLike[str], run: Any) -> Path | None:
+    """Write the record of ``run`` to :func:`record_path` of ``output`` atomically when it
+    :func:`matters <record_matters>`; returns its path (None when not written)."""
+    record = run_record(run)
+    if not record_matters(record):
+        return None
     path = record_path(output)
     with atomic_path(path, overwrite=True) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from fsanet_geo.errors import ConfigError
-from fsanet_geo.geo.scaling import ByteScaling
+from fsanet_geo.errors import ConfigError, Notice
+from fsanet_geo.geo.scaling import ByteScaling, range_scaling
 
 
 @dataclass(frozen=True)
@@ -162,3 +163,29 @@ def measure_stretch(info: Any, percentiles: Sequence[float] = (2.0, 98.0),
     if measured is None:
         return None
     return stretch_from_percentiles(measured.low, measured.high, percentiles, levels)
+
+
+@dataclass(frozen=True)
+class ScaleChoice:
+    """How one scene is brought to 8 bits: ``scaling`` (None: uint8 as it is), from the user's
+    ``--scale`` (``user``) or from the measured ``stretch``."""
+
+    scaling: ByteScaling | None
+    stretch: SceneStretch | None = None
+    user: bool = False
+
+
+def choose_scaling(info: Any, settings: Any, imagery: Any = None) -> ScaleChoice:
+    """The scaling of scene ``info`` under :class:`~fsanet_geo.geo.settings.DetectSettings`
+    ``settings``: ``scale`` when given, else the measured stretch to the levels of
+    ``imagery`` (a model's :class:`~fsanet_geo.model.imagery.ImageryProfile`, with
+    ``stretch_to="model"``), reported once as a :class:`Notice`."""
+    if settings.scale is not None:
+        return ScaleChoice(range_scaling(settings.scale, len(info.bands)), user=True)
+    levels = imagery.levels if imagery is not None and settings.stretch_to == "model" else None
+    stretch = measure_stretch(info, settings.percentiles, levels)
+    if stretch is None:
+        return ScaleChoice(None)
+    warnings.warn(f"{info.path.name} is {info.dtype}, stretched to 8 bits by {stretch.describe()}", Notice,
+                  stacklevel=3)
+    return ScaleChoice(stretch.scaling(), stretch)
