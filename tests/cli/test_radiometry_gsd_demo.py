@@ -130,3 +130,28 @@ def test_resampled_scenes_read_at_the_model_gsd(window: dict[str, Path], found: 
     assert abs(count["0.25"] - count["8bit"]) <= 0.05 * count["8bit"], count
     # 1.0 m, read upsampled: the same count within 5% (read as it is: 20, see README).
     assert abs(count["1.0"] - count["8bit"]) <= 0.05 * count["8bit"], count
+
+
+def _one_error(args: list[str]) -> str:
+    result = CliRunner().invoke(app, ["detect", *args])
+    lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("note:")]
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+def test_scale_and_gsd_options_fail_in_one_line(tmp_path: Path) -> None:
+    scene = tmp_path / "u16.tif"
+    with rasterio.open(scene, "w", driver="GTiff", height=32, width=32, count=3, dtype="uint16",
+                       crs="EPSG:32633", transform=Affine(0.5, 0, 5e5, 0, -0.5, 4.6e6)) as dst:
+        dst.write(np.full((3, 32, 32), 300, np.uint16))
+    record = tmp_path / "run.json"
+    record.write_text('{"scenes": [{"scene": "a.tif", "stretch": {"scale": [0, 1000]}}]}')
+    out = str(tmp_path / "o.gpkg")
+    assert _one_error([str(scene), "-o", out, "--gsd", "fine"]) == (
+        "error: gsd takes auto, native or metres per pixel (e.g. 0.5), got 'fine'")
+    assert _one_error([str(scene), "-o", out, "--scale", "0,1", "--scale-from", str(record)]) == (
+        "error: give --scale or --scale-from, not both")
+    assert _one_error([str(scene), "-o", out, "--scale", "0,1,0,1"]) == (
+        "error: --scale gives 2 band range(s) but 3 band(s) are read: give MIN,MAX for all bands or one "
+        "MIN,MAX pair per band")
+    assert not (tmp_path / "o.gpkg").exists()
