@@ -15,7 +15,9 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 
-from fsanet_cli._render import error_line, interrupted_line, warning_line
+from fsanet_geo.errors import Notice
+
+from fsanet_cli._render import error_line, interrupted_line, note_line, warning_line
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -78,7 +80,8 @@ def _one_line(exc: BaseException | str) -> str:
 
 @contextmanager
 def _warnings_as_lines() -> Iterator[None]:
-    """Show each distinct warning once as ``warning: MESSAGE`` on stderr (no source line).
+    """Show each distinct warning once as ``warning: MESSAGE`` on stderr (no source line);
+    a :class:`~fsanet_geo.errors.Notice` as ``note: MESSAGE``.
 
     With ``--debug`` Python's own format (file, line, source) is kept.
     """
@@ -92,7 +95,7 @@ def _warnings_as_lines() -> Iterator[None]:
         text = _one_line(str(message))
         if text not in seen:
             seen.add(text)
-            warning_line(text)
+            (note_line if issubclass(category, Notice) else warning_line)(text)
 
     warnings.showwarning = show
     try:

@@ -38,6 +38,11 @@ def warning_line(message: str) -> None:
     console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
+def note_line(message: str) -> None:
+    """Print ``note: MESSAGE`` on stderr; the message is shown literally (no markup)."""
+    console.print(f"[cyan]note:[/] {escape(message)}", soft_wrap=True)
+
+
 def interrupted_line() -> None:
     """Print ``interrupted`` on stderr (after Ctrl-C)."""
     console.print("[yellow]interrupted[/]")

@@ -33,6 +33,11 @@ class MergeMetric(str, Enum):
     iou = "iou"
 
 
+class StretchTo(str, Enum):
+    model = "model"
+    full = "full"
+
+
 class OutputFormat(str, Enum):
     gpkg = "gpkg"
     geojson = "geojson"
@@ -73,8 +78,16 @@ def detect(
     classes: str = typer.Option(None, "--classes", help="Keep only these classes, e.g. vehicle,ship.",
                                 show_default="all"),
     bands: str = typer.Option(None, "--bands", help="1-based bands to read, e.g. 3,2,1."),
-    scale: str = typer.Option(None, "--scale", help="Value range MIN,MAX mapped to 0..255.",
+    scale: str = typer.Option(None, "--scale", help="Value range MIN,MAX mapped to 0..255 for all bands, "
+                                                    "or one MIN,MAX pair per band.",
                               show_default="2-98 percentiles per band"),
+    scale_from: Path = typer.Option(None, "--scale-from", exists=True, dir_okay=False,
+                                    help="Reuse the stretch recorded in an earlier run's OUTPUT.run.json."),
+    stretch_to: StretchTo = typer.Option(StretchTo.model, "--stretch-to",
+                                         help="Where the percentiles go: the model's training levels "
+                                              "(0..255 when it has none) or full 0..255."),
+    gsd: str = typer.Option("auto", "--gsd", help="auto (resample to the model's GSD when they differ by "
+                                                   "more than 10%), native, or metres per pixel."),
     keep_crs: bool = typer.Option(False, "--keep-crs", help="GeoJSON in the raster's CRS instead of WGS84."),
     allow_no_crs: bool = typer.Option(False, "--allow-no-crs", help="Accept scenes without a CRS (pixel outputs)."),
     preview: Path = typer.Option(None, "--preview", dir_okay=False, help="Write a quicklook PNG with the boxes."),
@@ -94,15 +107,23 @@ def detect(
 
     if process_rank() > 0:  # under torchrun: rank 0 reports and writes
         console.quiet = True
+    from fsanet_geo.geo.stretch import scale_from_record
+
     scale_range = parse_csv(scale, float, "--scale")
-    if scale_range is not None and len(scale_range) != 2:
-        raise ConfigError(f"--scale takes MIN,MAX, got {scale!r}")
+    if scale_range is not None and (len(scale_range) < 2 or len(scale_range) % 2):
+        raise ConfigError(f"--scale takes MIN,MAX or one MIN,MAX pair per band, got {scale!r}")
+    if scale_from is not None:
+        if scale_range is not None:
+            raise ConfigError("give --scale or --scale-from, not both")
+        scale_range = list(scale_from_record(scale_from))
     settings = DetectSettings(
         tile_size=tile_size,
         overlap=overlap,
         batch_size=batch_size,
         bands=parse_csv(bands, int, "--bands"),
-        scale=tuple(scale_range) if scale_range else None,  # type: ignore[arg-type]
+        scale=tuple(scale_range) if scale_range else None,
+        stretch_to=stretch_to.value,
+        gsd=gsd,
         score_thr=score_thr,
         nms_iou=nms_iou,
         merge_metric=merge_metric.value,

@@ -55,12 +55,15 @@ def info(
 ) -> None:
     """Show a checkpoint's model config (preset, classes, normalisation, inference settings)."""
     from fsanet_geo.model.checkpoint import read_checkpoint_config, read_checkpoint_metadata
+    from fsanet_geo.model.imagery import imagery_from_metadata
 
     config = read_checkpoint_config(checkpoint)
     metadata = read_checkpoint_metadata(checkpoint)
+    imagery = imagery_from_metadata(metadata, str(checkpoint))
     extra = {k: v for k, v in metadata.items() if k not in ("format", "format_version", "config")}
     if as_json:
-        typer.echo(json.dumps({"config": config.to_dict(), "metadata": extra}, indent=2))
+        typer.echo(json.dumps({"config": config.to_dict(), "metadata": extra,
+                               "gsd": imagery.gsd, "levels": imagery.levels}, indent=2))
         return
     table = Table(title=str(checkpoint), show_header=True)
     table.add_column("setting")
@@ -68,6 +71,10 @@ def info(
     table.add_row("format", f"{metadata['format']} v{metadata['format_version']}")
     for key, value in config.to_dict().items():
         table.add_row(key, _format(value))
+    table.add_row("gsd (m/pixel)", f"{imagery.gsd:g}" if imagery.gsd is not None else "unknown")
+    levels = imagery.levels
+    table.add_row(f"levels at {imagery.percentiles[0]:g}-{imagery.percentiles[1]:g}%",
+                  "; ".join(f"{lo:g}..{hi:g}" for lo, hi in zip(*levels)) if levels else "unknown (0..255)")
     for key, value in extra.items():
         table.add_row(f"metadata: {key}", value)
     print_data(table)

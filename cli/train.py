@@ -70,6 +70,10 @@ def train(
     amp: bool = typer.Option(None, "--amp/--no-amp", help="Mixed precision on CUDA.", show_default="on"),
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Processes on this machine (one per GPU), launched with torchrun."),
+    gsd: float = typer.Option(None, "--gsd", min=0.001,
+                              help="Ground sample distance of the training images, metres per pixel; "
+                                   "recorded in the checkpoints for fsanet detect --gsd auto.",
+                              show_default="unknown, not recorded"),
 ) -> None:
     """Train a detector; progress on stderr, checkpoints and metrics in the work dir."""
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
@@ -86,7 +90,7 @@ def train(
         "num_workers": workers, "val_interval": val_interval, "max_iters": max_iters,
         "input_size": input_size, "flip_v": flip_v, "rot90": rot90, "amp": amp,
         "pretrained_backbone": _pretrained(pretrained_backbone),
-        "init_weights": init_weights, "warmup_iters": warmup_iters,
+        "init_weights": init_weights, "warmup_iters": warmup_iters, "gsd": gsd,
     }
     given = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
     if resume:

@@ -48,6 +48,10 @@ class NotGeoreferencedWarning(UserWarning):
     """The raster has no CRS or geotransform: outputs stay in pixel coordinates."""
 
 
+class Notice(UserWarning):
+    """A choice made for the user, shown once (a scene's stretch, a resampling to the model's GSD)."""
+
+
 class DistributedError(FsanetError):
     """Another process of a ``torchrun`` run failed; the message names its rank and error."""
 

@@ -95,21 +95,22 @@ class TilePredictor:
         return Detections.concat([self.tile_detections(t, out) for t, out in zip(full, outputs)])
 
     def tile_detections(self, tile: TileData, out: dict[str, torch.Tensor]) -> Detections:
-        """Filter one tile's raw output and move it to scene pixels (float64 [N, 4] xyxy)."""
+        """Filter one tile's raw output and move it to scene pixels (float64 [N, 4] xyxy), undoing
+        the tile's zoom (a resampled read)."""
         boxes = out["boxes"].detach().to("cpu", torch.float64).numpy().reshape(-1, 4)
         scores = out["scores"].detach().to("cpu", torch.float32).numpy().reshape(-1)
         labels = out["labels"].detach().to("cpu", torch.int64).numpy().reshape(-1)
         keep = scores >= self.score_thr
         if self.keep_labels is not None:
             keep &= np.isin(labels, self.keep_labels)
-        w = tile.window
+        w, (zx, zy) = tile.window, tile.zoom
         boxes = boxes.copy()
-        boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0.0, w.width)
-        boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0.0, w.height)
+        boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0.0, w.width * zx)
+        boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0.0, w.height * zy)
         keep &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         if tile.valid is not None and self.nodata_max_fraction < 1.0 and keep.any():
             keep &= nodata_fraction(tile.valid, boxes) <= self.nodata_max_fraction
-        boxes = boxes[keep] + np.array([w.col_off, w.row_off, w.col_off, w.row_off], np.float64)
+        boxes = boxes[keep] / np.array([zx, zy, zx, zy]) + np.array([w.col_off, w.row_off, w.col_off, w.row_off])
         return Detections(boxes, scores[keep], labels[keep], np.full(int(keep.sum()), tile.index, np.int64))
 
 

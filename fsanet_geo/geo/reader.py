@@ -29,6 +29,7 @@ from rasterio.windows import Window
 
 from fsanet_geo.errors import RasterError
 from fsanet_geo.geo.prefetch import prefetch_tiles  # noqa: F401 - re-exported (it lived here)
+from fsanet_geo.geo.gsd import zoomed_read
 from fsanet_geo.geo.scaling import ByteScaling, percentile_scaling, range_scaling
 from fsanet_geo.geo.sparse import SparseBlocks
 from fsanet_geo.geo.unreadable import gdal_error_text
@@ -90,6 +91,7 @@ class TileData:
         empty: True when no pixel of the tile holds data (the tile is skipped).
         unreadable: GDAL's reason when the window could not be read and the reader skips such
             tiles (then ``empty`` too); None otherwise.
+        zoom: (x, y) tile pixels per scene pixel; (1, 1) unless read resampled to a model's GSD.
     """
 
     index: int
@@ -98,6 +100,7 @@ class TileData:
     valid: np.ndarray | None
     empty: bool
     unreadable: str | None = None
+    zoom: tuple[float, float] = (1.0, 1.0)
 
 
 def gdal_env(cache_bytes: int = GDAL_CACHE_BYTES) -> rasterio.Env:
@@ -300,12 +303,14 @@ class TileReader:
         info: the scene (from :func:`open_scene`).
         scaling: the 8-bit scaling (None: the bands are uint8 and pass through).
         tile_size: tile side in pixels; smaller windows are zero-padded to it.
+        zoom: tile pixels per scene pixel (windows are read resampled, see :mod:`~fsanet_geo.geo.gsd`).
         skip_unreadable: a window GDAL cannot read becomes an empty tile carrying the reason
             (``TileData.unreadable``) instead of a :class:`RasterError`.
     """
 
     def __init__(
-        self, info: SceneInfo, scaling: ByteScaling | None, tile_size: int, *, skip_unreadable: bool = False
+        self, info: SceneInfo, scaling: ByteScaling | None, tile_size: int, zoom: float = 1.0, *,
+        skip_unreadable: bool = False,
     ) -> None:
         if scaling is None and not info.is_byte:
             raise RasterError(f"{info.path} is {info.dtype}: it needs a scaling to 8 bits")
@@ -313,6 +318,7 @@ class TileReader:
         self.scaling = scaling
         self.tile_size = tile_size
         self.skip_unreadable = skip_unreadable
+        self.zoom = zoom
         self._local = threading.local()
         self._handles: list[Any] = []
         self._lock = threading.Lock()
@@ -344,8 +350,11 @@ class TileReader:
         with self._lock:
             self.windows_read += 1
         try:
-            data = ds.read(list(info.bands), window=rio_window)
-            valid = None if info.mask_kind == "none" else _read_valid(ds, info, data, rio_window)
+            if self.zoom != 1.0:
+                data, valid = zoomed_read(ds, info.bands, rio_window, self.zoom, info.mask_kind != "none")
+            else:
+                data = ds.read(list(info.bands), window=rio_window)
+                valid = None if info.mask_kind == "none" else _read_valid(ds, info, data, rio_window)
         except RasterioError as exc:
             reason = gdal_error_text(exc, info.path)
             if self.skip_unreadable:
@@ -356,14 +365,15 @@ class TileReader:
         image8 = data if self.scaling is None else self.scaling.apply(data)
         if valid is not None:
             image8 = np.where(valid[None], image8, 0).astype(np.uint8)
-        h, w = window.height, window.width
+        h, w = image8.shape[1:]
+        zoom = (w / window.width, h / window.height)
         if (h, w) == (t, t):
-            return TileData(index, window, np.ascontiguousarray(image8), valid, False)
+            return TileData(index, window, np.ascontiguousarray(image8), valid, False, zoom)
         image = np.zeros((len(info.bands), t, t), np.uint8)
         image[:, :h, :w] = image8
         full_valid = np.zeros((t, t), bool)
         full_valid[:h, :w] = True if valid is None else valid
-        return TileData(index, window, image, full_valid, False)
+        return TileData(index, window, image, full_valid, False, zoom)
 
     def close(self) -> None:
         """Close every handle opened by the reading threads."""

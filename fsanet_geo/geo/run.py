@@ -29,12 +29,16 @@ from fsanet_geo.device import resolve_device
 from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.fingerprint import run_fingerprint
+from fsanet_geo.geo.gsd import GsdMatch, scene_gsd_match, zoomed_tiling
 from fsanet_geo.geo.journal import DetectJournal, JournalChunk
 from fsanet_geo.geo.merge import SeamMerger
 from fsanet_geo.geo.output import DetectionOutput, Sink, file_output
 from fsanet_geo.geo.predict import TilePredictor, batches, class_filter
-from fsanet_geo.geo.reader import SceneInfo, TileData, TileReader, gdal_env, open_scene, prefetch_tiles, scene_scaling
+from fsanet_geo.geo.run_record import write_run_record
+from fsanet_geo.geo.reader import SceneInfo, TileData, TileReader, gdal_env, open_scene, prefetch_tiles
+from fsanet_geo.geo.scaling import ByteScaling
 from fsanet_geo.geo.settings import DetectSettings, Predictor, predictor_config, resolve_tiling
+from fsanet_geo.geo.stretch import ScaleChoice, choose_scaling
 from fsanet_geo.geo.tiling import tile_windows
 from fsanet_geo.geo.unreadable import METADATA_KEY, UnreadableWindow, metadata_value
 from fsanet_geo.geo.windows import TileWindow
@@ -78,13 +82,15 @@ class DetectSummary:
 class TiledScene:
     """An opened, checked scene and its tile windows (tile ``i`` is ``windows[i]``).
 
-    ``transform`` maps scene pixels to CRS units (the identity for a scene without CRS).
+    ``transform`` maps scene pixels to CRS units (the identity for a scene without CRS);
+    ``gsd`` says whether tiles are read resampled to the model's GSD (windows are scene pixels).
     """
 
     info: SceneInfo
     windows: list[TileWindow]
     transform: Affine
     name: str
+    gsd: GsdMatch | None = None
 
     @property
     def crs(self) -> CRS | None:
@@ -99,11 +105,14 @@ def open_tiled_scenes(
     in_channels: int | None,
     *,
     warn: bool = True,
+    model_gsd: float | None = None,
 ) -> list[TiledScene]:
     """Open and check every scene (bands, CRS) and cut it into tiles; they must share one CRS.
 
     A scene without CRS is refused unless ``settings.allow_no_crs``; then it warns
     (:class:`NotGeoreferencedWarning`) when ``warn``, and its outputs are in pixels.
+    ``settings.gsd`` and ``model_gsd`` (metres) decide a resampling; tiles then cover
+    ``tile_size`` model pixels, and a :class:`~fsanet_geo.errors.Notice` says so once (when ``warn``).
     """
     scenes = []
     for p in paths:
@@ -119,8 +128,9 @@ def open_tiled_scenes(
                     stacklevel=4,
                 )
             transform = Affine.identity()
-        windows = tile_windows(info.height, info.width, tile_size, overlap)
-        scenes.append(TiledScene(info, windows, transform, info.path.name))
+        match = scene_gsd_match(info, settings.gsd, model_gsd, warn=warn)
+        windows = tile_windows(info.height, info.width, *zoomed_tiling(tile_size, overlap, match.zoom))
+        scenes.append(TiledScene(info, windows, transform, info.path.name, match))
     crs_set = {s.crs.to_wkt() if s.crs else None for s in scenes}
     if len(crs_set) > 1:
         raise RasterError("the scenes have different CRSs: write one output per scene (--output-dir)")
@@ -162,6 +172,8 @@ class SceneRun:
         self.resumed_tiles = 0
         self.counts: dict[int, int] = {}
         self.unreadable: list[UnreadableWindow] = []
+        self.imagery = getattr(predict.predictor, "imagery", None)
+        self.stretches: dict[int, ScaleChoice] = {}
 
     @classmethod
     def prepare(
@@ -192,7 +204,8 @@ class SceneRun:
         in_channels = predictor_config(predictor, "in_channels")
         class_names = [str(c) for c in (getattr(predictor, "class_names", None) or [])]
         keep = class_filter(settings.classes, class_names)
-        scenes = open_tiled_scenes(scene_paths, settings, tile, overlap, in_channels, warn=warn)
+        scenes = open_tiled_scenes(scene_paths, settings, tile, overlap, in_channels, warn=warn,
+                                   model_gsd=getattr(getattr(predictor, "imagery", None), "gsd", None))
         predict = TilePredictor(predictor, device, settings, keep)
         output = DetectionOutput(scenes, class_names, sink, settings.sink_rows)
         return cls(settings, predict, tile, overlap, scenes, output, progress=progress, journal=journal,
@@ -290,14 +303,22 @@ class SceneRun:
     def open_tiles(self, index: int, indexes: Sequence[int]) -> Iterator[Iterator[TileData]]:
         """Tiles ``indexes`` of scene ``index``, read and scaled ahead in background threads, in order."""
         s, scene = self.settings, self.scenes[index]
-        scaling = scene_scaling(scene.info, value_range=s.scale, percentiles=s.percentiles)
         depth = s.prefetch or 2 * s.batch_size
-        with TileReader(scene.info, scaling, self.tile_size, skip_unreadable=s.skip_unreadable) as reader:
+        zoom = scene.gsd.zoom if scene.gsd is not None else 1.0
+        with TileReader(scene.info, self.scaling(index), self.tile_size, zoom,
+                        skip_unreadable=s.skip_unreadable) as reader:
             tiles = prefetch_tiles(reader, scene.windows, indexes, threads=s.read_threads, depth=depth)
             try:
                 yield tiles
             finally:
                 tiles.close()  # type: ignore[attr-defined]
+
+    def scaling(self, index: int) -> ByteScaling | None:
+        """The 8-bit scaling of scene ``index``: the user's ``scale``, else its stretch (measured
+        once, reported once as a :class:`~fsanet_geo.errors.Notice`; see :mod:`~fsanet_geo.geo.stretch`)."""
+        if index not in self.stretches:
+            self.stretches[index] = choose_scaling(self.scenes[index].info, self.settings, self.imagery)
+        return self.stretches[index].scaling
 
     def take_tiles(
         self, index: int, merger: SeamMerger, first: int, last: int, skipped: int, dets: Detections,
@@ -355,11 +376,14 @@ class SceneRun:
 
     @contextlib.contextmanager
     def writing_to(self, out: Path, *, keep_crs: bool, overwrite: bool) -> Iterator[None]:
-        """Give the run its resume journal and a sink writing ``out`` (see :func:`file_output`)."""
+        """Give the run its resume journal and a sink writing ``out`` (see :func:`file_output`);
+        once ``out`` is in place, its run record ``out.run.json`` when a scene was stretched or
+        resampled (see :mod:`~fsanet_geo.geo.run_record`)."""
         with file_output(out, self.scenes[0].crs, self.fingerprint(), resume=self.settings.resume,
                          keep_crs=keep_crs, overwrite=overwrite) as (journal, sink):
             self.journal, self.output.sink = journal, sink
             yield
+        write_run_record(out, self)
 
     def fingerprint(self) -> dict[str, Any]:
         """What a journal must match to be resumed: scenes, settings, tiling and model

@@ -52,13 +52,20 @@ class ByteScaling:
 
 
 def range_scaling(value_range: Sequence[float], bands: int) -> ByteScaling:
-    """The same user range ``(min, max)`` for all ``bands`` bands."""
-    if len(value_range) != 2:
-        raise ConfigError(f"a scaling range is two values MIN,MAX, got {list(value_range)}")
-    low, high = float(value_range[0]), float(value_range[1])
-    if not high > low:
-        raise ConfigError(f"scaling range needs MAX > MIN, got {low},{high}")
-    return ByteScaling(np.full(bands, low), np.full(bands, high))
+    """A user range: ``(min, max)`` for all ``bands`` bands, or ``(min1, max1, ..., minC, maxC)``."""
+    values = [float(v) for v in value_range]
+    if len(values) == 2:
+        values = values * bands
+    if len(values) != 2 * bands:
+        raise ConfigError(
+            f"--scale gives {len(values) / 2:g} band range(s) but {bands} band(s) are read: "
+            f"give MIN,MAX for all bands or one MIN,MAX pair per band"
+        )
+    pairs = np.array(values, np.float64).reshape(bands, 2)
+    bad = [i + 1 for i, (low, high) in enumerate(pairs) if not (np.isfinite(low) and np.isfinite(high) and high > low)]
+    if bad:
+        raise ConfigError(f"scaling range needs finite MAX > MIN, not so for band(s) {bad}")
+    return ByteScaling(pairs[:, 0], pairs[:, 1])
 
 
 def percentile_scaling(

@@ -38,8 +38,13 @@ class DetectSettings:
             Objects up to this size are seen whole in at least one tile.
         batch_size: tiles per predictor call.
         bands: 1-based band indexes (GDAL order, ``[3, 2, 1]``); None -> default choice.
-        scale: user range (min, max) mapped to 0..255 for every band; None -> percentiles.
+        scale: user range (min, max) mapped to 0..255 for every band, or one (min, max) pair
+            per band; None -> the scene's percentiles (see :mod:`~fsanet_geo.geo.stretch`).
         percentiles: (low, high) per-band percentiles for non-uint8 scenes.
+        stretch_to: "model": the percentiles go to the model's training levels (0..255 when it
+            has none); "full": to 0 and 255.
+        gsd: "auto" (resample to the model's GSD when they differ by > 10%), "native", or
+            metres per pixel to resample every scene to.
         score_thr: drop detections scoring below this (on top of the predictor's own).
         nms_iou: cross-tile merge threshold. merge_metric: "ios" or "iou".
         merge_method: "hard", or soft-NMS "linear" / "gaussian". soft_nms_sigma: Gaussian width.
@@ -60,8 +65,10 @@ class DetectSettings:
     overlap: int | None = None
     batch_size: int = 4
     bands: list[int] | None = None
-    scale: tuple[float, float] | None = None
+    scale: tuple[float, ...] | None = None
     percentiles: tuple[float, float] = (2.0, 98.0)
+    stretch_to: str = "model"
+    gsd: str | float = "auto"
     score_thr: float = 0.0
     nms_iou: float = 0.5
     merge_metric: str = "ios"
@@ -102,11 +109,14 @@ class DetectSettings:
         if self.gdal_cache_mb < 1:
             raise ConfigError(f"GDAL cache must be >= 1 MiB, got {self.gdal_cache_mb}")
         if self.scale is not None:
-            if len(self.scale) != 2:
-                raise ConfigError(f"scale range is two values MIN,MAX, got {list(self.scale)}")
-            low, high = (float(v) for v in self.scale)
-            if not (math.isfinite(low) and math.isfinite(high) and high > low):
-                raise ConfigError(f"scale range needs MAX > MIN (both finite), got {low:g},{high:g}")
+            if len(self.scale) < 2 or len(self.scale) % 2:
+                raise ConfigError(f"scale range is MIN,MAX or one MIN,MAX pair per band, got {list(self.scale)}")
+            for low, high in zip(*[iter(float(v) for v in self.scale)] * 2):
+                if not (math.isfinite(low) and math.isfinite(high) and high > low):
+                    raise ConfigError(f"scale range needs MAX > MIN (both finite), got {low:g},{high:g}")
+        if self.stretch_to not in ("model", "full"):
+            raise ConfigError(f"stretch_to must be 'model' or 'full', got {self.stretch_to!r}")
+        parse_gsd_mode(self.gsd)
         pct = [float(v) for v in self.percentiles]
         if len(pct) != 2 or not 0.0 <= pct[0] < pct[1] <= 100.0:
             raise ConfigError(f"percentiles must be two values with 0 <= low < high <= 100, got {pct}")
@@ -118,6 +128,19 @@ class DetectSettings:
             if value is not None:
                 setattr(s, key, list(value) if key == "bands" else value)
         return s
+
+
+def parse_gsd_mode(value: str | float) -> str | float:
+    """``"auto"``, ``"native"`` or metres per pixel > 0 (float); :class:`ConfigError` otherwise."""
+    if isinstance(value, str) and value.strip().lower() in ("auto", "native"):
+        return value.strip().lower()
+    try:
+        metres = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"gsd takes auto, native or metres per pixel (e.g. 0.5), got {value!r}") from None
+    if not (math.isfinite(metres) and metres > 0):
+        raise ConfigError(f"gsd in metres must be > 0, got {value!r}")
+    return metres
 
 
 def predictor_config(predictor: Predictor, name: str) -> Any:

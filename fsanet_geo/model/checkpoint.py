@@ -20,6 +20,7 @@ from fsanet_geo.errors import CheckpointError, ConfigError
 from fsanet_geo.io_utils import atomic_path, file_sha256
 from fsanet_geo.model.config import ModelConfig
 from fsanet_geo.model.detector import FSANet
+from fsanet_geo.model.imagery import imagery_from_metadata
 
 FORMAT = "fsanet-geo"
 FORMAT_VERSION = "1"
@@ -179,6 +180,7 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
     _refuse_non_finite(p, state)
     model.load_state_dict(state, strict=True)
     model.weights_sha256 = file_sha256(p)  # identifies the weights in a detection run's resume journal
+    model.imagery = imagery_from_metadata(metadata, str(p))  # GSD and 8-bit levels of its training data
     return model.to(target).eval()
 
 

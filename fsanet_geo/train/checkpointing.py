@@ -53,9 +53,11 @@ class Checkpoints:
     def save_model(self, path: Path, *, epoch: int, iteration: int) -> None:
         """The model's weights with the epoch, iteration and training config as metadata."""
         from fsanet_geo.model.checkpoint import save_checkpoint
+        from fsanet_geo.model.imagery import ImageryProfile
 
         meta = {"epoch": str(epoch), "iteration": str(iteration),
-                "train_config": json.dumps(self.config.to_dict())}
+                "train_config": json.dumps(self.config.to_dict()),
+                **ImageryProfile(gsd=self.config.gsd).to_metadata()}
         save_checkpoint(self.model, path, overwrite=True, extra_metadata=meta)  # atomic
 
     def save_last(self, *, iteration: int, iters_per_epoch: int, world_size: int,

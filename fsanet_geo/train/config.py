@@ -130,6 +130,8 @@ class TrainConfig:
     resume: bool = False
     overwrite: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    gsd: float | None = None
+    """Metres per pixel of the training images, recorded in the checkpoints (None: unknown)."""
 
     def __post_init__(self) -> None:
         for name in ("data_root", "train_ann", "train_images", "val_ann", "val_images", "work_dir"):

@@ -213,7 +213,7 @@ def test_a_refused_start_is_one_line_and_leaves_no_journal(scene: Path, tmp_path
     # the QA scenario: --resume after the failed start runs from scratch
     result = invoke(str(scene), "-o", str(out_dir / "s.gpkg"), *common, "--scale", "5,10", "--resume")
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out_dir.iterdir()) == ["b.dbf", "s.gpkg"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["b.dbf", "s.gpkg", "s.gpkg.run.json"]  # --scale is recorded
 
 
 def test_off_a_terminal_only_the_summary_line(scene: Path, tmp_path: Path, tiny_weights: Path) -> None:

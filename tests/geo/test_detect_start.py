@@ -37,7 +37,8 @@ def listing(folder: Path) -> list[str]:
         ((10.0, 5.0), "scale range needs MAX > MIN (both finite), got 10,5"),
         ((7.0, 7.0), "scale range needs MAX > MIN (both finite), got 7,7"),
         ((0.0, float("inf")), "scale range needs MAX > MIN (both finite), got 0,inf"),
-        ((1.0, 2.0, 3.0), "scale range is two values MIN,MAX, got [1.0, 2.0, 3.0]"),
+        ((1.0, 2.0, 3.0), "scale range is MIN,MAX or one MIN,MAX pair per band, got [1.0, 2.0, 3.0]"),
+        ((0.0, 1.0, 3.0, 2.0), "scale range needs MAX > MIN (both finite), got 3,2"),
     ],
 )
 def test_scale_range_is_checked_with_the_settings(scale: tuple[float, ...], message: str) -> None:
@@ -45,6 +46,7 @@ def test_scale_range_is_checked_with_the_settings(scale: tuple[float, ...], mess
         DetectSettings(scale=scale).validate()  # type: ignore[arg-type]
     assert str(info.value) == message
     DetectSettings(scale=(5.0, 10.0)).validate()
+    DetectSettings(scale=(5.0, 10.0, 0.0, 1.0, 2.0, 3.0)).validate()  # one pair per band
 
 
 def test_percentiles_are_checked_with_the_settings() -> None:

@@ -1,0 +1,32 @@
+"""Training records the ground sample distance of its data; `fsanet model info` shows it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from fsanet_cli.main import app
+from fsanet_geo.model.checkpoint import load_model, read_checkpoint_metadata
+from fsanet_geo.train.engine import train
+
+
+def test_checkpoints_carry_the_given_gsd(tiny_aitod: Path, tmp_path: Path, tiny_config: Any) -> None:
+    work = tmp_path / "run"
+    train(tiny_config(tiny_aitod, work, max_iters=1, val_interval=0, gsd=0.3))
+    assert read_checkpoint_metadata(work / "last.safetensors")["gsd"] == "0.3"
+    model = load_model(work / "last.safetensors", "cpu")
+    assert model.imagery.gsd == 0.3 and model.imagery.levels is None
+    result = CliRunner().invoke(app, ["model", "info", "--json", str(work / "last.safetensors")])
+    assert result.exit_code == 0, result.output
+    assert '"gsd": 0.3' in result.output and '"levels": null' in result.output
+
+
+def test_the_demo_model_reports_its_gsd() -> None:
+    from fsanet_geo.geo.detect_job import demo_weights_path
+
+    result = CliRunner().invoke(app, ["model", "info", str(demo_weights_path())])
+    assert result.exit_code == 0, result.output
+    assert "gsd (m/pixel)" in result.output and "0.5" in result.output
+    assert "30..177; 55..167; 32..130" in result.output
