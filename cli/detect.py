@@ -41,12 +41,21 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
-_SCENE = {"exists": True, "file_okay": True, "dir_okay": False, "readable": True}
-
-
 @handle_errors
 def detect(
-    scenes: list[Path] = typer.Argument(..., **_SCENE, help="Raster scene(s): GeoTIFF, COG, VRT, ..."),
+    scenes: list[str] = typer.Argument(None, help="Raster scene(s): GeoTIFF, COG, VRT, ...; https:// or s3:// "
+                                       "URLs; STAC item JSON, ItemCollection or folder of items.",
+                                       show_default=False),
+    scene_list: Path = typer.Option(None, "--scenes", dir_okay=False,
+                                    help="A text file of scenes, one path or URL per line (# comments)."),
+    asset: str = typer.Option(None, "--asset", help="STAC asset to read.", show_default="the first RGB-like asset"),
+    aoi: Path = typer.Option(None, "--aoi", dir_okay=False,
+                             help="Area of interest (vector file of polygons, any CRS): only tiles touching it "
+                                  "are read, detections centred outside it dropped.", show_default="whole scenes"),
+    crs: str = typer.Option(None, "--crs", help="CRS of one output file for scenes in several CRSs, e.g. EPSG:32633.",
+                            show_default="the first scene's"),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip (and name at the end) scenes that fail to open, "
+                                                          "instead of stopping before any work."),
     output: Path = typer.Option(None, "-o", "--output", dir_okay=False,
                                 help="One vector file for all scenes (.gpkg .geojson .fgb .shp .csv .json)."),
     output_dir: Path = typer.Option(None, "--output-dir", file_okay=False,
@@ -86,6 +95,7 @@ def detect(
     """Detect objects in whole scenes; vectors to a file, progress and summary on stderr."""
     from fsanet_geo.errors import ConfigError
     from fsanet_geo.geo.detect_job import check_detect_job, plan_detect_job, process_rank, run_detect_job, world_size
+    from fsanet_geo.geo.scene_list import gather_scenes
     from fsanet_geo.geo.settings import DetectSettings
 
     if process_rank() > 0:  # under torchrun: rank 0 reports and writes
@@ -108,9 +118,15 @@ def detect(
         half=half,
         allow_no_crs=allow_no_crs,
         resume=resume,
+        aoi=str(aoi) if aoi is not None else None,
+        crs=crs,
     )
-    job = plan_detect_job(scenes, settings, output=output, output_dir=output_dir, file_format=output_format.value,
-                          preview=preview, weights=weights, keep_crs=keep_crs, overwrite=overwrite)
+    gathered = gather_scenes(scenes or [], scene_list=scene_list, asset=asset)
+    for note in gathered.notes:
+        eprint(f"[yellow]note:[/] {note}")
+    job = plan_detect_job(gathered.scenes, settings, output=output, output_dir=output_dir,
+                          file_format=output_format.value, preview=preview, weights=weights, keep_crs=keep_crs,
+                          overwrite=overwrite, skip_bad=skip_bad)
     renderer = _Renderer()
     if nproc > 1 and world_size() == 1:
         check_detect_job(job, nproc, renderer)  # here, on the CPU, so that user errors stay one line
@@ -122,6 +138,7 @@ def detect(
         raise
     finally:
         renderer.stop_bar()
+    renderer.skipped_summary()
 
 
 class _Renderer:
@@ -134,6 +151,7 @@ class _Renderer:
         self.output: Path | None = None
         self.started = 0.0
         self.first_done: int | None = None
+        self.skipped: list[str] = []
 
     def demo_model(self) -> None:
         eprint("[yellow]note:[/] using the packaged demo model, trained on synthetic data only; "
@@ -186,6 +204,15 @@ class _Renderer:
 
     def preview_written(self, path: Path) -> None:
         eprint(f"preview -> {path}")
+
+    def scene_skipped(self, scene: str, reason: str) -> None:
+        self.skipped.append(scene)
+        eprint(f"[yellow]skipped:[/] {scene}: {reason}")
+
+    def skipped_summary(self) -> None:
+        """After the run: name every scene set aside (failed to open with --skip-bad, or outside --aoi)."""
+        if self.skipped:
+            eprint(f"{len(self.skipped)} scene(s) skipped: {', '.join(self.skipped)}")
 
     def interrupted(self) -> None:
         """Ctrl-C: say where the finished tiles of the output being written are kept."""

@@ -237,7 +237,7 @@ def _run_distributed(run: SceneRun, ctx: DistContext, blocks_per_round: int) -> 
 
 def _predict_blocks(run: SceneRun, mine: list[tuple[int, TileBlock]]) -> Iterator[tuple[int, Detections, int]]:
     """(block index, its per-tile detections in scene pixels, skipped tiles) for this rank's blocks."""
-    with gdal_env(run.settings.gdal_cache_mb * 2**20):
+    with gdal_env(run.settings.gdal_cache_mb * 2**20, remote=run.reads_remote):
         for scene, items in itertools.groupby(mine, key=lambda item: item[1].scene):
             blocks = list(items)
             indexes = [t for _, b in blocks for t in range(b.start, b.end)]

@@ -66,7 +66,7 @@ def detect_scene(
     s = (settings or DetectSettings()).with_overrides(
         tile_size=tile_size, overlap=overlap, batch_size=batch_size, bands=bands
     )
-    return detect_scenes([Path(scene)], predictor, settings=s, progress=progress, sink=sink)
+    return detect_scenes([scene], predictor, settings=s, progress=progress, sink=sink)
 
 
 def detect_scenes(

@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,8 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from fsanet_geo.errors import RasterError
+from fsanet_geo.geo.remote import SceneLocation, as_location, describe_open_error, display_location, is_remote
+from fsanet_geo.geo.remote import open_raster, remote_gdal_options
 from fsanet_geo.geo.scaling import ByteScaling, percentile_scaling, range_scaling
 from fsanet_geo.geo.windows import TileWindow
 
@@ -46,7 +47,8 @@ class SceneInfo:
     """What the pipeline needs to know about a scene; validated by :func:`open_scene`.
 
     Attributes:
-        path: the raster file (GeoTIFF, COG, VRT, ...).
+        path: the raster file (GeoTIFF, COG, VRT, ...): a local ``Path`` or a remote location
+            (``str``, see :mod:`~fsanet_geo.geo.remote`).
         height, width: scene size in pixels (rows, columns).
         bands: 1-based band indexes read, in order (repeats allowed).
         dtype: numpy dtype name of the selected bands.
@@ -57,7 +59,7 @@ class SceneInfo:
         has_overviews: whether the first selected band has overviews.
     """
 
-    path: Path
+    path: SceneLocation
     height: int
     width: int
     bands: tuple[int, ...]
@@ -93,22 +95,27 @@ class TileData:
     empty: bool
 
 
-def gdal_env(cache_bytes: int = GDAL_CACHE_BYTES) -> rasterio.Env:
-    """A rasterio environment bounding GDAL's (global) block cache to ``cache_bytes``."""
-    return rasterio.Env(GDAL_CACHEMAX=int(cache_bytes))
+def gdal_env(cache_bytes: int = GDAL_CACHE_BYTES, *, remote: bool = False) -> rasterio.Env:
+    """A rasterio environment bounding GDAL's (global) block cache to ``cache_bytes``; with
+    ``remote`` also the settings for reading scenes over the network (:func:`remote_gdal_options`)."""
+    return rasterio.Env(GDAL_CACHEMAX=int(cache_bytes), **(remote_gdal_options() if remote else {}))
 
 
 _OPEN_LOCK = threading.Lock()
 """Serialises our ``warnings.catch_warnings`` (process-wide state) across reading threads."""
 
 
-def _open(path: Path) -> Any:
+def _open(path: SceneLocation) -> Any:
     """Open ``path`` with rasterio; :class:`RasterError` if it is missing or not a raster.
+
+    A remote location is opened under :func:`remote_gdal_options`; its errors name the URL.
 
     rasterio's own NotGeoreferencedWarning ("Dataset has no geotransform ...") is dropped
     for a scene without CRS: the pipeline reports that condition itself (an error, or one
     warning with ``allow_no_crs``). Other warnings are passed on.
     """
+    if is_remote(path):
+        return _open_remote(str(path))
     if not path.exists():
         raise RasterError(f"scene {path} does not exist")
     if path.is_dir():
@@ -128,6 +135,19 @@ def _open(path: Path) -> Any:
         if issubclass(w.category, RioNotGeoreferencedWarning) and not ds.crs:
             continue
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    return ds
+
+
+def _open_remote(location: str) -> Any:
+    try:
+        with _OPEN_LOCK, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RioNotGeoreferencedWarning)
+            ds = open_raster(location)
+    except RasterioError as exc:
+        raise RasterError(describe_open_error(location, _first_line(exc))) from exc
+    for w in caught:
+        if not (issubclass(w.category, RioNotGeoreferencedWarning) and not ds.crs):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     return ds
 
 
@@ -168,7 +188,7 @@ def open_scene(
         RasterError: missing, not a raster, unreadable, band out of range, band count not
             matching ``in_channels``, or an unsupported data type.
     """
-    p = Path(path)
+    p = as_location(path)
     with _open(p) as ds:
         if ds.count < 1:
             raise RasterError(f"{p} has no bands")
@@ -317,7 +337,8 @@ class TileReader:
             data = ds.read(list(info.bands), window=rio_window)
             valid = None if info.mask_kind == "none" else _read_valid(ds, info, data, rio_window)
         except RasterioError as exc:
-            raise RasterError(f"cannot read window {tuple(window)} of {info.path}: {_first_line(exc)}") from exc
+            raise RasterError(f"cannot read tile {index} (window {tuple(window)}) of "
+                              f"{display_location(info.path)}: {_first_line(exc)}") from exc
         if valid is not None and not valid.any():
             return TileData(index, window, np.zeros((len(info.bands), t, t), np.uint8), np.zeros((t, t), bool), True)
         image8 = data if self.scaling is None else self.scaling.apply(data)

@@ -26,6 +26,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from fsanet_geo.device import resolve_device
+from fsanet_geo.geo.aoi import PixelArea, aoi_windows
 from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.journal import DetectJournal, JournalChunk
@@ -33,6 +34,8 @@ from fsanet_geo.geo.merge import SeamMerger
 from fsanet_geo.geo.output import DetectionOutput, Sink, file_output
 from fsanet_geo.geo.predict import TilePredictor, batches, class_filter
 from fsanet_geo.geo.reader import SceneInfo, TileData, TileReader, gdal_env, open_scene, prefetch_tiles, scene_scaling
+from fsanet_geo.geo.remote import display_location, is_remote, location_name
+from fsanet_geo.geo.scene_crs import layer_crs
 from fsanet_geo.geo.settings import DetectSettings, Predictor, predictor_config, resolve_tiling
 from fsanet_geo.geo.tiling import tile_windows
 from fsanet_geo.geo.windows import TileWindow
@@ -80,12 +83,14 @@ class TiledScene:
     """An opened, checked scene and its tile windows (tile ``i`` is ``windows[i]``).
 
     ``transform`` maps scene pixels to CRS units (the identity for a scene without CRS).
+    ``area``: the area of interest in scene pixels (``windows`` are then only those touching it).
     """
 
     info: SceneInfo
     windows: list[TileWindow]
     transform: Affine
     name: str
+    area: PixelArea | None = None
 
     @property
     def crs(self) -> CRS | None:
@@ -101,10 +106,12 @@ def open_tiled_scenes(
     *,
     warn: bool = True,
 ) -> list[TiledScene]:
-    """Open and check every scene (bands, CRS) and cut it into tiles; they must share one CRS.
+    """Open and check every scene (bands, CRS) and cut it into tiles.
 
     A scene without CRS is refused unless ``settings.allow_no_crs``; then it warns
-    (:class:`NotGeoreferencedWarning`) when ``warn``, and its outputs are in pixels.
+    (:class:`NotGeoreferencedWarning`) when ``warn``, and its outputs are in pixels; it cannot
+    be mixed with georeferenced scenes. With ``settings.aoi`` only the tiles touching the area
+    are kept, and a scene the area misses is left out (a :class:`SceneSkippedWarning` when ``warn``).
     """
     scenes = []
     for p in paths:
@@ -121,10 +128,13 @@ def open_tiled_scenes(
                 )
             transform = Affine.identity()
         windows = tile_windows(info.height, info.width, tile_size, overlap)
-        scenes.append(TiledScene(info, windows, transform, info.path.name))
-    crs_set = {s.crs.to_wkt() if s.crs else None for s in scenes}
-    if len(crs_set) > 1:
-        raise RasterError("the scenes have different CRSs: write one output per scene (--output-dir)")
+        area = None
+        if settings.aoi is not None:
+            windows, area = aoi_windows(settings.aoi, info, windows, warn=warn)
+            if not windows:
+                continue
+        scenes.append(TiledScene(info, windows, transform, location_name(p), area))
+    layer_crs([s.crs for s in scenes], crs_bound=False)  # refuses scenes with and without CRS together
     return scenes
 
 
@@ -193,8 +203,11 @@ class SceneRun:
         class_names = [str(c) for c in (getattr(predictor, "class_names", None) or [])]
         keep = class_filter(settings.classes, class_names)
         scenes = open_tiled_scenes(scene_paths, settings, tile, overlap, in_channels, warn=warn)
+        if not scenes:
+            raise RasterError(f"the area of interest {settings.aoi} misses every scene")
         predict = TilePredictor(predictor, device, settings, keep)
         output = DetectionOutput(scenes, class_names, sink, settings.sink_rows)
+        output.crs = layer_crs([s.crs for s in scenes], settings.crs, crs_bound=False)
         return cls(settings, predict, tile, overlap, scenes, output, progress=progress, journal=journal,
                    on_detections=on_detections)
 
@@ -231,10 +244,15 @@ class SceneRun:
 
     def run_all(self) -> None:
         """Every scene in turn, under a bounded GDAL block cache; then flush the last rows."""
-        with gdal_env(self.settings.gdal_cache_mb * 2**20):
+        with gdal_env(self.settings.gdal_cache_mb * 2**20, remote=self.reads_remote):
             for i in range(len(self.scenes)):
                 self._run_scene(i)
         self.flush()
+
+    @property
+    def reads_remote(self) -> bool:
+        """Whether a scene of the run is read over the network (see :mod:`~fsanet_geo.geo.remote`)."""
+        return any(is_remote(s.info.path) for s in self.scenes)
 
     def _run_scene(self, index: int) -> None:
         windows = self.scenes[index].windows
@@ -325,6 +343,9 @@ class SceneRun:
             self._emit(index, merger.add(t, dets.select(dets.tile == t)))
 
     def _emit(self, index: int, dets: Detections) -> None:
+        area = self.scenes[index].area
+        if area is not None:
+            dets = area.keep_inside(dets)
         if len(dets) == 0:
             return
         labels, counts = np.unique(dets.labels, return_counts=True)
@@ -339,7 +360,9 @@ class SceneRun:
     @contextlib.contextmanager
     def writing_to(self, out: Path, *, keep_crs: bool, overwrite: bool) -> Iterator[None]:
         """Give the run its resume journal and a sink writing ``out`` (see :func:`file_output`)."""
-        with file_output(out, self.scenes[0].crs, self.fingerprint(), resume=self.settings.resume,
+        crs_bound = out.suffix.lower() != ".geojson" or keep_crs  # GeoJSON is WGS84 whatever the scenes
+        crs = layer_crs([s.crs for s in self.scenes], self.settings.crs, output=out.name, crs_bound=crs_bound)
+        with file_output(out, crs, self.fingerprint(), resume=self.settings.resume,
                          keep_crs=keep_crs, overwrite=overwrite) as (journal, sink):
             self.journal, self.output.sink = journal, sink
             yield
@@ -351,6 +374,9 @@ class SceneRun:
             s.pop(key)
         scenes = []
         for sc in self.scenes:
+            if is_remote(sc.info.path):  # no cheap identity beyond the location; never its credentials
+                scenes.append({"path": display_location(sc.info.path)})
+                continue
             st = sc.info.path.stat()
             scenes.append({"path": str(sc.info.path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
         return {

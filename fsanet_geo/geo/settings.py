@@ -52,6 +52,10 @@ class DetectSettings:
         gdal_cache_mb: GDAL block cache bound, MiB.
         resume: continue from a journal left by an interrupted run (file outputs only).
         sink_rows: final detections buffered before each sink write.
+        aoi: area of interest, a vector file of polygons (any CRS): only tiles intersecting it
+            are read, detections whose centre is outside it are dropped; None -> whole scenes.
+        crs: the CRS ("EPSG:32633", WKT...) of one output file for scenes in several CRSs;
+            None -> the first scene's (see :mod:`~fsanet_geo.geo.scene_crs`).
     """
 
     tile_size: int | None = None
@@ -75,6 +79,8 @@ class DetectSettings:
     gdal_cache_mb: int = 64
     resume: bool = False
     sink_rows: int = 10_000
+    aoi: str | None = None
+    crs: str | None = None
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for an out-of-range option (before any work)."""
@@ -104,6 +110,10 @@ class DetectSettings:
             low, high = (float(v) for v in self.scale)
             if not (math.isfinite(low) and math.isfinite(high) and high > low):
                 raise ConfigError(f"scale range needs MAX > MIN (both finite), got {low:g},{high:g}")
+        if self.crs is not None:
+            from fsanet_geo.geo.scene_crs import check_crs
+
+            check_crs(self.crs)
         pct = [float(v) for v in self.percentiles]
         if len(pct) != 2 or not 0.0 <= pct[0] < pct[1] <= 100.0:
             raise ConfigError(f"percentiles must be two values with 0 <= low < high <= 100, got {pct}")
