@@ -8,7 +8,6 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 from http_helpers import serve_folder, write_painted_cog
 from hypothesis import given
