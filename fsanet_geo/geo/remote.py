@@ -135,6 +135,13 @@ def _strip_vsi(location: str) -> str:
     return location[len(prefix):]
 
 
+def scene_label(scene: SceneInput) -> str:
+    """How a scene is named to the user: its location (without credentials), after its name if it has one."""
+    if isinstance(scene, NamedLocation):
+        return f"{scene.name} ({display_location(scene.location)})"
+    return display_location(scene)
+
+
 def location_stem(location: SceneInput) -> str:
     """:func:`location_name` without its extension (names per-scene outputs)."""
     return PurePosixPath(location_name(location)).stem

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fsanet_geo.errors import ConfigError, RasterError
-from fsanet_geo.geo.remote import SceneInput, as_location, display_location, is_remote, location_name
+from fsanet_geo.geo.remote import SceneInput, as_location, is_remote, scene_label
 from fsanet_geo.geo.settings import DetectSettings, Predictor, predictor_config, resolve_tiling
 
 
@@ -100,7 +100,7 @@ def screen_scenes(
     kept: list[SceneInput] = []
     skipped: list[SkippedScene] = []
     for scene in scenes:
-        shown = location_name(scene) if not is_remote(scene) else display_location(as_location(scene))
+        shown = scene_label(scene)
         try:
             opened = open_tiled_scenes([scene], settings, tile, overlap, in_channels, warn=False)
         except RasterError as exc:
