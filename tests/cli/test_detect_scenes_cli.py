@@ -127,3 +127,25 @@ def test_aoi_skips_a_scene_it_misses_and_says_so_at_the_end(tmp_path: Path) -> N
     assert lines_of(result)[-1] == f"1 scene(s) skipped: {outside.path}"
     found = rows(tmp_path / "r.gpkg")
     assert {r[0] for r in found} == {"in.tif"} and len(found) == len(inside.boxes)  # the AOI covers all of in.tif
+
+
+def test_a_stac_item_with_the_default_asset_said_once(tmp_path: Path) -> None:
+    import json
+
+    scene = write_painted_scene(tmp_path / "visual.tif", height=96, width=96, n_objects=4, seed=3)
+    items = tmp_path / "items"
+    items.mkdir()
+    for name in ("one", "two"):
+        item = {"type": "Feature", "stac_version": "1.0.0", "id": f"item-{name}", "properties": {
+            "datetime": "2024-01-01T00:00:00Z"}, "geometry": None, "links": [],
+            "assets": {"visual": {"href": str(scene.path), "roles": ["visual"]}}}
+        (items / f"{name}.json").write_text(json.dumps(item))
+    (tmp_path / "out").mkdir()
+    result = invoke(str(items), "--output-dir", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    notes = [line for line in lines_of(result) if line.startswith("note: STAC")]
+    assert notes == ["note: STAC: reading asset visual of each item (choose another with --asset)"]
+    assert {r[0] for r in rows(tmp_path / "out" / "item-one.gpkg")} == {"item-one"}
+    assert len(rows(tmp_path / "out" / "item-two.gpkg")) == len(scene.boxes)
+    bad = invoke(str(items / "one.json"), "--asset", "nir", "-o", str(tmp_path / "x.gpkg"))
+    assert lines_of(bad) == ["error: STAC item item-one has no asset 'nir' (it has: visual)"]
