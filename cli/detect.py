@@ -167,6 +167,7 @@ class _Renderer:
             TextColumn("skipped {task.fields[skipped]}"),
             TextColumn("objects {task.fields[objects]}"),
             TextColumn("{task.fields[rate]} tiles/s"),
+            TextColumn("{task.fields[fetched]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
@@ -174,7 +175,7 @@ class _Renderer:
         self.output, self.started, self.first_done = output, time.perf_counter(), None
         # Off a terminal (a log file, a pipe) no bar, only the summary line.
         self.bar = Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
-        self.task = self.bar.add_task(output.name, total=None, skipped=0, objects=0, rate="-")
+        self.task = self.bar.add_task(output.name, total=None, skipped=0, objects=0, rate="-", fetched="")
         self.bar_running = False
 
     def progress(self, output: Path, p: DetectProgress) -> None:
@@ -185,7 +186,8 @@ class _Renderer:
                 self.bar_running = True
         rate = (p.tiles_done - self.first_done) / max(time.perf_counter() - self.started, 1e-9)
         self.bar.update(self.task, total=p.tiles_total, completed=p.tiles_done, skipped=p.tiles_skipped,
-                        objects=p.detections, rate=f"{rate:.1f}", description=f"{output.name} ({p.scene})")
+                        objects=p.detections, rate=f"{rate:.1f}", description=f"{output.name} ({p.scene})",
+                        fetched=_fetched(p))
 
     def stop_bar(self) -> None:
         if self.bar is not None and self.bar_running:  # Progress.stop() prints a blank line if never started
@@ -199,8 +201,9 @@ class _Renderer:
         computed = p.tiles_done - summary.resumed_tiles
         per_class = ", ".join(f"{name} {n}" for name, n in p.class_counts.items()) or "none"
         resumed = f", {summary.resumed_tiles} resumed" if summary.resumed_tiles else ""
+        fetched = f", {_fetched(p)}" if p.bytes_fetched is not None else ""
         eprint(f"{p.detections} objects ({per_class}) in {p.tiles_total} tiles ({p.tiles_skipped} skipped{resumed}), "
-               f"{elapsed:.1f} s, {computed / max(elapsed, 1e-9):.1f} tiles/s -> {summary.output}")
+               f"{elapsed:.1f} s, {computed / max(elapsed, 1e-9):.1f} tiles/s{fetched} -> {summary.output}")
 
     def preview_written(self, path: Path) -> None:
         eprint(f"preview -> {path}")
@@ -221,3 +224,8 @@ class _Renderer:
         self.stop_bar()
         if self.output is not None and journal_dir(self.output).is_dir():
             eprint(f"finished tiles kept in {journal_dir(self.output)}: run the same command with --resume to continue")
+
+
+def _fetched(p: DetectProgress) -> str:
+    """``fetched 12.3 MiB`` for a run reading remote scenes; empty otherwise."""
+    return "" if p.bytes_fetched is None else f"fetched {p.bytes_fetched / 2**20:.1f} MiB"

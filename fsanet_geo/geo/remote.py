@@ -52,6 +52,7 @@ REMOTE_GDAL_DEFAULTS: dict[str, str] = {
     "VSI_CACHE": "TRUE",  # per-file cache of fetched ranges ...
     "VSI_CACHE_SIZE": str(25 * 2**20),  # ... bounded, bytes
     "CPL_VSIL_CURL_CHUNK_SIZE": str(64 * 2**10),  # bytes per range request (GDAL's minimum is 16 KiB)
+    "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",  # bytes fetched, for progress (see network_stats.py)
 }
 """GDAL configuration for remote scenes; a variable already set in the environment wins."""
 

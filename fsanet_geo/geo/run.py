@@ -31,6 +31,7 @@ from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.journal import DetectJournal, JournalChunk
 from fsanet_geo.geo.merge import SeamMerger
+from fsanet_geo.geo.network_stats import network_bytes
 from fsanet_geo.geo.output import DetectionOutput, Sink, file_output
 from fsanet_geo.geo.predict import TilePredictor, batches, class_filter
 from fsanet_geo.geo.reader import SceneInfo, TileData, TileReader, gdal_env, open_scene, prefetch_tiles, scene_scaling
@@ -67,6 +68,7 @@ class DetectProgress:
     class_counts: dict[str, int]
     elapsed_s: float
     finished: bool = False
+    bytes_fetched: int | None = None  # over the network since the run started; None: no remote scene, or unknown
 
 
 @dataclass
@@ -172,6 +174,7 @@ class SceneRun:
         self.tiles_skipped = 0
         self.resumed_tiles = 0
         self.counts: dict[int, int] = {}
+        self._bytes_at_start = network_bytes() if self.reads_remote else None
 
     @classmethod
     def prepare(
@@ -230,7 +233,12 @@ class SceneRun:
             class_counts={self.output.class_name(k): v for k, v in sorted(self.counts.items())},
             elapsed_s=time.perf_counter() - self.start,
             finished=finished,
+            bytes_fetched=self._bytes_fetched(),
         )
+
+    def _bytes_fetched(self) -> int | None:
+        now = network_bytes() if self._bytes_at_start is not None else None
+        return None if now is None or self._bytes_at_start is None else now - self._bytes_at_start
 
     def summary(self, output: Path | None = None) -> DetectSummary:
         """The finished run: its last progress event, ``output`` and the tiles taken from the journal."""

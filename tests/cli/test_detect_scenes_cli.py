@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -47,6 +48,7 @@ def test_a_url_scene_gives_the_local_file_s_detections(tmp_path: Path) -> None:
     with serve_folder(cog.path.parent) as (url, _):
         result = invoke(f"{url}/cog.tif", "-o", str(tmp_path / "remote.gpkg"))
     assert result.exit_code == 0, result.output
+    assert re.search(r"tiles/s, fetched \d+\.\d MiB -> ", lines_of(result)[-1]), result.output
     assert rows(tmp_path / "remote.gpkg") == rows(tmp_path / "local.gpkg") and len(rows(tmp_path / "local.gpkg")) == 12
 
 

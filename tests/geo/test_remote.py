@@ -28,6 +28,7 @@ from fsanet_geo.geo.remote import (
     location_stem,
     remote_gdal_options,
 )
+from fsanet_geo.geo.run import DetectProgress
 from fsanet_geo.geo.settings import DetectSettings
 
 TILE, OVERLAP = 128, 16
@@ -108,10 +109,20 @@ def frame_rows(gdf) -> list[tuple]:  # noqa: ANN001
 
 
 def test_cog_over_http_equals_the_local_file(cog: PaintedScene, fast_retries: None) -> None:
-    local = detect_scene(cog.path, PaintedPredictor(), tile_size=TILE, overlap=OVERLAP)
+    local_events: list[DetectProgress] = []
+    local = detect_scene(cog.path, PaintedPredictor(), tile_size=TILE, overlap=OVERLAP, progress=local_events.append)
+    events: list[DetectProgress] = []
     with serve_folder(cog.path.parent) as (url, server):
-        remote = detect_scene(f"{url}/cog.tif", PaintedPredictor(), tile_size=TILE, overlap=OVERLAP)
+        server.reset_counts()
+        remote = detect_scene(f"{url}/cog.tif", PaintedPredictor(), tile_size=TILE, overlap=OVERLAP,
+                              progress=events.append)
         ranged = [r for r in server.requests if r[0] == "GET"]
+        served = server.bytes_sent
+    assert local_events[-1].bytes_fetched is None
+    if events[-1].bytes_fetched is not None:  # GDAL's network statistics reachable (Linux, GDAL >= 3.2)
+        fetched = [e.bytes_fetched for e in events]
+        assert fetched == sorted(fetched) and fetched[0] > 0
+        assert 0 <= served - fetched[-1] <= 64 * 2**10  # all but the header chunk read when the scene was checked
     assert len(local) == len(cog.boxes) == 40
     assert frame_rows(remote) == frame_rows(local)
     assert set(remote["scene"]) == {"cog.tif"} and remote.crs == local.crs
