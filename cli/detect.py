@@ -121,6 +121,8 @@ def detect(
         aoi=str(aoi) if aoi is not None else None,
         crs=crs,
     )
+    if skip_bad and (nproc > 1 or world_size() > 1):
+        raise ConfigError("--skip-bad works in one process only: drop it or --nproc")
     gathered = gather_scenes(scenes or [], scene_list=scene_list, asset=asset)
     for note in gathered.notes:
         eprint(f"[yellow]note:[/] {note}")

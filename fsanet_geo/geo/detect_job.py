@@ -223,6 +223,8 @@ def usable_job(job: DetectJob, model: Predictor, events: DetectJobEvents) -> Det
     from fsanet_geo.errors import RasterError
     from fsanet_geo.geo.scene_list import screen_scenes
 
+    if not job.skip_bad and job.settings.aoi is None:
+        return job  # nothing to set aside: check_scenes makes every check, settings first
     kept, skipped = screen_scenes(job.scenes, model, job.settings, skip_bad=job.skip_bad)
     for s in skipped:
         events.scene_skipped(s.scene, s.reason)

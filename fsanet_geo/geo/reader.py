@@ -115,19 +115,21 @@ def _open(path: SceneLocation) -> Any:
     warning with ``allow_no_crs``). Other warnings are passed on.
     """
     if is_remote(path):
-        return _open_remote(str(path))
-    if not path.exists():
+        pass  # GDAL finds out when opening it (see describe_open_error)
+    elif not path.exists():
         raise RasterError(f"scene {path} does not exist")
-    if path.is_dir():
+    elif path.is_dir():
         raise RasterError(f"scene {path} is a folder, not a raster file")
-    if not os.access(path, os.R_OK):
+    elif not os.access(path, os.R_OK):
         raise RasterError(f"scene {path} cannot be read (permission denied)")
     try:
         with _OPEN_LOCK, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RioNotGeoreferencedWarning)
-            ds = rasterio.open(path)
+            ds = open_raster(path)
     except RasterioError as exc:
         detail = _first_line(exc)
+        if is_remote(path):
+            raise RasterError(describe_open_error(str(path), detail)) from exc
         if "not recognized" in detail:
             detail = "format not recognized"
         raise RasterError(f"{path} is not a raster GDAL can read ({detail})") from exc
@@ -135,19 +137,6 @@ def _open(path: SceneLocation) -> Any:
         if issubclass(w.category, RioNotGeoreferencedWarning) and not ds.crs:
             continue
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
-    return ds
-
-
-def _open_remote(location: str) -> Any:
-    try:
-        with _OPEN_LOCK, warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", RioNotGeoreferencedWarning)
-            ds = open_raster(location)
-    except RasterioError as exc:
-        raise RasterError(describe_open_error(location, _first_line(exc))) from exc
-    for w in caught:
-        if not (issubclass(w.category, RioNotGeoreferencedWarning) and not ds.crs):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     return ds
 
 

@@ -148,6 +148,15 @@ def location_stem(location: SceneInput) -> str:
     return PurePosixPath(location_name(location)).stem
 
 
+def file_identity(location: SceneLocation) -> dict[str, Any]:
+    """What identifies a scene (or AOI) file in a resume journal: local path, size and mtime; for a
+    remote one only its displayed location (no cheap identity beyond it, never its credentials)."""
+    if is_remote(location):
+        return {"path": display_location(location)}
+    st = Path(location).stat()
+    return {"path": str(Path(location).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
 def remote_gdal_options(environ: dict[str, str] | None = None) -> dict[str, str]:
     """:data:`REMOTE_GDAL_DEFAULTS` less the variables set in ``environ`` (default ``os.environ``)."""
     env = os.environ if environ is None else environ

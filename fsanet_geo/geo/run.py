@@ -26,8 +26,8 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from fsanet_geo.device import resolve_device
-from fsanet_geo.geo.aoi import PixelArea, aoi_windows
 from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError
+from fsanet_geo.geo.aoi import PixelArea, aoi_windows
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.journal import DetectJournal, JournalChunk
 from fsanet_geo.geo.merge import SeamMerger
@@ -35,7 +35,7 @@ from fsanet_geo.geo.network_stats import network_bytes
 from fsanet_geo.geo.output import DetectionOutput, Sink, file_output
 from fsanet_geo.geo.predict import TilePredictor, batches, class_filter
 from fsanet_geo.geo.reader import SceneInfo, TileData, TileReader, gdal_env, open_scene, prefetch_tiles, scene_scaling
-from fsanet_geo.geo.remote import display_location, is_remote, location_name
+from fsanet_geo.geo.remote import file_identity, is_remote, location_name
 from fsanet_geo.geo.scene_crs import layer_crs
 from fsanet_geo.geo.settings import DetectSettings, Predictor, predictor_config, resolve_tiling
 from fsanet_geo.geo.tiling import tile_windows
@@ -238,7 +238,7 @@ class SceneRun:
 
     def _bytes_fetched(self) -> int | None:
         now = network_bytes() if self._bytes_at_start is not None else None
-        return None if now is None or self._bytes_at_start is None else now - self._bytes_at_start
+        return now - self._bytes_at_start if now is not None and self._bytes_at_start is not None else None
 
     def summary(self, output: Path | None = None) -> DetectSummary:
         """The finished run: its last progress event, ``output`` and the tiles taken from the journal."""
@@ -368,7 +368,7 @@ class SceneRun:
     @contextlib.contextmanager
     def writing_to(self, out: Path, *, keep_crs: bool, overwrite: bool) -> Iterator[None]:
         """Give the run its resume journal and a sink writing ``out`` (see :func:`file_output`)."""
-        crs_bound = out.suffix.lower() != ".geojson" or keep_crs  # GeoJSON is WGS84 whatever the scenes
+        crs_bound = out.suffix.lower() not in (".geojson", ".json") or keep_crs  # WGS84 / pixels whatever the scenes
         crs = layer_crs([s.crs for s in self.scenes], self.settings.crs, output=out.name, crs_bound=crs_bound)
         with file_output(out, crs, self.fingerprint(), resume=self.settings.resume,
                          keep_crs=keep_crs, overwrite=overwrite) as (journal, sink):
@@ -380,13 +380,9 @@ class SceneRun:
         s = asdict(self.settings)
         for key in _NOT_IN_FINGERPRINT:
             s.pop(key)
-        scenes = []
-        for sc in self.scenes:
-            if is_remote(sc.info.path):  # no cheap identity beyond the location; never its credentials
-                scenes.append({"path": display_location(sc.info.path)})
-                continue
-            st = sc.info.path.stat()
-            scenes.append({"path": str(sc.info.path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        scenes = [file_identity(sc.info.path) for sc in self.scenes]
+        if self.settings.aoi is not None:  # its polygons choose the tiles
+            s["aoi"] = file_identity(Path(self.settings.aoi))
         return {
             "version": 1,
             "scenes": scenes,

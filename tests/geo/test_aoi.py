@@ -13,12 +13,14 @@ import pytest
 import shapely
 import shapely.affinity
 from affine import Affine
+from hypothesis import given
+from hypothesis import strategies as st
 from http_helpers import serve_folder, write_painted_cog
 from scene_helpers import UTM_TRANSFORM, PaintedPredictor, paint, random_objects, sort_boxes, write_raster
 
 from fsanet_geo.errors import ConfigError, RasterError
 from fsanet_geo.geo import reader
-from fsanet_geo.geo.aoi import SceneSkippedWarning
+from fsanet_geo.geo.aoi import PixelArea, SceneSkippedWarning
 from fsanet_geo.geo.pipeline import detect_scene, detect_scenes
 from fsanet_geo.geo.run import DetectProgress
 from fsanet_geo.geo.settings import DetectSettings
@@ -148,3 +150,18 @@ def test_a_small_aoi_fetches_a_fraction_of_a_remote_cog(tmp_path: Path, monkeypa
     assert fetched < size / 5, (fetched, size)
     want_boxes, _ = truth_inside(cog.boxes, cog.labels, [((300, 360), (300, 360))])
     assert len(gdf) == len(want_boxes)
+
+
+@given(
+    height=st.integers(20, 400), width=st.integers(20, 400), tile=st.integers(16, 96), frac=st.floats(0.0, 0.5),
+    box=st.tuples(st.floats(-50, 450), st.floats(-50, 450), st.floats(1, 200), st.floats(1, 200)),
+)
+def test_windows_touching_a_rectangle_are_those_sharing_area_with_it(
+    height: int, width: int, tile: int, frac: float, box: tuple[float, float, float, float]
+) -> None:
+    x0, y0, w, h = box
+    windows = tile_windows(height, width, tile, int(tile * frac))
+    area = PixelArea(shapely.box(x0, y0, x0 + w, y0 + h))
+    want = [win for win in windows
+            if win.col_off < x0 + w and x0 < win.col_end and win.row_off < y0 + h and y0 < win.row_end]
+    assert area.windows(windows) == want
