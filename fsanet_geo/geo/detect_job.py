@@ -23,10 +23,11 @@ from typing import Any, Protocol
 
 from fsanet_geo.device import resolve_device
 from fsanet_geo.distributed import DistContext, agreed
-from fsanet_geo.errors import CheckpointError, ConfigError, FsanetError, OutputError
+from fsanet_geo.errors import CheckpointError, ConfigError, FsanetError, OutputError, RasterError
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.distributed_detect import detect_to_file_distributed, init_detect_context
 from fsanet_geo.geo.export import output_format
+from fsanet_geo.geo.journal import journal_dir
 from fsanet_geo.geo.pipeline import check_scenes, detect_to_file
 from fsanet_geo.geo.remote import SceneInput, location_stem
 from fsanet_geo.geo.run import DetectProgress, DetectSummary
@@ -220,7 +221,6 @@ def run_detect_job(job: DetectJob, events: DetectJobEvents | None = None) -> lis
 def usable_job(job: DetectJob, model: Predictor, events: DetectJobEvents) -> DetectJob:
     """``job`` without the scenes :func:`~fsanet_geo.geo.scene_list.screen_scenes` sets aside (each
     reported to ``events``), and without the outputs left with no scene; :class:`RasterError` if none is left."""
-    from fsanet_geo.errors import RasterError
     from fsanet_geo.geo.scene_list import screen_scenes
 
     if not job.skip_bad and job.settings.aoi is None:
@@ -287,7 +287,12 @@ def _run_output(
 
     events.output_started(out)
     if context is None:
-        summary = detect_to_file(scenes, model, out, progress=progress, on_detections=keep, **common)
+        try:
+            summary = detect_to_file(scenes, model, out, progress=progress, on_detections=keep, **common)
+        except RasterError as exc:  # e.g. a remote tile that cannot be fetched: say how to go on
+            if not journal_dir(out).is_dir():
+                raise
+            raise RasterError(f"{exc} (finished tiles kept: run the same command with --resume)") from exc
     else:
         summary = detect_to_file_distributed(scenes, model, out, progress=progress, on_detections=keep,
                                              context=context, **common)

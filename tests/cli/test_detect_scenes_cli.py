@@ -52,6 +52,25 @@ def test_a_url_scene_gives_the_local_file_s_detections(tmp_path: Path) -> None:
     assert rows(tmp_path / "remote.gpkg") == rows(tmp_path / "local.gpkg") and len(rows(tmp_path / "local.gpkg")) == 12
 
 
+def test_a_tile_that_cannot_be_fetched_stops_with_url_and_tile_and_resume_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "1")
+    (tmp_path / "www").mkdir()
+    cog = write_painted_cog(tmp_path / "www" / "cog.tif", height=512, width=512, n_objects=30)
+    out = tmp_path / "out.gpkg"
+    with serve_folder(cog.path.parent) as (url, server):
+        server.fail_after_bytes["/cog.tif"] = cog.path.stat().st_size // 3
+        failed = invoke(f"{url}/cog.tif", "-o", str(out), "--batch-size", "2")
+        assert failed.exit_code == 2 and len(lines_of(failed)) == 1, failed.output
+        assert re.fullmatch(rf"error: cannot read tile \d+ \(window .*\) of {url}/cog.tif: .* \(finished tiles "
+                            r"kept: run the same command with --resume\)", lines_of(failed)[0])
+        server.fail_after_bytes.clear()
+        resumed = invoke(f"{url}/cog.tif", "-o", str(out), "--batch-size", "2", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert re.search(r", \d+ resumed\)", lines_of(resumed)[-1]) and len(rows(out)) == len(cog.boxes)
+
+
 def test_a_missing_url_is_one_line_naming_it(tmp_path: Path) -> None:
     with serve_folder(tmp_path) as (url, _):
         result = invoke(f"{url}/nothing.tif", "-o", str(tmp_path / "out.gpkg"))
