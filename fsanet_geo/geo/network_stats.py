@@ -3,9 +3,11 @@
 GDAL counts what its network file systems (``/vsicurl/``, ``/vsis3/`` ...) download when
 ``CPL_VSIL_NETWORK_STATS_ENABLED=YES`` (set by :data:`~fsanet_geo.geo.remote.REMOTE_GDAL_DEFAULTS`),
 and gives the counts as JSON through ``VSINetworkStatsGetAsSerializedJSON``, a C function that
-rasterio does not wrap. :func:`network_bytes` calls it through ctypes in the GDAL library this
-process already loaded (found in ``/proc/self/maps``); where that is not possible (not Linux,
-a GDAL older than 3.2) it returns None and progress simply shows no byte count.
+rasterio does not wrap. :func:`network_bytes` calls it through ctypes in the GDAL library
+rasterio loaded (found in ``/proc/self/maps``: rasterio's own bundled copy when there is one,
+since pyogrio's wheels bring a second GDAL that reads nothing here); where that is not
+possible (not Linux, a GDAL older than 3.2, two GDALs and none rasterio's) it returns None and
+progress simply shows no byte count.
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ def _stats_function() -> Any:
     try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
             paths = {line.split()[-1] for line in maps if "libgdal" in os.path.basename(line.split()[-1])}
-        for path in sorted(paths):
+        ours = [p for p in paths if "rasterio" in p]
+        if ours:
+            paths = set(ours)
+        if len(paths) != 1:
+            return None
+        for path in paths:
             lib = ctypes.CDLL(path)
             fn = getattr(lib, "VSINetworkStatsGetAsSerializedJSON", None)
             free = getattr(lib, "VSIFree", None)
