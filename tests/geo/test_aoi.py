@@ -119,7 +119,7 @@ def test_a_scene_the_aoi_misses_is_skipped_with_one_warning(tmp_path: Path) -> N
     skipped = [str(w.message) for w in caught if issubclass(w.category, SceneSkippedWarning)]
     assert skipped == [f"skipped {outside}: outside the area of interest"]
     assert set(gdf["scene"]) == {"inside.tif"} and len(gdf) == len(boxes)
-    with pytest.raises(RasterError, match="misses every scene"):
+    with pytest.raises(RasterError, match="misses every scene"), pytest.warns(SceneSkippedWarning):
         detect_scenes([outside], PaintedPredictor(), settings=DetectSettings(aoi=str(aoi)))
 
 
