@@ -144,7 +144,10 @@ def scene_label(scene: SceneInput) -> str:
 
 
 def location_stem(location: SceneInput) -> str:
-    """:func:`location_name` without its extension (names per-scene outputs)."""
+    """:func:`location_name` without its extension (names per-scene outputs); a :class:`NamedLocation`'s
+    whole name (STAC ids may hold dots), with path separators replaced."""
+    if isinstance(location, NamedLocation):
+        return location.name.replace("/", "_").replace("\\", "_")
     return PurePosixPath(location_name(location)).stem
 
 

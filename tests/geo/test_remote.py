@@ -61,6 +61,7 @@ def test_local_paths_and_file_urls_become_paths(tmp_path: Path) -> None:
     assert not is_remote(tmp_path / "a.tif") and not is_remote("relative/c.tif")
     named = NamedLocation("s3://b/k/visual.tif", "item-7")
     assert is_remote(named) and location_name(named) == "item-7" and as_location(named) == "s3://b/k/visual.tif"
+    assert location_stem(NamedLocation("a.tif", "S2A_MSIL2A_20240101.SAFE")) == "S2A_MSIL2A_20240101.SAFE"
 
 
 def test_unknown_url_scheme_is_one_clear_error() -> None:
