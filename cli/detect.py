@@ -45,7 +45,7 @@ class OutputFormat(str, Enum):
 def detect(
     scenes: list[str] = typer.Argument(None, help="Raster scene(s): GeoTIFF, COG, VRT, ...; https:// or s3:// "
                                        "URLs; STAC item JSON, ItemCollection or folder of items.",
-                                       show_default=False),
+                                       show_default=False, metavar="SCENE"),
     scene_list: Path = typer.Option(None, "--scenes", dir_okay=False,
                                     help="A text file of scenes, one path or URL per line (# comments)."),
     asset: str = typer.Option(None, "--asset", help="STAC asset to read.", show_default="the first RGB-like asset"),
