@@ -47,12 +47,21 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
-_SCENE = {"exists": True, "file_okay": True, "dir_okay": False, "readable": True}
-
-
 @handle_errors
 def detect(
-    scenes: list[Path] = typer.Argument(..., **_SCENE, help="Raster scene(s): GeoTIFF, COG, VRT, ..."),
+    scenes: list[str] = typer.Argument(None, help="Raster scene(s): GeoTIFF, COG, VRT, ...; https:// or s3:// "
+                                       "URLs; STAC item JSON, ItemCollection or folder of items.",
+                                       show_default=False, metavar="SCENE"),
+    scene_list: Path = typer.Option(None, "--scenes", dir_okay=False,
+                                    help="A text file of scenes, one path or URL per line (# comments)."),
+    asset: str = typer.Option(None, "--asset", help="STAC asset to read.", show_default="the first RGB-like asset"),
+    aoi: Path = typer.Option(None, "--aoi", dir_okay=False,
+                             help="Area of interest (vector file of polygons, any CRS): only tiles touching it "
+                                  "are read, detections centred outside it dropped.", show_default="whole scenes"),
+    crs: str = typer.Option(None, "--crs", help="CRS of one output file for scenes in several CRSs, e.g. EPSG:32633.",
+                            show_default="the first scene's"),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip (and name at the end) scenes that fail to open, "
+                                                          "instead of stopping before any work."),
     output: Path = typer.Option(None, "-o", "--output", dir_okay=False,
                                 help="One vector file for all scenes (.gpkg .geojson .fgb .shp .csv .json)."),
     output_dir: Path = typer.Option(None, "--output-dir", file_okay=False,
@@ -103,6 +112,7 @@ def detect(
     """Detect objects in whole scenes; vectors to a file, progress and summary on stderr."""
     from fsanet_geo.errors import ConfigError
     from fsanet_geo.geo.detect_job import check_detect_job, plan_detect_job, process_rank, run_detect_job, world_size
+    from fsanet_geo.geo.scene_list import gather_scenes
     from fsanet_geo.geo.settings import DetectSettings
 
     if process_rank() > 0:  # under torchrun: rank 0 reports and writes
@@ -134,9 +144,17 @@ def detect(
         allow_no_crs=allow_no_crs,
         resume=resume,
         skip_unreadable=skip_unreadable,
+        aoi=str(aoi) if aoi is not None else None,
+        crs=crs,
     )
-    job = plan_detect_job(scenes, settings, output=output, output_dir=output_dir, file_format=output_format.value,
-                          preview=preview, weights=weights, keep_crs=keep_crs, overwrite=overwrite)
+    if skip_bad and (nproc > 1 or world_size() > 1):
+        raise ConfigError("--skip-bad works in one process only: drop it or --nproc")
+    gathered = gather_scenes(scenes or [], scene_list=scene_list, asset=asset)
+    for note in gathered.notes:
+        eprint(f"[yellow]note:[/] {note}")
+    job = plan_detect_job(gathered.scenes, settings, output=output, output_dir=output_dir,
+                          file_format=output_format.value, preview=preview, weights=weights, keep_crs=keep_crs,
+                          overwrite=overwrite, skip_bad=skip_bad)
     renderer = _Renderer()
     if nproc > 1 and world_size() == 1:
         check_detect_job(job, nproc, renderer)  # here, on the CPU, so that user errors stay one line
@@ -152,6 +170,7 @@ def detect(
         raise
     finally:
         renderer.stop_bar()
+    renderer.skipped_summary()
 
 
 class _Renderer:
@@ -164,6 +183,7 @@ class _Renderer:
         self.output: Path | None = None
         self.started = 0.0
         self.first_done: int | None = None
+        self.skipped: list[str] = []
 
     def demo_model(self) -> None:
         eprint("[yellow]note:[/] using the packaged demo model, trained on synthetic data only; "
@@ -179,6 +199,7 @@ class _Renderer:
             TextColumn("skipped {task.fields[skipped]}"),
             TextColumn("objects {task.fields[objects]}"),
             TextColumn("{task.fields[rate]} tiles/s"),
+            TextColumn("{task.fields[fetched]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
@@ -186,7 +207,7 @@ class _Renderer:
         self.output, self.started, self.first_done = output, time.perf_counter(), None
         # Off a terminal (a log file, a pipe) no bar, only the summary line.
         self.bar = Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
-        self.task = self.bar.add_task(output.name, total=None, skipped=0, objects=0, rate="-")
+        self.task = self.bar.add_task(output.name, total=None, skipped=0, objects=0, rate="-", fetched="")
         self.bar_running = False
 
     def progress(self, output: Path, p: DetectProgress) -> None:
@@ -197,7 +218,8 @@ class _Renderer:
                 self.bar_running = True
         rate = (p.tiles_done - self.first_done) / max(time.perf_counter() - self.started, 1e-9)
         self.bar.update(self.task, total=p.tiles_total, completed=p.tiles_done, skipped=p.tiles_skipped,
-                        objects=p.detections, rate=f"{rate:.1f}", description=f"{output.name} ({p.scene})")
+                        objects=p.detections, rate=f"{rate:.1f}", description=f"{output.name} ({p.scene})",
+                        fetched=_fetched(p))
 
     def stop_bar(self) -> None:
         if self.bar is not None and self.bar_running:  # Progress.stop() prints a blank line if never started
@@ -211,8 +233,9 @@ class _Renderer:
         computed = p.tiles_done - summary.resumed_tiles
         per_class = ", ".join(f"{name} {n}" for name, n in p.class_counts.items()) or "none"
         resumed = f", {summary.resumed_tiles} resumed" if summary.resumed_tiles else ""
+        fetched = f", {_fetched(p)}" if p.bytes_fetched is not None else ""
         eprint(f"{p.detections} objects ({per_class}) in {p.tiles_total} tiles ({p.tiles_skipped} skipped{resumed}), "
-               f"{elapsed:.1f} s, {computed / max(elapsed, 1e-9):.1f} tiles/s -> {summary.output}")
+               f"{elapsed:.1f} s, {computed / max(elapsed, 1e-9):.1f} tiles/s{fetched} -> {summary.output}")
         if summary.unreadable:
             shown = ", ".join(w.describe() for w in summary.unreadable[:5])
             more = f" and {len(summary.unreadable) - 5} more" if len(summary.unreadable) > 5 else ""
@@ -222,6 +245,15 @@ class _Renderer:
     def preview_written(self, path: Path) -> None:
         eprint(f"preview -> {path}")
 
+    def scene_skipped(self, scene: str, reason: str) -> None:
+        self.skipped.append(scene)
+        eprint(f"[yellow]skipped:[/] {scene}: {reason}")
+
+    def skipped_summary(self) -> None:
+        """After the run: name every scene set aside (failed to open with --skip-bad, or outside --aoi)."""
+        if self.skipped:
+            eprint(f"{len(self.skipped)} scene(s) skipped: {', '.join(self.skipped)}")
+
     def interrupted(self) -> None:
         """Ctrl-C: say where the finished tiles of the output being written are kept."""
         from fsanet_geo.geo.journal import journal_dir
@@ -229,3 +261,8 @@ class _Renderer:
         self.stop_bar()
         if self.output is not None and journal_dir(self.output).is_dir():
             eprint(f"finished tiles kept in {journal_dir(self.output)}: run the same command with --resume to continue")
+
+
+def _fetched(p: DetectProgress) -> str:
+    """``fetched 12.3 MiB`` for a run reading remote scenes; empty otherwise."""
+    return "" if p.bytes_fetched is None else f"fetched {p.bytes_fetched / 2**20:.1f} MiB"

@@ -66,3 +66,9 @@ class NonFiniteOutputWarning(UserWarning):
 
 class StaleLockWarning(UserWarning):
     """An output's lock was left by a run that is gone (killed): this run takes it over."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (GDAL and others append details below it), else its type name."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

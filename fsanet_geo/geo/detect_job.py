@@ -23,11 +23,13 @@ from typing import Any, Protocol
 
 from fsanet_geo.device import resolve_device
 from fsanet_geo.distributed import DistContext, agreed
-from fsanet_geo.errors import CheckpointError, ConfigError, FsanetError, OutputError
+from fsanet_geo.errors import CheckpointError, ConfigError, FsanetError, OutputError, RasterError
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.distributed_detect import detect_to_file_distributed, init_detect_context
 from fsanet_geo.geo.export import output_format
+from fsanet_geo.geo.journal import journal_dir
 from fsanet_geo.geo.pipeline import check_scenes, detect_to_file
+from fsanet_geo.geo.remote import SceneInput, location_stem
 from fsanet_geo.geo.run import DetectProgress, DetectSummary
 from fsanet_geo.geo.settings import DetectSettings, Predictor
 from fsanet_geo.io_utils import check_output_path
@@ -68,6 +70,9 @@ class DetectJobEvents(Protocol):
     def preview_written(self, path: Path) -> None:
         """A quicklook PNG is written."""
 
+    def scene_skipped(self, scene: str, reason: str) -> None:
+        """``scene`` is set aside before the run (see :func:`~fsanet_geo.geo.scene_list.screen_scenes`)."""
+
 
 class _Silent:
     """Events nobody listens to."""
@@ -87,23 +92,27 @@ class _Silent:
     def preview_written(self, path: Path) -> None:
         pass
 
+    def scene_skipped(self, scene: str, reason: str) -> None:
+        pass
+
 
 @dataclass(frozen=True)
 class DetectJob:
     """A checked plan: ``outputs`` maps a group of scenes to its vector file, ``previews`` a
     scene to its PNG; ``weights`` None means the packaged demo model."""
 
-    scenes: list[Path]
-    outputs: dict[tuple[Path, ...], Path]
-    previews: dict[Path, Path]
+    scenes: list[SceneInput]
+    outputs: dict[tuple[SceneInput, ...], Path]
+    previews: dict[SceneInput, Path]
     settings: DetectSettings
     weights: Path | None = None
     keep_crs: bool = False
     overwrite: bool = False
+    skip_bad: bool = False
 
 
 def plan_detect_job(
-    scenes: list[Path],
+    scenes: list[SceneInput],
     settings: DetectSettings,
     *,
     output: Path | None = None,
@@ -113,10 +122,12 @@ def plan_detect_job(
     weights: Path | None = None,
     keep_crs: bool = False,
     overwrite: bool = False,
+    skip_bad: bool = False,
 ) -> DetectJob:
     """Plan the outputs (all scenes into ``output``, or one ``<stem>.<file_format>`` per scene in
     ``output_dir``) and previews (``preview``, or ``<preview stem>_<scene stem>.png`` for several
-    scenes); check them (rank 0 only) and the settings before any work.
+    scenes); check them (rank 0 only) and the settings before any work. ``skip_bad``: scenes
+    that fail to open are set aside when the job runs, instead of stopping it.
 
     Raises :class:`ConfigError` / :class:`OutputError` / :class:`FileOverwriteError`.
     """
@@ -126,12 +137,12 @@ def plan_detect_job(
         for path in [*outputs.values(), *previews.values()]:
             check_output_path(path, overwrite=overwrite)
     settings.validate()
-    return DetectJob(list(scenes), outputs, previews, settings, weights, keep_crs, overwrite)
+    return DetectJob(list(scenes), outputs, previews, settings, weights, keep_crs, overwrite, skip_bad)
 
 
 def _plan_outputs(
-    scenes: list[Path], output: Path | None, output_dir: Path | None, file_format: str
-) -> dict[tuple[Path, ...], Path]:
+    scenes: list[SceneInput], output: Path | None, output_dir: Path | None, file_format: str
+) -> dict[tuple[SceneInput, ...], Path]:
     if (output is None) == (output_dir is None):
         raise ConfigError("give exactly one of -o/--output FILE or --output-dir DIR")
     if output is not None:
@@ -140,21 +151,21 @@ def _plan_outputs(
     assert output_dir is not None
     if not output_dir.is_dir():
         raise OutputError(f"output folder {output_dir} does not exist")
-    stems = [s.stem for s in scenes]
+    stems = [location_stem(s) for s in scenes]
     if len(set(stems)) != len(stems):
         raise ConfigError("two scenes share a file name: write them into one file with -o instead")
-    outputs = {(s,): output_dir / f"{s.stem}.{file_format}" for s in scenes}
+    outputs = {(s,): output_dir / f"{location_stem(s)}.{file_format}" for s in scenes}
     for path in outputs.values():
         output_format(path)
     return outputs
 
 
-def _plan_previews(preview: Path, scenes: list[Path]) -> dict[Path, Path]:
+def _plan_previews(preview: Path, scenes: list[SceneInput]) -> dict[SceneInput, Path]:
     if preview.suffix.lower() != ".png":
         raise ConfigError(f"--preview writes a PNG: give a .png path, got {preview}")
     if len(scenes) == 1:
         return {scenes[0]: preview}
-    return {s: preview.with_name(f"{preview.stem}_{s.stem}{preview.suffix}") for s in scenes}
+    return {s: preview.with_name(f"{preview.stem}_{location_stem(s)}{preview.suffix}") for s in scenes}
 
 
 def load_detector(weights: Path | None, device: str, events: DetectJobEvents | None = None) -> Any:
@@ -202,8 +213,27 @@ def run_detect_job(job: DetectJob, events: DetectJobEvents | None = None) -> lis
     if world_size() > 1:
         return _run_distributed(job, events)
     model = load_detector(job.weights, str(resolve_device(job.settings.device)), events)
+    job = usable_job(job, model, events)
     check_scenes(job.scenes, model, job.settings)
     return [_run_output(job, list(group), model, out, job.settings, events) for group, out in job.outputs.items()]
+
+
+def usable_job(job: DetectJob, model: Predictor, events: DetectJobEvents) -> DetectJob:
+    """``job`` without the scenes :func:`~fsanet_geo.geo.scene_list.screen_scenes` sets aside (each
+    reported to ``events``), and without the outputs left with no scene; :class:`RasterError` if none is left."""
+    from fsanet_geo.geo.scene_list import screen_scenes
+
+    if not job.skip_bad and job.settings.aoi is None:
+        return job  # nothing to set aside: check_scenes makes every check, settings first
+    kept, skipped = screen_scenes(job.scenes, model, job.settings, skip_bad=job.skip_bad)
+    for s in skipped:
+        events.scene_skipped(s.scene, s.reason)
+    if not skipped:
+        return job
+    if not kept:
+        raise RasterError(f"no usable scene: all {len(skipped)} were skipped")
+    outputs = {tuple(s for s in group if s in kept): out for group, out in job.outputs.items()}
+    return dataclasses.replace(job, scenes=kept, outputs={g: out for g, out in outputs.items() if g})
 
 
 def _gpu_count() -> int:
@@ -234,7 +264,7 @@ def _run_distributed(job: DetectJob, events: DetectJobEvents) -> list[DetectSumm
 
 def _run_output(
     job: DetectJob,
-    scenes: list[Path],
+    scenes: list[SceneInput],
     model: Predictor,
     out: Path,
     settings: DetectSettings,
@@ -257,7 +287,12 @@ def _run_output(
 
     events.output_started(out)
     if context is None:
-        summary = detect_to_file(scenes, model, out, progress=progress, on_detections=keep, **common)
+        try:
+            summary = detect_to_file(scenes, model, out, progress=progress, on_detections=keep, **common)
+        except RasterError as exc:  # e.g. a remote tile that cannot be fetched: say how to go on
+            if not journal_dir(out).is_dir():
+                raise
+            raise RasterError(f"{exc} (finished tiles kept: run the same command with --resume)") from exc
     else:
         summary = detect_to_file_distributed(scenes, model, out, progress=progress, on_detections=keep,
                                              context=context, **common)
@@ -268,7 +303,7 @@ def _run_output(
 
 
 def _write_previews(
-    job: DetectJob, scenes: list[Path], found: dict[int, list[Detections]], model: Predictor, events: DetectJobEvents
+    job: DetectJob, scenes: list[SceneInput], found: dict[int, list[Detections]], model: Predictor, events: DetectJobEvents
 ) -> None:
     from rasterio.errors import NotGeoreferencedWarning
 

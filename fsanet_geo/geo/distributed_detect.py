@@ -243,7 +243,7 @@ def _predict_blocks(
 ) -> Iterator[tuple[int, Detections, int, Unreadable]]:
     """(block index, its per-tile detections in scene pixels, skipped tiles, (tile, reason) of the
     unreadable ones) for this rank's blocks."""
-    with gdal_env(run.settings.gdal_cache_mb * 2**20):
+    with gdal_env(run.settings.gdal_cache_mb * 2**20, remote=run.reads_remote):
         for scene, items in itertools.groupby(mine, key=lambda item: item[1].scene):
             blocks = list(items)
             indexes = [t for _, b in blocks for t in range(b.start, b.end)]

@@ -2,8 +2,8 @@
 
 The fingerprint is built generically, so that a new option is covered without touching
 this module: every field of :class:`DetectSettings` except the few that only change *how*
-the run goes (:data:`RUN_ONLY_SETTINGS`), the tiling actually applied, the scene files
-(path, size, modification time), and the model: its weights' SHA-256 (the checkpoint file's,
+the run goes (:data:`RUN_ONLY_SETTINGS`), the tiling actually applied, the scene and AOI files
+(path, size, modification time; a remote scene by its URL), and the model: its weights' SHA-256 (the checkpoint file's,
 computed once at load; a ``torch.nn.Module`` without one is hashed tensor by tensor), its
 config (``config.to_dict()`` or the dataclass) and its class names.
 
@@ -16,11 +16,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fsanet_geo.geo.remote import file_identity
 from fsanet_geo.io_utils import file_sha256  # noqa: F401 - part of this module's API
 
 RUN_ONLY_SETTINGS = ("device", "read_threads", "prefetch", "gdal_cache_mb", "resume", "sink_rows", "batch_size")
@@ -84,10 +84,9 @@ def run_fingerprint(
     options = dataclasses.asdict(settings)
     for key in RUN_ONLY_SETTINGS:
         options.pop(key, None)
-    scenes = []
-    for path in scene_paths:
-        st = Path(path).stat()
-        scenes.append({"path": str(Path(path).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    scenes = [file_identity(path) for path in scene_paths]
+    if options.get("aoi") is not None:  # its polygons choose the tiles
+        options["aoi"] = file_identity(Path(options["aoi"]))
     return jsonable({
         "version": FINGERPRINT_VERSION,
         "scenes": scenes,

@@ -62,6 +62,7 @@ class DetectionOutput:
         self._buffer: list[tuple[int, Detections]] = []
         self._buffered = 0
         self._collected: list[geopandas.GeoDataFrame] = []
+        self.crs: CRS | None = None  # of :meth:`frame` when the scenes' CRSs differ; None -> the first frame's
 
     def class_name(self, label: int) -> str:
         """The name of 0-based ``label``."""
@@ -94,10 +95,11 @@ class DetectionOutput:
         import pandas as pd
 
         if self._collected:
-            frames = self._collected
+            crs = self.crs if self.crs is not None else self._collected[0].crs
+            frames = [f if f.crs is None or f.crs == crs else f.to_crs(crs) for f in self._collected]
             if len(frames) == 1:
                 return frames[0]
-            return type(frames[0])(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
+            return type(frames[0])(pd.concat(frames, ignore_index=True), crs=crs)
         return self._to_frame(0, Detections())
 
     def _to_frame(self, index: int, dets: Detections) -> geopandas.GeoDataFrame:

@@ -45,7 +45,8 @@ def detect_scene(
     """Detect objects over a whole scene, tile by tile.
 
     Args:
-        scene: a raster file (GeoTIFF, COG, VRT, ...).
+        scene: a raster file (GeoTIFF, COG, VRT, ...), a URL (``https://``, ``s3://``) or GDAL
+            ``/vsi`` path, or a :class:`~fsanet_geo.geo.remote.NamedLocation` (e.g. a STAC item's asset).
         predictor: callable ``uint8 Tensor[B, C, T, T] -> list[dict]`` with ``boxes``
             (Tensor[N, 4] xyxy tile pixels), ``scores`` (Tensor[N]), ``labels`` (Tensor[N],
             0-based); class names from its ``class_names`` attribute when present.
@@ -66,7 +67,7 @@ def detect_scene(
     s = (settings or DetectSettings()).with_overrides(
         tile_size=tile_size, overlap=overlap, batch_size=batch_size, bands=bands
     )
-    return detect_scenes([Path(scene)], predictor, settings=s, progress=progress, sink=sink)
+    return detect_scenes([scene], predictor, settings=s, progress=progress, sink=sink)
 
 
 def detect_scenes(
@@ -81,7 +82,8 @@ def detect_scenes(
 ) -> geopandas.GeoDataFrame:
     """Detect over several scenes into one layer (the ``scene`` column names the file).
 
-    All scenes are opened and checked before any tile is read; they must share one CRS.
+    All scenes are opened and checked before any tile is read; scenes in several CRSs give a
+    frame in ``settings.crs`` or the first scene's CRS (see :mod:`~fsanet_geo.geo.scene_crs`).
     ``journal`` (see :mod:`fsanet_geo.geo.journal`) records finished tiles for resuming;
     ``on_detections(scene_index, dets)`` sees each batch of final detections (scene
     pixels), e.g. for a preview. Otherwise as :func:`detect_scene`.

@@ -50,15 +50,17 @@ def render_preview(
     import rasterio
     from rasterio.enums import Resampling
 
+    from fsanet_geo.geo.remote import display_location, open_raster
+
     scale = min(1.0, max_side / max(info.height, info.width))
     out_h, out_w = max(1, round(info.height * scale)), max(1, round(info.width * scale))
     bands = list(info.bands[:3]) if len(info.bands) >= 3 else [info.bands[0]] * 3
     try:
-        with rasterio.open(info.path) as ds:
+        with open_raster(info.path) as ds:
             data = ds.read(bands, out_shape=(3, out_h, out_w), resampling=Resampling.nearest)
             valid = ds.dataset_mask(out_shape=(out_h, out_w)) > 0
     except rasterio.errors.RasterioError as exc:
-        raise RasterError(f"cannot read {info.path} for the preview: {exc}") from exc
+        raise RasterError(f"cannot read {display_location(info.path)} for the preview: {exc}") from exc
     if not info.is_byte or value_range is not None:
         scaling = scene_scaling(info, value_range=value_range, percentiles=percentiles)
         if scaling is not None:

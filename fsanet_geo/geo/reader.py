@@ -15,7 +15,6 @@ import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,9 +26,11 @@ from rasterio.errors import NotGeoreferencedWarning as RioNotGeoreferencedWarnin
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from fsanet_geo.errors import RasterError
+from fsanet_geo.errors import RasterError, first_line
 from fsanet_geo.geo.prefetch import prefetch_tiles  # noqa: F401 - re-exported (it lived here)
 from fsanet_geo.geo.gsd import zoomed_read
+from fsanet_geo.geo.remote import SceneLocation, as_location, describe_open_error, display_location, is_remote
+from fsanet_geo.geo.remote import open_raster, remote_gdal_options
 from fsanet_geo.geo.scaling import ByteScaling, percentile_scaling, range_scaling
 from fsanet_geo.geo.sparse import SparseBlocks
 from fsanet_geo.geo.unreadable import gdal_error_text
@@ -51,7 +52,8 @@ class SceneInfo:
     """What the pipeline needs to know about a scene; validated by :func:`open_scene`.
 
     Attributes:
-        path: the raster file (GeoTIFF, COG, VRT, ...).
+        path: the raster file (GeoTIFF, COG, VRT, ...): a local ``Path`` or a remote location
+            (``str``, see :mod:`~fsanet_geo.geo.remote`).
         height, width: scene size in pixels (rows, columns).
         bands: 1-based band indexes read, in order (repeats allowed).
         dtype: numpy dtype name of the selected bands.
@@ -62,7 +64,7 @@ class SceneInfo:
         has_overviews: whether the first selected band has overviews.
     """
 
-    path: Path
+    path: SceneLocation
     height: int
     width: int
     bands: tuple[int, ...]
@@ -103,34 +105,41 @@ class TileData:
     zoom: tuple[float, float] = (1.0, 1.0)
 
 
-def gdal_env(cache_bytes: int = GDAL_CACHE_BYTES) -> rasterio.Env:
-    """A rasterio environment bounding GDAL's (global) block cache to ``cache_bytes``."""
-    return rasterio.Env(GDAL_CACHEMAX=int(cache_bytes))
+def gdal_env(cache_bytes: int = GDAL_CACHE_BYTES, *, remote: bool = False) -> rasterio.Env:
+    """A rasterio environment bounding GDAL's (global) block cache to ``cache_bytes``; with
+    ``remote`` also the settings for reading scenes over the network (:func:`remote_gdal_options`)."""
+    return rasterio.Env(GDAL_CACHEMAX=int(cache_bytes), **(remote_gdal_options() if remote else {}))
 
 
 _OPEN_LOCK = threading.Lock()
 """Serialises our ``warnings.catch_warnings`` (process-wide state) across reading threads."""
 
 
-def _open(path: Path) -> Any:
+def _open(path: SceneLocation) -> Any:
     """Open ``path`` with rasterio; :class:`RasterError` if it is missing or not a raster.
+
+    A remote location is opened under :func:`remote_gdal_options`; its errors name the URL.
 
     rasterio's own NotGeoreferencedWarning ("Dataset has no geotransform ...") is dropped
     for a scene without CRS: the pipeline reports that condition itself (an error, or one
     warning with ``allow_no_crs``). Other warnings are passed on.
     """
-    if not path.exists():
+    if is_remote(path):
+        pass  # GDAL finds out when opening it (see describe_open_error)
+    elif not path.exists():
         raise RasterError(f"scene {path} does not exist")
-    if path.is_dir():
+    elif path.is_dir():
         raise RasterError(f"scene {path} is a folder, not a raster file")
-    if not os.access(path, os.R_OK):
+    elif not os.access(path, os.R_OK):
         raise RasterError(f"scene {path} cannot be read (permission denied)")
     try:
         with _OPEN_LOCK, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RioNotGeoreferencedWarning)
-            ds = rasterio.open(path)
+            ds = open_raster(path)
     except RasterioError as exc:
-        detail = _first_line(exc)
+        detail = first_line(exc)
+        if is_remote(path):
+            raise RasterError(describe_open_error(str(path), detail)) from exc
         if "not recognized" in detail:
             detail = "format not recognized"
         raise RasterError(f"{path} is not a raster GDAL can read ({detail})") from exc
@@ -139,11 +148,6 @@ def _open(path: Path) -> Any:
             continue
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     return ds
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _default_bands(ds: Any, in_channels: int | None) -> list[int]:
@@ -178,7 +182,7 @@ def open_scene(
         RasterError: missing, not a raster, unreadable, band out of range, band count not
             matching ``in_channels``, or an unsupported data type.
     """
-    p = Path(path)
+    p = as_location(path)
     with _open(p) as ds:
         if ds.count < 1:
             raise RasterError(f"{p} has no bands")
@@ -359,7 +363,8 @@ class TileReader:
             reason = gdal_error_text(exc, info.path)
             if self.skip_unreadable:
                 return dataclasses.replace(self._empty(index, window), unreadable=reason)
-            raise RasterError(f"cannot read window {tuple(window)} of {info.path}: {reason}") from exc
+            raise RasterError(f"cannot read tile {index} (window {tuple(window)}) of "
+                              f"{display_location(info.path)}: {reason}") from exc
         if valid is not None and not valid.any():
             return self._empty(index, window)
         image8 = data if self.scaling is None else self.scaling.apply(data)

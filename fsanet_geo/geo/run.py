@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,26 +21,25 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from affine import Affine
-from rasterio.crs import CRS
 
 from fsanet_geo.device import resolve_device
-from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError
+from fsanet_geo.errors import ConfigError, RasterError
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.fingerprint import run_fingerprint
-from fsanet_geo.geo.gsd import GsdMatch, scene_gsd_match, zoomed_tiling
 from fsanet_geo.geo.journal import DetectJournal, JournalChunk
 from fsanet_geo.geo.merge import SeamMerger
+from fsanet_geo.geo.network_stats import network_bytes
 from fsanet_geo.geo.output import DetectionOutput, Sink, file_output
 from fsanet_geo.geo.predict import TilePredictor, batches, class_filter
-from fsanet_geo.geo.run_record import write_run_record
-from fsanet_geo.geo.reader import SceneInfo, TileData, TileReader, gdal_env, open_scene, prefetch_tiles
+from fsanet_geo.geo.reader import TileData, TileReader, gdal_env, prefetch_tiles
 from fsanet_geo.geo.scaling import ByteScaling
+from fsanet_geo.geo.remote import is_remote
+from fsanet_geo.geo.run_record import write_run_record
+from fsanet_geo.geo.scene_crs import layer_crs
 from fsanet_geo.geo.settings import DetectSettings, Predictor, predictor_config, resolve_tiling
 from fsanet_geo.geo.stretch import ScaleChoice, choose_scaling
-from fsanet_geo.geo.tiling import tile_windows
+from fsanet_geo.geo.tiled_scene import TiledScene, open_tiled_scenes  # noqa: F401 - re-exported
 from fsanet_geo.geo.unreadable import METADATA_KEY, UnreadableWindow, metadata_value
-from fsanet_geo.geo.windows import TileWindow
 
 if TYPE_CHECKING:
     import geopandas
@@ -65,6 +63,7 @@ class DetectProgress:
     class_counts: dict[str, int]
     elapsed_s: float
     finished: bool = False
+    bytes_fetched: int | None = None  # over the network since the run started; None: no remote scene, or unknown
 
 
 @dataclass
@@ -76,65 +75,6 @@ class DetectSummary:
     resumed_tiles: int = 0
     unreadable: list[UnreadableWindow] = field(default_factory=list)
     """Tiles skipped because GDAL could not read them (``skip_unreadable``), in tile order."""
-
-
-@dataclass
-class TiledScene:
-    """An opened, checked scene and its tile windows (tile ``i`` is ``windows[i]``).
-
-    ``transform`` maps scene pixels to CRS units (the identity for a scene without CRS);
-    ``gsd`` says whether tiles are read resampled to the model's GSD (windows are scene pixels).
-    """
-
-    info: SceneInfo
-    windows: list[TileWindow]
-    transform: Affine
-    name: str
-    gsd: GsdMatch | None = None
-
-    @property
-    def crs(self) -> CRS | None:
-        return self.info.crs
-
-
-def open_tiled_scenes(
-    paths: Sequence[str | os.PathLike[str]],
-    settings: DetectSettings,
-    tile_size: int,
-    overlap: int,
-    in_channels: int | None,
-    *,
-    warn: bool = True,
-    model_gsd: float | None = None,
-) -> list[TiledScene]:
-    """Open and check every scene (bands, CRS) and cut it into tiles; they must share one CRS.
-
-    A scene without CRS is refused unless ``settings.allow_no_crs``; then it warns
-    (:class:`NotGeoreferencedWarning`) when ``warn``, and its outputs are in pixels.
-    ``settings.gsd`` and ``model_gsd`` (metres) decide a resampling; tiles then cover
-    ``tile_size`` model pixels, and a :class:`~fsanet_geo.errors.Notice` says so once (when ``warn``).
-    """
-    scenes = []
-    for p in paths:
-        info = open_scene(p, bands=settings.bands, in_channels=in_channels)
-        transform = info.transform
-        if info.crs is None:
-            if not settings.allow_no_crs:
-                raise RasterError(f"{info.path} has no CRS: outputs would not be georeferenced (use --allow-no-crs)")
-            if warn:
-                warnings.warn(
-                    f"{info.path} has no CRS: detections are in pixel coordinates",
-                    NotGeoreferencedWarning,
-                    stacklevel=4,
-                )
-            transform = Affine.identity()
-        match = scene_gsd_match(info, settings.gsd, model_gsd, warn=warn)
-        windows = tile_windows(info.height, info.width, *zoomed_tiling(tile_size, overlap, match.zoom))
-        scenes.append(TiledScene(info, windows, transform, info.path.name, match))
-    crs_set = {s.crs.to_wkt() if s.crs else None for s in scenes}
-    if len(crs_set) > 1:
-        raise RasterError("the scenes have different CRSs: write one output per scene (--output-dir)")
-    return scenes
 
 
 class SceneRun:
@@ -174,6 +114,7 @@ class SceneRun:
         self.unreadable: list[UnreadableWindow] = []
         self.imagery = getattr(predict.predictor, "imagery", None)
         self.stretches: dict[int, ScaleChoice] = {}
+        self._bytes_at_start = network_bytes() if self.reads_remote else None
 
     @classmethod
     def prepare(
@@ -206,8 +147,11 @@ class SceneRun:
         keep = class_filter(settings.classes, class_names)
         scenes = open_tiled_scenes(scene_paths, settings, tile, overlap, in_channels, warn=warn,
                                    model_gsd=getattr(getattr(predictor, "imagery", None), "gsd", None))
+        if not scenes:
+            raise RasterError(f"the area of interest {settings.aoi} misses every scene")
         predict = TilePredictor(predictor, device, settings, keep)
         output = DetectionOutput(scenes, class_names, sink, settings.sink_rows)
+        output.crs = layer_crs([s.crs for s in scenes], settings.crs, crs_bound=False)
         return cls(settings, predict, tile, overlap, scenes, output, progress=progress, journal=journal,
                    on_detections=on_detections)
 
@@ -230,7 +174,12 @@ class SceneRun:
             class_counts={self.output.class_name(k): v for k, v in sorted(self.counts.items())},
             elapsed_s=time.perf_counter() - self.start,
             finished=finished,
+            bytes_fetched=self._bytes_fetched(),
         )
+
+    def _bytes_fetched(self) -> int | None:
+        now = network_bytes() if self._bytes_at_start is not None else None
+        return now - self._bytes_at_start if now is not None and self._bytes_at_start is not None else None
 
     def summary(self, output: Path | None = None) -> DetectSummary:
         """The finished run: its last progress event, ``output`` and the tiles taken from the journal."""
@@ -245,11 +194,16 @@ class SceneRun:
 
     def run_all(self) -> None:
         """Every scene in turn, under a bounded GDAL block cache; then flush the last rows."""
-        with gdal_env(self.settings.gdal_cache_mb * 2**20):
+        with gdal_env(self.settings.gdal_cache_mb * 2**20, remote=self.reads_remote):
             for i in range(len(self.scenes)):
                 self._run_scene(i)
         self.flush()
         self.record_unreadable()
+
+    @property
+    def reads_remote(self) -> bool:
+        """Whether a scene of the run is read over the network (see :mod:`~fsanet_geo.geo.remote`)."""
+        return any(is_remote(s.info.path) for s in self.scenes)
 
     def _run_scene(self, index: int) -> None:
         windows = self.scenes[index].windows
@@ -363,6 +317,9 @@ class SceneRun:
             self._emit(index, merger.add(t, dets.select(dets.tile == t)))
 
     def _emit(self, index: int, dets: Detections) -> None:
+        area = self.scenes[index].area
+        if area is not None:
+            dets = area.keep_inside(dets)
         if len(dets) == 0:
             return
         labels, counts = np.unique(dets.labels, return_counts=True)
@@ -379,7 +336,9 @@ class SceneRun:
         """Give the run its resume journal and a sink writing ``out`` (see :func:`file_output`);
         once ``out`` is in place, its run record ``out.run.json`` when a scene was stretched or
         resampled (see :mod:`~fsanet_geo.geo.run_record`)."""
-        with file_output(out, self.scenes[0].crs, self.fingerprint(), resume=self.settings.resume,
+        crs_bound = out.suffix.lower() not in (".geojson", ".json") or keep_crs  # WGS84 / pixels whatever the scenes
+        crs = layer_crs([s.crs for s in self.scenes], self.settings.crs, output=out.name, crs_bound=crs_bound)
+        with file_output(out, crs, self.fingerprint(), resume=self.settings.resume,
                          keep_crs=keep_crs, overwrite=overwrite) as (journal, sink):
             self.journal, self.output.sink = journal, sink
             yield

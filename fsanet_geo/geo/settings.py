@@ -59,6 +59,10 @@ class DetectSettings:
         sink_rows: final detections buffered before each sink write.
         skip_unreadable: skip tiles GDAL cannot read (corrupt blocks) and record them in the
             summary and the output's metadata, instead of stopping (GDAL's default).
+        aoi: area of interest, a vector file of polygons (any CRS): only tiles intersecting it
+            are read, detections whose centre is outside it are dropped; None -> whole scenes.
+        crs: the CRS ("EPSG:32633", WKT...) of one output file for scenes in several CRSs;
+            None -> the first scene's (see :mod:`~fsanet_geo.geo.scene_crs`).
     """
 
     tile_size: int | None = None
@@ -85,6 +89,8 @@ class DetectSettings:
     resume: bool = False
     sink_rows: int = 10_000
     skip_unreadable: bool = False
+    aoi: str | None = None
+    crs: str | None = None
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for an out-of-range option (before any work)."""
@@ -117,6 +123,10 @@ class DetectSettings:
         if self.stretch_to not in ("model", "full"):
             raise ConfigError(f"stretch_to must be 'model' or 'full', got {self.stretch_to!r}")
         parse_gsd_mode(self.gsd)
+        if self.crs is not None:
+            from fsanet_geo.geo.scene_crs import check_crs
+
+            check_crs(self.crs)
         pct = [float(v) for v in self.percentiles]
         if len(pct) != 2 or not 0.0 <= pct[0] < pct[1] <= 100.0:
             raise ConfigError(f"percentiles must be two values with 0 <= low < high <= 100, got {pct}")

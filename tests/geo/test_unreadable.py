@@ -51,7 +51,7 @@ def test_a_corrupt_block_stops_the_run_with_one_clean_line(corrupt_scene, tmp_pa
                        settings=DetectSettings(tile_size=TILE, overlap=OVERLAP, batch_size=1))
     text = str(err.value)
     first = tile_windows(200, 260, TILE, OVERLAP)[bad_tiles()[0]]
-    assert text.startswith(f"cannot read window {tuple(first)} of {corrupt_scene.path}: Read failed (band ")
+    assert text.startswith(f"cannot read tile {bad_tiles()[0]} (window {tuple(first)}) of {corrupt_scene.path}: Read failed (band ")
     assert "IReadBlock failed at X offset 2, Y offset 1" in text
     assert "See previous exception" not in text and "\n" not in text
     assert not (tmp_path / "out.gpkg").exists()
