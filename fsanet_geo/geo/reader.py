@@ -373,12 +373,12 @@ class TileReader:
         h, w = image8.shape[1:]
         zoom = (w / window.width, h / window.height)
         if (h, w) == (t, t):
-            return TileData(index, window, np.ascontiguousarray(image8), valid, False, zoom)
+            return TileData(index, window, np.ascontiguousarray(image8), valid, False, zoom=zoom)
         image = np.zeros((len(info.bands), t, t), np.uint8)
         image[:, :h, :w] = image8
         full_valid = np.zeros((t, t), bool)
         full_valid[:h, :w] = True if valid is None else valid
-        return TileData(index, window, image, full_valid, False, zoom)
+        return TileData(index, window, image, full_valid, False, zoom=zoom)
 
     def close(self) -> None:
         """Close every handle opened by the reading threads."""
