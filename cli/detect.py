@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from fsanet_cli._common import handle_errors, launch_torchrun, parse_csv
-from fsanet_cli._render import console, eprint
+from fsanet_cli._render import console, eprint, plural
 from fsanet_geo.geo.settings import OVERLAP_RULE
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ _SCENE = {"exists": True, "file_okay": True, "dir_okay": False, "readable": True
 
 @handle_errors
 def detect(
-    scenes: list[Path] = typer.Argument(..., **_SCENE, help="Raster scene(s): GeoTIFF, COG, VRT, ..."),
+    scenes: list[Path] = typer.Argument(..., **_SCENE, metavar="SCENE...", help="Raster scene(s): GeoTIFF, COG, VRT, ..."),
     output: Path = typer.Option(None, "-o", "--output", dir_okay=False,
                                 help="One vector file for all scenes (.gpkg .geojson .fgb .shp .csv .json)."),
     output_dir: Path = typer.Option(None, "--output-dir", file_okay=False,
@@ -63,15 +63,18 @@ def detect(
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Tiles per model call."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     half: bool = typer.Option(False, "--half", help="fp16 autocast (CUDA only)."),
-    score_thr: float = typer.Option(0.0, "--score-thr", min=0.0, max=1.0,
-                                    help="Drop detections scoring below this (on top of the model's own)."),
+    score_thr: float = typer.Option(None, "--score-thr", "--score-threshold", min=0.0, max=1.0,
+                                    help="Keep detections scoring at least this; replaces the checkpoint's "
+                                         "threshold for this run (fsanet model info shows it).",
+                                    show_default="the checkpoint's own, 0.35 for the demo model"),
     nms_iou: float = typer.Option(0.5, "--nms-iou", min=0.01, max=1.0, help="Cross-tile merge threshold."),
     merge_metric: MergeMetric = typer.Option(MergeMetric.ios, "--merge-metric",
                                              help="ios (intersection over smaller, best at seams) or iou."),
     soft_nms: bool = typer.Option(False, "--soft-nms", help="Gaussian soft-NMS across tiles instead of hard NMS."),
     classes: str = typer.Option(None, "--classes", help="Keep only these classes, e.g. vehicle,ship.",
                                 show_default="all"),
-    bands: str = typer.Option(None, "--bands", help="1-based bands to read, e.g. 3,2,1."),
+    bands: str = typer.Option(None, "--bands", help="1-based bands to read, e.g. 3,2,1.",
+                              show_default="the non-alpha bands, RGB order for a 3-band model"),
     scale: str = typer.Option(None, "--scale", help="Value range MIN,MAX mapped to 0..255.",
                               show_default="2-98 percentiles per band"),
     keep_crs: bool = typer.Option(False, "--keep-crs", help="GeoJSON in the raster's CRS instead of WGS84."),
@@ -99,7 +102,7 @@ def detect(
         batch_size=batch_size,
         bands=parse_csv(bands, int, "--bands"),
         scale=tuple(scale_range) if scale_range else None,  # type: ignore[arg-type]
-        score_thr=score_thr,
+        score_thr=score_thr or 0.0,
         nms_iou=nms_iou,
         merge_metric=merge_metric.value,
         merge_method="gaussian" if soft_nms else "hard",
@@ -110,7 +113,8 @@ def detect(
         resume=resume,
     )
     job = plan_detect_job(scenes, settings, output=output, output_dir=output_dir, file_format=output_format.value,
-                          preview=preview, weights=weights, keep_crs=keep_crs, overwrite=overwrite)
+                          preview=preview, weights=weights, keep_crs=keep_crs, overwrite=overwrite,
+                          model_score_thr=score_thr)
     renderer = _Renderer()
     if nproc > 1 and world_size() == 1:
         check_detect_job(job, nproc, renderer)  # here, on the CPU, so that user errors stay one line
@@ -181,7 +185,8 @@ class _Renderer:
         computed = p.tiles_done - summary.resumed_tiles
         per_class = ", ".join(f"{name} {n}" for name, n in p.class_counts.items()) or "none"
         resumed = f", {summary.resumed_tiles} resumed" if summary.resumed_tiles else ""
-        eprint(f"{p.detections} objects ({per_class}) in {p.tiles_total} tiles ({p.tiles_skipped} skipped{resumed}), "
+        eprint(f"{plural(p.detections, 'object')} ({per_class}) in {plural(p.tiles_total, 'tile')} "
+               f"({p.tiles_skipped} skipped{resumed}), "
                f"{elapsed:.1f} s, {computed / max(elapsed, 1e-9):.1f} tiles/s -> {summary.output}")
 
     def preview_written(self, path: Path) -> None:

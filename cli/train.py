@@ -15,9 +15,9 @@ from typing import Any
 
 import typer
 
-from fsanet_cli._common import handle_errors, launch_torchrun
+from fsanet_cli._common import handle_errors, launch_torchrun, missing_option
 from fsanet_cli._options import DatasetKind
-from fsanet_cli._render import console, print_table
+from fsanet_cli._render import console, plural, print_table
 
 
 class OptimizerKind(str, Enum):
@@ -33,8 +33,10 @@ _FILE = {"exists": True, "file_okay": True, "dir_okay": False}
 def train(
     dataset: DatasetKind = typer.Option(None, "--dataset", help="aitod or coco.", show_default="aitod"),
     data_root: Path = typer.Option(None, "--data-root", **_DIR, help="AI-TOD root (any known layout)."),
-    train_split: str = typer.Option(None, "--train-split", help="AI-TOD training split.", show_default="trainval"),
-    val_split: str = typer.Option(None, "--val-split", help="AI-TOD validation split.", show_default="test"),
+    train_split: str = typer.Option(None, "--train-split", help="AI-TOD training split.",
+                                    show_default="train where the layout has val, else trainval"),
+    val_split: str = typer.Option(None, "--val-split", help="AI-TOD validation split (best is picked on it).",
+                                  show_default="val where the layout has one, else test"),
     ann: Path = typer.Option(None, "--ann", **_FILE, help="Training annotations (COCO JSON)."),
     images: Path = typer.Option(None, "--images", **_DIR, help="Training image folder."),
     val_ann: Path = typer.Option(None, "--val-ann", **_FILE, help="Validation annotations (COCO JSON)."),
@@ -56,22 +58,28 @@ def train(
     workers: int = typer.Option(None, "--workers", min=0, help="DataLoader workers.", show_default="2"),
     val_interval: int = typer.Option(None, "--val-interval", min=0,
                                      help="Validate every N epochs; 0: never.", show_default="1"),
-    max_iters: int = typer.Option(None, "--max-iters", min=1, help="Stop after this many iterations in all."),
+    max_iters: int = typer.Option(None, "--max-iters", min=1, help="Stop after this many iterations in all.",
+                                  show_default="none, all epochs"),
     input_size: int = typer.Option(None, "--input-size", min=32,
                                    help="Training size, pixels.", show_default="the model's"),
     pretrained_backbone: str = typer.Option(None, "--pretrained-backbone",
-                                            help="'imagenet' or a local backbone weights file."),
+                                            help="'imagenet' or a local backbone weights file.",
+                                            show_default="none, random init"),
     init_weights: Path = typer.Option(None, "--init-weights", **_FILE,
                                       help="Start from this checkpoint's weights (fine-tuning)."),
     warmup_iters: int = typer.Option(None, "--warmup-iters", min=0,
                                      help="Linear warm-up iterations.", show_default="the recipe's 500"),
-    flip_v: float = typer.Option(None, "--flip-v", min=0.0, max=1.0, help="Vertical flip probability."),
-    rot90: bool = typer.Option(None, "--rot90/--no-rot90", help="Random 90-degree rotations."),
+    flip_v: float = typer.Option(None, "--flip-v", min=0.0, max=1.0, help="Vertical flip probability.",
+                                 show_default="the recipe's"),
+    rot90: bool = typer.Option(None, "--rot90/--no-rot90", help="Random 90-degree rotations.",
+                               show_default="the recipe's"),
     amp: bool = typer.Option(None, "--amp/--no-amp", help="Mixed precision on CUDA.", show_default="on"),
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Processes on this machine (one per GPU), launched with torchrun."),
 ) -> None:
     """Train a detector; progress on stderr, checkpoints and metrics in the work dir."""
+    if not resume and data_root is None and ann is None:
+        missing_option("--data-root DIR", "Give the AI-TOD root, or --ann FILE and --images DIR.")
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         raise typer.Exit(launch_torchrun(nproc))
     from fsanet_geo.train import TrainConfig
@@ -101,15 +109,34 @@ def train(
         _check_preset(name)
         if dataset is None:
             given["dataset"] = "aitod"
+        if given["dataset"] == "aitod" and data_root is not None:
+            from fsanet_geo.data.aitod_splits import default_splits
+
+            given["train_split"], given["val_split"] = default_splits(data_root, train_split, val_split)
         given["work_dir"] = str(work_dir or Path("work_dirs") / name)
         config = TrainConfig.for_preset(name, epochs=epochs, batch_size=batch_size, lr=lr,
                                         overwrite=overwrite, **given)
     if not _is_main_process():  # under torchrun only rank 0 reports
         run_training(config)
         return
+    _splits_line(config)
     with _TrainProgress() as show:
         result = run_training(config, progress=show)
     _summary(result)
+
+
+def _splits_line(config: Any) -> None:
+    """The run's first line: which data it trains on and which split picks ``best``."""
+    if config.train_ann:
+        train = f"training on {config.train_ann}"
+    else:
+        train = f"training on {config.dataset} {config.train_split!r}"
+    if not config.validates:
+        console.print(f"{train}; no validation (best is not kept)")
+        return
+    val = str(config.val_ann) if config.val_ann else repr(config.val_split)
+    note = ": the split fsanet eval reports, so AP on it is not a held-out score" if val == "'test'" else ""
+    console.print(f"{train}, validating on {val} (best is picked on it){note}")
 
 
 def _is_main_process() -> bool:
@@ -191,7 +218,7 @@ def _summary(result: Any) -> None:
     from rich.table import Table
 
     table = Table(title="training summary", show_header=False)
-    table.add_row("iterations", f"{result.iterations} ({result.epochs_done} epochs"
+    table.add_row("iterations", f"{result.iterations} ({plural(result.epochs_done, 'epoch')}"
                   + ("" if result.completed else ", stopped early") + ")")
     if result.final_losses:
         table.add_row("final loss", f"{result.final_losses.get('loss', float('nan')):.4f}")
