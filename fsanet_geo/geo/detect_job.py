@@ -187,12 +187,13 @@ def load_detector(weights: Path | None, device: str, events: DetectJobEvents | N
     return model
 
 
-def check_scenes_first(job: DetectJob) -> None:
+def check_scenes_first(job: DetectJob, settings: DetectSettings | None = None) -> None:
     """The scene checks that need only the checkpoint's metadata (no CRS, band count, classes),
-    made before the model loads so that such an error does not wait for it."""
+    made with ``settings`` (default the job's) before the model loads, so that such an error
+    does not wait for it."""
     stand_in = checkpoint_stand_in(job.weights or demo_weights_path())
     if stand_in is not None:
-        check_scenes(job.scenes, stand_in, dataclasses.replace(job.settings, device="cpu", half=False))
+        check_scenes(job.scenes, stand_in, settings or job.settings)
 
 
 def check_detect_job(job: DetectJob, nproc: int, events: DetectJobEvents | None = None) -> None:
@@ -201,7 +202,7 @@ def check_detect_job(job: DetectJob, nproc: int, events: DetectJobEvents | None 
     if resolve_device(job.settings.device).type == "cuda" and nproc > _gpu_count():
         raise ConfigError(f"--nproc {nproc} needs one GPU per process but this machine has {_gpu_count()}")
     cpu = dataclasses.replace(job.settings, device="cpu", half=False)
-    check_scenes_first(job)
+    check_scenes_first(job, cpu)
     check_scenes(job.scenes, load_detector(job.weights, "cpu", events), cpu)
 
 

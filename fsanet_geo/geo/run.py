@@ -35,6 +35,7 @@ from fsanet_geo.geo.predict import TilePredictor, batches, class_filter
 from fsanet_geo.geo.reader import SceneInfo, TileData, TileReader, gdal_env, open_scene, prefetch_tiles, scene_scaling
 from fsanet_geo.geo.settings import DetectSettings, Predictor, predictor_config, resolve_tiling
 from fsanet_geo.geo.tiling import tile_windows
+from fsanet_geo.geo.tiling_checks import warn_about_tiling
 from fsanet_geo.geo.windows import TileWindow
 
 if TYPE_CHECKING:
@@ -189,6 +190,8 @@ class SceneRun:
         if settings.half and device.type != "cuda":
             raise ConfigError("--half (fp16) needs a CUDA device; it is not supported on CPU")
         tile, overlap = resolve_tiling(settings, predictor)
+        if warn:
+            warn_about_tiling(settings, predictor, tile, overlap)
         in_channels = predictor_config(predictor, "in_channels")
         class_names = [str(c) for c in (getattr(predictor, "class_names", None) or [])]
         keep = class_filter(settings.classes, class_names)

@@ -84,9 +84,9 @@ def test_help_states_the_defaults_as_applied() -> None:
     result = runner.invoke(app, ["detect", "--help"])
     assert result.exit_code == 0
     text = " ".join(result.output.replace("│", " ").split())
-    assert "[default: (min(64, tile size // 4))]" in text  # what resolve_tiling applies
+    assert "[default: min(64, tile size // 4)]" in text  # what resolve_tiling applies
     assert "default: 64" not in text
-    assert "[default: (the packaged demo model)]" in text
+    assert "[default: the packaged demo model]" in text
 
 
 def test_missing_scene_is_a_usage_error(tmp_path: Path) -> None:
