@@ -50,12 +50,12 @@ class Checkpoints:
         self.optimizer = optimizer
         self.scaler = scaler
 
-    def save_model(self, path: Path, *, epoch: int, iteration: int) -> None:
-        """The model's weights with the epoch, iteration and training config as metadata."""
+    def save_model(self, path: Path, *, epoch: int, iteration: int, extra: dict[str, str] | None = None) -> None:
+        """The model's weights with the epoch, iteration, training config and ``extra`` as metadata."""
         from fsanet_geo.model.checkpoint import save_checkpoint
 
         meta = {"epoch": str(epoch), "iteration": str(iteration),
-                "train_config": json.dumps(self.config.to_dict())}
+                "train_config": json.dumps(self.config.to_dict()), **(extra or {})}
         save_checkpoint(self.model, path, overwrite=True, extra_metadata=meta)  # atomic
 
     def save_last(self, *, iteration: int, iters_per_epoch: int, world_size: int,

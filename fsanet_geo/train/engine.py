@@ -234,7 +234,9 @@ class _Run:
             ap = metrics.get("AP", -1.0)
             if self.best_ap is None or ap > self.best_ap:
                 self.best_ap = ap
-                self._save_model(self.work / BEST_MODEL, epoch)
+                self._save_model(self.work / BEST_MODEL, epoch, {
+                    "best_metric": "AP", "best_value": f"{ap:.6f}", "best_epoch": str(epoch),
+                    "best_split": str(cfg.val_ann or cfg.val_split)})
                 self._write_last()
         self.ctx.barrier()
 
@@ -257,8 +259,8 @@ class _Run:
                                           world_size=self.ctx.world_size, best_ap=self.best_ap)
         self._emit("checkpoint", epoch=max(self.iteration // self.ipe, 1), path=path)
 
-    def _save_model(self, path: Path, epoch: int) -> None:
-        self.checkpoints.save_model(path, epoch=epoch, iteration=self.iteration)
+    def _save_model(self, path: Path, epoch: int, extra: dict[str, str] | None = None) -> None:
+        self.checkpoints.save_model(path, epoch=epoch, iteration=self.iteration, extra=extra)
         self._emit("checkpoint", epoch=max(epoch, 1), path=path)
 
     # ------------------------------------------------------------------ logs and events
