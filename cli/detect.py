@@ -51,8 +51,8 @@ def detect(
                                 help="One vector file for all scenes (.gpkg .geojson .fgb .shp .csv .json)."),
     output_dir: Path = typer.Option(None, "--output-dir", file_okay=False,
                                     help="Write one file per scene into this existing folder instead."),
-    output_format: OutputFormat = typer.Option(OutputFormat.gpkg, "--format",
-                                               help="File format with --output-dir."),
+    output_format: OutputFormat = typer.Option(None, "--format", show_default="gpkg",
+                                               help="File format with --output-dir (-o takes its file's)."),
     weights: Path = typer.Option(None, "--weights", exists=True, dir_okay=False, help="Checkpoint (.safetensors).",
                                  show_default="the packaged demo model"),
     tile_size: int = typer.Option(None, "--tile-size", min=16, help="Tile side, pixels.",
@@ -93,6 +93,9 @@ def detect(
 
     if process_rank() > 0:  # under torchrun: rank 0 reports and writes
         console.quiet = True
+    if output is not None and output_format is not None and output.suffix.lower() != f".{output_format.value}":
+        raise ConfigError(f"-o {output.name} and --format {output_format.value} disagree: -o writes the format "
+                          f"of its extension; drop --format or name the file {output.stem}.{output_format.value}")
     scale_range = parse_csv(scale, float, "--scale")
     if scale_range is not None and len(scale_range) != 2:
         raise ConfigError(f"--scale takes MIN,MAX, got {scale!r}")
@@ -112,7 +115,8 @@ def detect(
         allow_no_crs=allow_no_crs,
         resume=resume,
     )
-    job = plan_detect_job(scenes, settings, output=output, output_dir=output_dir, file_format=output_format.value,
+    job = plan_detect_job(scenes, settings, output=output, output_dir=output_dir,
+                          file_format=(output_format or OutputFormat.gpkg).value,
                           preview=preview, weights=weights, keep_crs=keep_crs, overwrite=overwrite,
                           model_score_thr=score_thr)
     renderer = _Renderer()

@@ -8,6 +8,7 @@ threshold a run asked for (``fsanet detect --score-thr``) on a loaded model.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -46,5 +47,5 @@ def apply_score_threshold(model: Any, score_thr: float | None) -> None:
     if postprocess is not None and hasattr(postprocess, "score_thr"):
         postprocess.score_thr = float(score_thr)
     config = getattr(model, "config", None)
-    if config is not None and hasattr(config, "score_thr"):
-        config.score_thr = float(score_thr)
+    if dataclasses.is_dataclass(config) and hasattr(config, "score_thr"):  # a frozen ModelConfig
+        model.config = dataclasses.replace(config, score_thr=float(score_thr))
