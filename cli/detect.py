@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from fsanet_cli._common import handle_errors, launch_torchrun, parse_csv
-from fsanet_cli._render import console, eprint, plural
+from fsanet_cli._render import console, duration, eprint, plural
 from fsanet_geo.geo.settings import OVERLAP_RULE
 
 if TYPE_CHECKING:
@@ -132,8 +132,13 @@ def detect(
         renderer.stop_bar()
 
 
+PLAIN_PROGRESS_EVERY_S = 30.0
+"""Off a terminal (a log file, a pipe): seconds between plain progress lines."""
+
+
 class _Renderer:
-    """Renders a job's events on stderr: a progress bar per output (on a terminal), a summary line."""
+    """Renders a job's events on stderr: a progress bar per output (on a terminal), or a plain
+    progress line every :data:`PLAIN_PROGRESS_EVERY_S` seconds off one; a summary line."""
 
     def __init__(self) -> None:
         self.bar: Any = None
@@ -142,6 +147,7 @@ class _Renderer:
         self.output: Path | None = None
         self.started = 0.0
         self.first_done: int | None = None
+        self.last_line = 0.0
 
     def demo_model(self) -> None:
         eprint("[yellow]note:[/] using the packaged demo model, trained on synthetic data only; "
@@ -162,6 +168,7 @@ class _Renderer:
             TimeRemainingColumn(),
         )
         self.output, self.started, self.first_done = output, time.perf_counter(), None
+        self.last_line = self.started
         # Off a terminal (a log file, a pipe) no bar, only the summary line.
         self.bar = Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
         self.task = self.bar.add_task(output.name, total=None, skipped=0, objects=0, rate="-")
@@ -174,8 +181,22 @@ class _Renderer:
                 self.bar.start()
                 self.bar_running = True
         rate = (p.tiles_done - self.first_done) / max(time.perf_counter() - self.started, 1e-9)
+        if self.bar.disable:
+            self.plain_line(output, p, rate)
+            return
         self.bar.update(self.task, total=p.tiles_total, completed=p.tiles_done, skipped=p.tiles_skipped,
                         objects=p.detections, rate=f"{rate:.1f}", description=f"{output.name} ({p.scene})")
+
+    def plain_line(self, output: Path, p: DetectProgress, rate: float) -> None:
+        """``out.gpkg (scene.tif): 120/400 tiles, 37 objects, 3.2 tiles/s, ETA 0:01:27``, at most
+        one per :data:`PLAIN_PROGRESS_EVERY_S` seconds and never for the last tile (the summary says it)."""
+        now = time.perf_counter()
+        if now - self.last_line < PLAIN_PROGRESS_EVERY_S or p.tiles_done >= p.tiles_total:
+            return
+        self.last_line = now
+        eta = duration((p.tiles_total - p.tiles_done) / rate) if rate > 0 else "-:--:--"
+        eprint(f"{output.name} ({p.scene}): {p.tiles_done}/{plural(p.tiles_total, 'tile')}, "
+               f"{plural(p.detections, 'object')}, {rate:.1f} tiles/s, ETA {eta}", markup=False)
 
     def stop_bar(self) -> None:
         if self.bar is not None and self.bar_running:  # Progress.stop() prints a blank line if never started

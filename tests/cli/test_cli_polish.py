@@ -234,7 +234,27 @@ def test_train_says_its_splits_first(tmp_path: Path) -> None:
     from fsanet_geo.model.checkpoint import read_checkpoint_metadata
 
     best = tmp_path / "w" / "best.safetensors"
-    if best.is_file():
-        meta = read_checkpoint_metadata(best)
-        assert meta["best_metric"] == "AP" and meta["best_epoch"] == "1" and meta["best_split"] == "val"
-        assert json.loads(meta["config"])["preset"] == "fcos_r18_lite"
+    meta = read_checkpoint_metadata(best)
+    assert meta["best_metric"] == "AP" and meta["best_epoch"] == "1" and meta["best_split"] == "val"
+    assert json.loads(meta["config"])["preset"] == "fcos_r18_lite"
+
+
+def test_off_a_terminal_a_plain_progress_line_every_n_seconds(scene: Path, tmp_path: Path, tiny_weights: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    from fsanet_cli import detect
+
+    monkeypatch.setattr(detect, "PLAIN_PROGRESS_EVERY_S", 0.0)  # every batch instead of every 30 s
+    out = tmp_path / "o.gpkg"
+    result = runner.invoke(app, ["detect", str(scene), "-o", str(out), "--weights", str(tiny_weights),
+                                 "--device", "cpu", "--batch-size", "1"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    plain = [line for line in lines if re.fullmatch(
+        r"o\.gpkg \(scene\.tif\): \d+/\d+ tiles?, \d+ objects?, \d+\.\d tiles/s, ETA (\d:\d\d:\d\d|-:--:--)", line)]
+    assert plain and len(plain) == len(lines) - 1, result.stderr  # then the summary line
+    done = [int(line.split(": ")[1].split("/")[0]) for line in plain]
+    total = int(plain[0].split("/")[1].split(" ")[0])
+    assert done == sorted(done) and max(done) < total
+    assert lines[-1].endswith(f"-> {out}")
