@@ -78,7 +78,7 @@ def train(
                               help="Processes on this machine (one per GPU), launched with torchrun."),
 ) -> None:
     """Train a detector; progress on stderr, checkpoints and metrics in the work dir."""
-    if not resume and data_root is None and ann is None:
+    if not resume and data_root is None and ann is None and images is None:  # no data at all
         missing_option("--data-root DIR", "Give the AI-TOD root, or --ann FILE and --images DIR.")
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         raise typer.Exit(launch_torchrun(nproc))
@@ -119,8 +119,7 @@ def train(
     if not _is_main_process():  # under torchrun only rank 0 reports
         run_training(config)
         return
-    _splits_line(config)
-    with _TrainProgress() as show:
+    with _TrainProgress(lambda: _splits_line(config)) as show:
         result = run_training(config, progress=show)
     _summary(result)
 
@@ -166,7 +165,8 @@ def _check_preset(name: str) -> None:
 class _TrainProgress:
     """Renders :class:`TrainEvent` s with rich on stderr."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_line: Any = None) -> None:
+        """``first_line()`` prints the run's first line once the run has passed its checks."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(
@@ -175,6 +175,7 @@ class _TrainProgress:
             console=console, transient=False, disable=not console.is_terminal,
         )
         self.task: Any = None
+        self.first_line = first_line
 
     def __enter__(self) -> _TrainProgress:
         self.bar.__enter__()
@@ -185,6 +186,8 @@ class _TrainProgress:
 
     def __call__(self, event: Any) -> None:
         if event.kind == "start":
+            if self.first_line is not None:
+                self.first_line()
             self.task = self.bar.add_task("train", total=event.total_iters, completed=event.iteration,
                                           epoch=f"{event.epoch}/{event.epochs}", stats="", eta="-")
             if event.iteration:
