@@ -191,7 +191,8 @@ class _Renderer:
         """``out.gpkg (scene.tif): 120/400 tiles, 37 objects, 3.2 tiles/s, ETA 0:01:27``, at most
         one per :data:`PLAIN_PROGRESS_EVERY_S` seconds and never for the last tile (the summary says it)."""
         now = time.perf_counter()
-        if now - self.last_line < PLAIN_PROGRESS_EVERY_S or p.tiles_done >= p.tiles_total:
+        if (now - self.last_line < PLAIN_PROGRESS_EVERY_S or p.tiles_done >= p.tiles_total
+                or p.tiles_done <= (self.first_done or 0)):  # nothing computed yet, or all (the summary)
             return
         self.last_line = now
         eta = duration((p.tiles_total - p.tiles_done) / rate) if rate > 0 else "-:--:--"

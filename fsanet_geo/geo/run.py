@@ -235,6 +235,8 @@ class SceneRun:
     def run_all(self) -> None:
         """Every scene in turn, under a bounded GDAL block cache; then flush the last rows."""
         with gdal_env(self.settings.gdal_cache_mb * 2**20):
+            if self.scenes and self.journal_starts()[0] == 0:  # the total before the first tile (a
+                self.report(0)  # journal replay of scene 0 reports it itself)
             for i in range(len(self.scenes)):
                 self._run_scene(i)
         self.flush()
