@@ -164,7 +164,7 @@ def test_output_dir_one_file_per_scene_and_csv(tmp_path: Path, tiny_weights: Pat
     out_dir.mkdir()
     result = invoke(str(a), str(b), "--output-dir", str(out_dir), "--format", "csv", "--weights", str(tiny_weights))
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out_dir.iterdir()) == ["a.csv", "b.csv"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["a.csv", "a.csvt", "a.prj", "b.csv", "b.csvt", "b.prj"]
     header = (out_dir / "a.csv").read_text().splitlines()[0]
     assert "class_name" in header and "x_min" in header
 
