@@ -225,17 +225,23 @@ def test_train_says_its_splits_first(tmp_path: Path) -> None:
 
     root = generate_synthetic_aitod(tmp_path / "d", 6, seed=0, size=64, version="v2", test_fraction=0.34)
     result = runner.invoke(app, ["train", "--data-root", str(root), "--model", "fcos_r18_lite", "--input-size", "64",
-                                 "--max-iters", "1", "--epochs", "1", "--batch-size", "1", "--workers", "0",
+                                 "--epochs", "2", "--batch-size", "4", "--workers", "0", "--keep-epochs", "1", "--val-interval", "2",
                                  "--device", "cpu", "--work-dir", str(tmp_path / "w")], terminal_width=200)
     assert result.exit_code == 0, result.output
     first = result.stderr.splitlines()[0]
     assert first == "training on aitod 'train', validating on 'val' (best is picked on it)"
-    assert "(1 epoch" in result.stderr and "1 epochs" not in result.stderr
+    assert "(2 epochs)" in result.stderr
+    # --keep-epochs 1 keeps the newest epoch file; last is a hard link to it, not a third copy
+    work = tmp_path / "w"
+    assert sorted(p.name for p in work.glob("*.safetensors")) == ["best.safetensors", "epoch_2.safetensors",
+                                                                   "last.safetensors"]
+    assert (work / "last.safetensors").stat().st_ino == (work / "epoch_2.safetensors").stat().st_ino
     from fsanet_geo.model.checkpoint import read_checkpoint_metadata
 
     best = tmp_path / "w" / "best.safetensors"
     meta = read_checkpoint_metadata(best)
-    assert meta["best_metric"] == "AP" and meta["best_epoch"] == "1" and meta["best_split"] == "val"
+    assert meta["best_metric"] == "AP" and meta["best_epoch"] == "2" and meta["best_split"] == "val"
+    assert float(meta["best_value"]) <= 1.0
     assert json.loads(meta["config"])["preset"] == "fcos_r18_lite"
 
 
