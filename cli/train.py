@@ -9,6 +9,7 @@ effective batch (``fsanet_geo.train.config``).
 from __future__ import annotations
 
 import os
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,10 @@ def _check_preset(name: str) -> None:
         raise ConfigError(f"unknown model {name!r}: choose one of {', '.join(list_presets())}")
 
 
+PLAIN_PROGRESS_EVERY_S = 30.0
+"""Off a terminal (a log file, a pipe): seconds between plain progress lines within an epoch."""
+
+
 class _TrainProgress:
     """Renders :class:`TrainEvent` s with rich on stderr."""
 
@@ -180,6 +185,7 @@ class _TrainProgress:
         )
         self.task: Any = None
         self.first_line = first_line
+        self.last_line = time.perf_counter()
 
     def __enter__(self) -> _TrainProgress:
         self.bar.__enter__()
@@ -205,6 +211,11 @@ class _TrainProgress:
             if event.epoch_iter == event.iters_per_epoch:  # one lasting line per epoch
                 self.bar.console.print(f"epoch {event.epoch}/{event.epochs} done at iteration "
                                        f"{event.iteration}: {stats}")
+                self.last_line = time.perf_counter()
+            elif self.bar.disable and time.perf_counter() - self.last_line >= PLAIN_PROGRESS_EVERY_S:
+                self.last_line = time.perf_counter()  # off a terminal: a plain line every N seconds
+                console.print(f"epoch {event.epoch}/{event.epochs} iteration {event.iteration}/{event.total_iters}: "
+                              f"{stats} ETA {_duration(event.eta_s)}", markup=False)
         elif event.kind == "val":
             m = event.metrics
             console.print(f"epoch {event.epoch} validation: AP {_pct(m.get('AP'))} "

@@ -264,3 +264,25 @@ def test_off_a_terminal_a_plain_progress_line_every_n_seconds(scene: Path, tmp_p
     total = int(plain[0].split("/")[1].split(" ")[0])
     assert done == sorted(done) and max(done) < total
     assert lines[-1].endswith(f"-> {out}")
+
+
+def test_train_off_a_terminal_reports_within_an_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from fsanet_cli import train
+
+    monkeypatch.setattr(train, "PLAIN_PROGRESS_EVERY_S", 0.0)
+    printed: list[str] = []
+    monkeypatch.setattr(train.console, "print", lambda text, **kwargs: printed.append(str(text)))
+    show = train._TrainProgress()
+    show.bar.disable = True
+    start = SimpleNamespace(kind="start", total_iters=6, iteration=0, epoch=1, epochs=2)
+    show(start)
+    for i in (1, 2, 3):
+        show(SimpleNamespace(kind="iter", epoch=1, epochs=2, iteration=i, total_iters=6, epoch_iter=i,
+                             iters_per_epoch=3, losses={"loss": 1.0, "cls": 0.5}, lr=0.01, images_per_s=2.0,
+                             eta_s=3.0 * (6 - i)))
+    assert printed[0] == "epoch 1/2 iteration 1/6: loss 1.000 (cls 0.500) lr 1.00e-02 2.0 img/s ETA 0:00:15"
+    assert printed[1].startswith("epoch 1/2 iteration 2/6: ")
+    assert printed[2] == "epoch 1/2 done at iteration 3: loss 1.000 (cls 0.500) lr 1.00e-02 2.0 img/s"
+    assert len(printed) == 3  # the epoch's last iteration: its lasting line only
