@@ -53,7 +53,7 @@ def handle_errors(fn: F) -> F:
         except typer.Exit:
             raise
         except typer.BadParameter as exc:  # raised in a command body, e.g. by parse_csv
-            if state.debug:
+            if state.debug or _is_missing(exc):  # click's usage line + the missing option
                 raise
             fail(_one_line(exc.message))
         except KeyboardInterrupt:
@@ -66,11 +66,28 @@ def handle_errors(fn: F) -> F:
                 raise
             fail(_one_line(exc))
         except Exception as exc:  # noqa: BLE001 - last resort, still one line
-            if state.debug:
+            if state.debug or _is_missing(exc):
                 raise
             fail(f"{type(exc).__name__}: {_one_line(exc)} (run with --debug for the traceback)")
 
     return wrapper  # type: ignore[return-value]
+
+
+def missing_option(hint: str, message: str) -> NoReturn:
+    """Stop a command like click does for a missing argument: its usage line and
+    ``Missing option HINT. MESSAGE`` on stderr, exit code 2."""
+    try:  # typer >= 0.24 carries its own copy of click
+        from typer._click.globals import get_current_context
+        from typer._click.exceptions import MissingParameter
+    except ImportError:  # pragma: no cover - older typer on plain click
+        from click import get_current_context
+        from click.exceptions import MissingParameter
+
+    raise MissingParameter(message, ctx=get_current_context(silent=True), param_hint=hint, param_type="option")
+
+
+def _is_missing(exc: BaseException) -> bool:
+    return type(exc).__name__ == "MissingParameter"
 
 
 def _one_line(exc: BaseException | str) -> str:
@@ -138,3 +155,16 @@ def torchrun_command(nproc: int, argv: list[str] | None = None) -> list[str]:
 def launch_torchrun(nproc: int) -> int:
     """Run this same command line under torchrun with ``nproc`` processes; their exit code."""
     return subprocess.call(torchrun_command(nproc))
+
+
+def missing_argument(hint: str, message: str = "") -> Exception:
+    """Click's usage error for a missing argument (``hint`` e.g. ``'SCENE...'``) in the running
+    command: ``main`` prints its usage line and one ``error:`` line, exit code 2."""
+    try:  # typer >= 0.24 carries its own copy of click
+        from typer._click.globals import get_current_context
+        from typer._click.exceptions import MissingParameter
+    except ImportError:  # pragma: no cover - older typer on plain click
+        from click import get_current_context
+        from click.exceptions import MissingParameter
+    return MissingParameter(message or None, ctx=get_current_context(silent=True), param_type="argument",
+                            param_hint=hint)

@@ -87,6 +87,11 @@ def percent(value: float | None) -> str:
     return "-" if value is None or value < 0 else f"{100 * value:.1f}"
 
 
+def plural(count: int, word: str, plural_form: str | None = None) -> str:
+    """``1 tile``, ``2 tiles``, ``0 tiles`` (``plural_form`` for irregular words)."""
+    return f"{count} {word if count == 1 else plural_form or word + 's'}"
+
+
 def duration(seconds: float) -> str:
     """Seconds as ``H:MM:SS`` (rounded to the second)."""
     s = int(round(seconds))

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from fsanet_cli._common import handle_errors
+from fsanet_cli._help import HelpCommand
 from fsanet_cli._options import (
     DatasetKind,
     SplitChoice,
@@ -24,7 +25,7 @@ from fsanet_cli._options import (
 )
 from fsanet_cli._render import counting_bar, eprint, warning_line
 
-app = typer.Typer(no_args_is_help=True, help="Dataset tools (synthetic AI-TOD-like data).")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Dataset tools (synthetic AI-TOD-like data).")
 
 
 class LayoutChoice(str, Enum):
@@ -41,10 +42,10 @@ class VersionChoice(str, Enum):
     v2 = "v2"
 
 
-@app.command("synth", no_args_is_help=True)
+@app.command("synth", cls=HelpCommand)
 @handle_errors
 def synth(
-    out: Path = typer.Argument(..., help="Output folder (the data root to pass as --data-root).",
+    out: Path = typer.Argument(..., metavar="OUT", help="Output folder (the data root to pass as --data-root).",
                                file_okay=False),
     images: int = typer.Option(..., "--images", "-n", min=1, max=1_000_000, help="Number of images."),
     seed: int = seed_option(help="Random seed: same seed, same bytes (as in train)."),
@@ -90,7 +91,7 @@ def synth(
     )
 
 
-@app.command("check", no_args_is_help=True)
+@app.command("check", no_args_is_help=True, cls=HelpCommand)
 @handle_errors
 def check(
     dataset: DatasetKind = dataset_option(),

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from fsanet_cli._common import handle_errors, launch_torchrun, parse_csv
-from fsanet_cli._render import console, eprint, warning_line
+from fsanet_cli._common import handle_errors, launch_torchrun, missing_argument, parse_csv
+from fsanet_cli._render import console, duration, eprint, plural, warning_line
 from fsanet_cli._signals import TERMINATED_EXIT_CODE, Terminated, sigterm_as_interrupt
 from fsanet_geo.geo.settings import OVERLAP_RULE
 
@@ -51,7 +51,7 @@ class OutputFormat(str, Enum):
 def detect(
     scenes: list[str] = typer.Argument(None, help="Raster scene(s): GeoTIFF, COG, VRT, ...; https:// or s3:// "
                                        "URLs; STAC item JSON, ItemCollection or folder of items.",
-                                       show_default=False, metavar="SCENE"),
+                                       show_default=False, metavar="SCENE..."),
     scene_list: Path = typer.Option(None, "--scenes", dir_okay=False,
                                     help="A text file of scenes, one path or URL per line (# comments)."),
     asset: str = typer.Option(None, "--asset", help="STAC asset to read.", show_default="the first RGB-like asset"),
@@ -66,8 +66,8 @@ def detect(
                                 help="One vector file for all scenes (.gpkg .geojson .fgb .shp .csv .json)."),
     output_dir: Path = typer.Option(None, "--output-dir", file_okay=False,
                                     help="Write one file per scene into this existing folder instead."),
-    output_format: OutputFormat = typer.Option(OutputFormat.gpkg, "--format",
-                                               help="File format with --output-dir."),
+    output_format: OutputFormat = typer.Option(None, "--format", show_default="gpkg",
+                                               help="File format with --output-dir (-o takes its file's)."),
     weights: Path = typer.Option(None, "--weights", exists=True, dir_okay=False, help="Checkpoint (.safetensors).",
                                  show_default="the packaged demo model"),
     tile_size: int = typer.Option(None, "--tile-size", min=16, help="Tile side, pixels.",
@@ -78,15 +78,18 @@ def detect(
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Tiles per model call."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     half: bool = typer.Option(False, "--half", help="fp16 autocast (CUDA only)."),
-    score_thr: float = typer.Option(0.0, "--score-thr", min=0.0, max=1.0,
-                                    help="Drop detections scoring below this (on top of the model's own)."),
+    score_thr: float = typer.Option(None, "--score-thr", "--score-threshold", min=0.0, max=1.0,
+                                    help="Keep detections scoring at least this; replaces the checkpoint's "
+                                         "threshold for this run (fsanet model info shows it).",
+                                    show_default="the checkpoint's own, 0.35 for the demo model"),
     nms_iou: float = typer.Option(0.5, "--nms-iou", min=0.01, max=1.0, help="Cross-tile merge threshold."),
     merge_metric: MergeMetric = typer.Option(MergeMetric.ios, "--merge-metric",
                                              help="ios (intersection over smaller, best at seams) or iou."),
     soft_nms: bool = typer.Option(False, "--soft-nms", help="Gaussian soft-NMS across tiles instead of hard NMS."),
     classes: str = typer.Option(None, "--classes", help="Keep only these classes, e.g. vehicle,ship.",
                                 show_default="all"),
-    bands: str = typer.Option(None, "--bands", help="1-based bands to read, e.g. 3,2,1."),
+    bands: str = typer.Option(None, "--bands", help="1-based bands to read, e.g. 3,2,1.",
+                              show_default="the non-alpha bands, RGB order for a 3-band model"),
     scale: str = typer.Option(None, "--scale", help="Value range MIN,MAX mapped to 0..255 for all bands, "
                                                     "or one MIN,MAX pair per band.",
                               show_default="2-98 percentiles per band"),
@@ -110,6 +113,8 @@ def detect(
                                    "the tiles are spread over them."),
 ) -> None:
     """Detect objects in whole scenes; vectors to a file, progress and summary on stderr."""
+    if not scenes and scene_list is None:  # usage error (exit 2), like a missing required argument
+        raise missing_argument("'SCENE...'", "Name scene files or URLs, or a list file with --scenes.")
     from fsanet_geo.errors import ConfigError
     from fsanet_geo.geo.detect_job import check_detect_job, plan_detect_job, process_rank, run_detect_job, world_size
     from fsanet_geo.geo.scene_list import gather_scenes
@@ -117,6 +122,9 @@ def detect(
 
     if process_rank() > 0:  # under torchrun: rank 0 reports and writes
         console.quiet = True
+    if output is not None and output_format is not None and output.suffix.lower() != f".{output_format.value}":
+        raise ConfigError(f"-o {output.name} and --format {output_format.value} disagree: -o writes the format "
+                          f"of its extension; drop --format or name the file {output.stem}.{output_format.value}")
     from fsanet_geo.geo.stretch import scale_from_record
 
     scale_range = parse_csv(scale, float, "--scale")
@@ -134,7 +142,7 @@ def detect(
         scale=tuple(scale_range) if scale_range else None,
         stretch_to=stretch_to.value,
         gsd=gsd,
-        score_thr=score_thr,
+        score_thr=score_thr or 0.0,
         nms_iou=nms_iou,
         merge_metric=merge_metric.value,
         merge_method="gaussian" if soft_nms else "hard",
@@ -153,8 +161,9 @@ def detect(
     for note in gathered.notes:
         eprint(f"[yellow]note:[/] {note}")
     job = plan_detect_job(gathered.scenes, settings, output=output, output_dir=output_dir,
-                          file_format=output_format.value, preview=preview, weights=weights, keep_crs=keep_crs,
-                          overwrite=overwrite, skip_bad=skip_bad)
+                          file_format=(output_format or OutputFormat.gpkg).value, preview=preview, weights=weights, keep_crs=keep_crs,
+                          overwrite=overwrite, skip_bad=skip_bad,
+                          model_score_thr=score_thr)
     renderer = _Renderer()
     if nproc > 1 and world_size() == 1:
         check_detect_job(job, nproc, renderer)  # here, on the CPU, so that user errors stay one line
@@ -173,8 +182,13 @@ def detect(
     renderer.skipped_summary()
 
 
+PLAIN_PROGRESS_EVERY_S = 30.0
+"""Off a terminal (a log file, a pipe): seconds between plain progress lines."""
+
+
 class _Renderer:
-    """Renders a job's events on stderr: a progress bar per output (on a terminal), a summary line."""
+    """Renders a job's events on stderr: a progress bar per output (on a terminal), or a plain
+    progress line every :data:`PLAIN_PROGRESS_EVERY_S` seconds off one; a summary line."""
 
     def __init__(self) -> None:
         self.bar: Any = None
@@ -184,6 +198,7 @@ class _Renderer:
         self.started = 0.0
         self.first_done: int | None = None
         self.skipped: list[str] = []
+        self.last_line = 0.0
 
     def demo_model(self) -> None:
         eprint("[yellow]note:[/] using the packaged demo model, trained on synthetic data only; "
@@ -205,6 +220,7 @@ class _Renderer:
             TimeRemainingColumn(),
         )
         self.output, self.started, self.first_done = output, time.perf_counter(), None
+        self.last_line = self.started
         # Off a terminal (a log file, a pipe) no bar, only the summary line.
         self.bar = Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
         self.task = self.bar.add_task(output.name, total=None, skipped=0, objects=0, rate="-", fetched="")
@@ -217,9 +233,24 @@ class _Renderer:
                 self.bar.start()
                 self.bar_running = True
         rate = (p.tiles_done - self.first_done) / max(time.perf_counter() - self.started, 1e-9)
+        if self.bar.disable:
+            self.plain_line(output, p, rate)
+            return
         self.bar.update(self.task, total=p.tiles_total, completed=p.tiles_done, skipped=p.tiles_skipped,
                         objects=p.detections, rate=f"{rate:.1f}", description=f"{output.name} ({p.scene})",
                         fetched=_fetched(p))
+
+    def plain_line(self, output: Path, p: DetectProgress, rate: float) -> None:
+        """``out.gpkg (scene.tif): 120/400 tiles, 37 objects, 3.2 tiles/s, ETA 0:01:27``, at most
+        one per :data:`PLAIN_PROGRESS_EVERY_S` seconds and never for the last tile (the summary says it)."""
+        now = time.perf_counter()
+        if (now - self.last_line < PLAIN_PROGRESS_EVERY_S or p.tiles_done >= p.tiles_total
+                or p.tiles_done <= (self.first_done or 0)):  # nothing computed yet, or all (the summary)
+            return
+        self.last_line = now
+        eta = duration((p.tiles_total - p.tiles_done) / rate) if rate > 0 else "-:--:--"
+        eprint(f"{output.name} ({p.scene}): {p.tiles_done}/{plural(p.tiles_total, 'tile')}, "
+               f"{plural(p.detections, 'object')}, {rate:.1f} tiles/s, ETA {eta}", markup=False)
 
     def stop_bar(self) -> None:
         if self.bar is not None and self.bar_running:  # Progress.stop() prints a blank line if never started
@@ -234,7 +265,8 @@ class _Renderer:
         per_class = ", ".join(f"{name} {n}" for name, n in p.class_counts.items()) or "none"
         resumed = f", {summary.resumed_tiles} resumed" if summary.resumed_tiles else ""
         fetched = f", {_fetched(p)}" if p.bytes_fetched is not None else ""
-        eprint(f"{p.detections} objects ({per_class}) in {p.tiles_total} tiles ({p.tiles_skipped} skipped{resumed}), "
+        eprint(f"{plural(p.detections, 'object')} ({per_class}) in {plural(p.tiles_total, 'tile')} "
+               f"({p.tiles_skipped} skipped{resumed}), "
                f"{elapsed:.1f} s, {computed / max(elapsed, 1e-9):.1f} tiles/s{fetched} -> {summary.output}")
         if summary.unreadable:
             shown = ", ".join(w.describe() for w in summary.unreadable[:5])

@@ -1,7 +1,7 @@
 """`fsanet eval`: score a model, a COCO results file, or a detections layer (AI-TOD protocol).
 
 Three modes, chosen by the options given:
-  (a) --weights CKPT --dataset aitod|coco --data-root DIR [--split test] [--ann J --images DIR]
+  (a) --weights CKPT [--dataset aitod|coco] --data-root DIR [--split test] [--ann J --images DIR]
   (b) --ann gt.json --detections results.json
   (c) --truth truth.gpkg --detections out.gpkg
 """
@@ -28,7 +28,7 @@ def evaluate(
     weights: Optional[Path] = typer.Option(
         None, "--weights", exists=True, dir_okay=False, help="Checkpoint to run (mode a)."
     ),
-    dataset: Optional[DatasetKind] = typer.Option(None, "--dataset", help="Dataset kind (mode a)."),
+    dataset: DatasetKind = typer.Option(DatasetKind.aitod, "--dataset", help="Dataset kind (mode a), as in train."),
     data_root: Optional[Path] = typer.Option(
         None, "--data-root", exists=True, file_okay=False, help="Dataset folder (mode a)."
     ),
@@ -53,7 +53,8 @@ def evaluate(
     max_dets: int = typer.Option(1500, "--max-dets", min=1, help="Detections per image kept (AI-TOD: 1500)."),
     iou: float = typer.Option(0.5, "--iou", min=0.01, max=1.0, help="IoU for precision/recall (mode c)."),
     score_threshold: Optional[float] = typer.Option(
-        None, "--score-threshold", min=0.0, max=1.0, help="Score cut for precision/recall (mode c)."
+        None, "--score-thr", "--score-threshold", min=0.0, max=1.0,
+        help="Score cut for precision/recall (mode c).", show_default="none, every detection counts"
     ),
     pixel_size: Optional[float] = typer.Option(
         None, "--pixel-size", min=0.0, help="Pixel size in CRS units (mode c)."
@@ -70,7 +71,8 @@ def evaluate(
     """Score detections with the AI-TOD protocol (AP .50:.95, very tiny/tiny/small/medium).
 
     \b
-    (a) fsanet eval --weights model.safetensors --dataset aitod --data-root DIR [--split test]
+    (a) fsanet eval --weights model.safetensors --data-root DIR [--split test]
+        (--dataset aitod, the default, or coco with --ann and --images)
     (b) fsanet eval --ann gt.json --detections results.json
     (c) fsanet eval --truth truth.gpkg --detections detections.gpkg
     """
@@ -78,7 +80,8 @@ def evaluate(
 
     from fsanet_geo.evaluate.plots import check_plot_path
 
-    mode = _mode(weights, dataset, data_root, ann, images, detections, truth, save_detections)
+    given_dataset = dataset if _given(ctx, "dataset") else None  # the default aitod applies to mode a only
+    mode = _mode(weights, given_dataset, data_root, ann, images, detections, truth, save_detections)
     _refuse_unused_options(ctx, mode)
     for out in (json_out, save_detections):
         if out is not None:
@@ -154,11 +157,9 @@ def _mode(
     if weights is not None:
         if detections is not None:
             fail("give either --weights (run a model) or --detections (score a file), not both")
-        if dataset is None:
-            fail("--weights needs --dataset aitod|coco")
         if dataset == DatasetKind.coco and (ann is None or images is None):
             fail("--dataset coco needs --ann gt.json and --images DIR")
-        if dataset == DatasetKind.aitod and data_root is None and (ann is None or images is None):
+        if dataset in (None, DatasetKind.aitod) and data_root is None and (ann is None or images is None):
             fail("--dataset aitod needs --data-root DIR (or --ann and --images)")
         return "model"
     if save_detections is not None:
@@ -170,13 +171,13 @@ def _mode(
         if extra:
             fail(f"scoring a results file (--ann + --detections) does not use {', '.join(extra)}")
         return "file"
-    fail("nothing to evaluate: give --weights + --dataset, --ann + --detections, or --truth + --detections")
+    fail("nothing to evaluate: give --weights + --data-root, --ann + --detections, or --truth + --detections")
     raise AssertionError  # unreachable: fail() exits
 
 
 # Options that only one mode reads; giving one in another mode is a mistake, not a no-op.
 _MODE_ONLY = {
-    "map": {"iou": "--iou", "score_threshold": "--score-threshold", "pixel_size": "--pixel-size",
+    "map": {"iou": "--iou", "score_threshold": "--score-thr", "pixel_size": "--pixel-size",
             "class_column": "--class-column", "score_column": "--score-column"},
     "model": {"split": "--split", "batch_size": "--batch-size", "device": "--device"},
 }

@@ -12,19 +12,21 @@ import typer
 from rich.table import Table
 
 from fsanet_cli._common import handle_errors
-from fsanet_cli._render import print_data
+from fsanet_cli._help import HelpCommand
+from fsanet_cli._render import eprint, print_data
 
-app = typer.Typer(no_args_is_help=True, help="Model presets and checkpoints.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Model presets and checkpoints.")
 
 
-@app.command("presets")
+@app.command("presets", cls=HelpCommand)
 @handle_errors
 def presets(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the model presets: backbone, neck, head, width, tower convs, parameters.
 
-    ``convs`` is the number of 3x3 convs in each head tower; ``--json`` adds descriptions.
+    The column convs is the number of 3x3 convs in each head tower; --json adds
+    descriptions.
     """
     from dataclasses import asdict
 
@@ -45,11 +47,12 @@ def presets(
     print_data(table)
 
 
-@app.command("info", no_args_is_help=True)
+@app.command("info", cls=HelpCommand)
 @handle_errors
 def info(
     checkpoint: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, readable=True, help="A checkpoint (.safetensors) written by fsanet."
+        ..., exists=True, dir_okay=False, readable=True, metavar="CHECKPOINT",
+        help="A checkpoint (.safetensors) written by fsanet."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the config as JSON instead of a table."),
 ) -> None:
@@ -69,6 +72,7 @@ def info(
     table.add_column("setting")
     table.add_column("value")
     table.add_row("format", f"{metadata['format']} v{metadata['format_version']}")
+    table.add_row("score threshold", f"{config.score_thr:g} (fsanet detect's default --score-thr)")
     for key, value in config.to_dict().items():
         table.add_row(key, _format(value))
     table.add_row("gsd (m/pixel)", f"{imagery.gsd:g}" if imagery.gsd is not None else "unknown")
@@ -87,3 +91,27 @@ def _format(value: object) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+@app.command("set-threshold", cls=HelpCommand)
+@handle_errors
+def set_threshold(
+    checkpoint: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, readable=True, metavar="CHECKPOINT",
+        help="A checkpoint (.safetensors) written by fsanet."),
+    value: float = typer.Argument(..., metavar="VALUE", help="The new score threshold, 0 <= VALUE < 1."),
+    output: Path = typer.Option(None, "-o", "--output", dir_okay=False,
+                                help="Write a copy with the new threshold instead of editing CHECKPOINT.",
+                                show_default="edit CHECKPOINT in place"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output file."),
+) -> None:
+    """Set a checkpoint's own score threshold (the default of fsanet detect --score-thr).
+
+    Only the metadata is rewritten (atomically); the weights are copied unchanged.
+    """
+    from fsanet_geo.model.checkpoint import read_checkpoint_config
+    from fsanet_geo.model.checkpoint_edit import set_score_threshold
+
+    before = read_checkpoint_config(checkpoint).score_thr
+    written = set_score_threshold(checkpoint, value, output=output, overwrite=overwrite)
+    eprint(f"score threshold {before:g} -> {value:g}: {written}")

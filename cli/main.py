@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fsanet_cli._common import state
+from fsanet_cli._help import HelpCommand
 from fsanet_cli._options import debug_option
 from fsanet_cli._render import console, error_line, interrupted_line
 from fsanet_geo import __version__
@@ -15,7 +16,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # plain click help, as rio's: wraps at 80 columns, never cuts (cli/_help.py)
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
 
 
@@ -41,9 +43,10 @@ def _register() -> None:
     """Attach the command modules (imported here so each stays independent)."""
     from fsanet_cli import data, detect, evaluate, info, train
 
-    app.command("detect", no_args_is_help=True)(detect.detect)
-    app.command("train", no_args_is_help=True)(train.train)
-    app.command("eval", no_args_is_help=True)(evaluate.evaluate)
+    app.command("detect", cls=HelpCommand, short_help="Find objects in whole scenes; write vectors.")(detect.detect)
+    app.command("train", cls=HelpCommand, short_help="Train a detector (AI-TOD or COCO).")(train.train)
+    app.command("eval", no_args_is_help=True, cls=HelpCommand,
+                short_help="Score detections with the AI-TOD protocol.")(evaluate.evaluate)
     app.add_typer(data.app, name="data")
     app.add_typer(info.app, name="model")
 
@@ -61,21 +64,23 @@ def main() -> None:
     import sys
 
     try:  # typer >= 0.24 carries its own copy of click
-        from typer._click.exceptions import NoArgsIsHelpError, UsageError
+        from typer._click.exceptions import MissingParameter, NoArgsIsHelpError, UsageError
     except ImportError:  # pragma: no cover - older typer on plain click
-        from click.exceptions import NoArgsIsHelpError, UsageError
+        from click.exceptions import MissingParameter, NoArgsIsHelpError, UsageError
 
     if "--debug" in sys.argv[1:]:
         app()
         return
     try:
         code = app(standalone_mode=False)
-    except NoArgsIsHelpError as exc:
+    except NoArgsIsHelpError as exc:  # a bare group (`fsanet data`): its commands, once
         if exc.ctx is not None:
             console.print(exc.ctx.get_help(), markup=False)
         sys.exit(2)  # as click does for a bare command with no_args_is_help
     except UsageError as exc:
         command = exc.ctx.command_path if exc.ctx is not None else "fsanet"
+        if isinstance(exc, MissingParameter) and exc.ctx is not None:  # a bare `fsanet detect`
+            console.print(exc.ctx.get_usage(), markup=False, highlight=False)
         error_line(f"{exc.format_message()} (see '{command} --help')")
         sys.exit(2)
     except typer.Abort:

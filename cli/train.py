@@ -9,15 +9,16 @@ effective batch (``fsanet_geo.train.config``).
 from __future__ import annotations
 
 import os
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from fsanet_cli._common import handle_errors, launch_torchrun
+from fsanet_cli._common import handle_errors, launch_torchrun, missing_option
 from fsanet_cli._options import DatasetKind
-from fsanet_cli._render import console, print_table
+from fsanet_cli._render import console, plural, print_table
 
 
 class OptimizerKind(str, Enum):
@@ -33,8 +34,10 @@ _FILE = {"exists": True, "file_okay": True, "dir_okay": False}
 def train(
     dataset: DatasetKind = typer.Option(None, "--dataset", help="aitod or coco.", show_default="aitod"),
     data_root: Path = typer.Option(None, "--data-root", **_DIR, help="AI-TOD root (any known layout)."),
-    train_split: str = typer.Option(None, "--train-split", help="AI-TOD training split.", show_default="trainval"),
-    val_split: str = typer.Option(None, "--val-split", help="AI-TOD validation split.", show_default="test"),
+    train_split: str = typer.Option(None, "--train-split", help="AI-TOD training split.",
+                                    show_default="train where the layout has val, else trainval"),
+    val_split: str = typer.Option(None, "--val-split", help="AI-TOD validation split (best is picked on it).",
+                                  show_default="val where the layout has one, else test"),
     ann: Path = typer.Option(None, "--ann", **_FILE, help="Training annotations (COCO JSON)."),
     images: Path = typer.Option(None, "--images", **_DIR, help="Training image folder."),
     val_ann: Path = typer.Option(None, "--val-ann", **_FILE, help="Validation annotations (COCO JSON)."),
@@ -56,17 +59,24 @@ def train(
     workers: int = typer.Option(None, "--workers", min=0, help="DataLoader workers.", show_default="2"),
     val_interval: int = typer.Option(None, "--val-interval", min=0,
                                      help="Validate every N epochs; 0: never.", show_default="1"),
-    max_iters: int = typer.Option(None, "--max-iters", min=1, help="Stop after this many iterations in all."),
+    keep_epochs: int = typer.Option(None, "--keep-epochs", min=0, metavar="K",
+                                    help="Keep only the newest K epoch_N checkpoints; 0 keeps all.",
+                                    show_default="0"),
+    max_iters: int = typer.Option(None, "--max-iters", min=1, help="Stop after this many iterations in all.",
+                                  show_default="none, all epochs"),
     input_size: int = typer.Option(None, "--input-size", min=32,
                                    help="Training size, pixels.", show_default="the model's"),
     pretrained_backbone: str = typer.Option(None, "--pretrained-backbone",
-                                            help="'imagenet' or a local backbone weights file."),
+                                            help="'imagenet' or a local backbone weights file.",
+                                            show_default="none, random init"),
     init_weights: Path = typer.Option(None, "--init-weights", **_FILE,
                                       help="Start from this checkpoint's weights (fine-tuning)."),
     warmup_iters: int = typer.Option(None, "--warmup-iters", min=0,
                                      help="Linear warm-up iterations.", show_default="the recipe's 500"),
-    flip_v: float = typer.Option(None, "--flip-v", min=0.0, max=1.0, help="Vertical flip probability."),
-    rot90: bool = typer.Option(None, "--rot90/--no-rot90", help="Random 90-degree rotations."),
+    flip_v: float = typer.Option(None, "--flip-v", min=0.0, max=1.0, help="Vertical flip probability.",
+                                 show_default="the recipe's"),
+    rot90: bool = typer.Option(None, "--rot90/--no-rot90", help="Random 90-degree rotations.",
+                               show_default="the recipe's"),
     amp: bool = typer.Option(None, "--amp/--no-amp", help="Mixed precision on CUDA.", show_default="on"),
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Processes on this machine (one per GPU), launched with torchrun."),
@@ -76,6 +86,8 @@ def train(
                               show_default="unknown, not recorded"),
 ) -> None:
     """Train a detector; progress on stderr, checkpoints and metrics in the work dir."""
+    if not resume and data_root is None and ann is None and images is None:  # no data at all
+        missing_option("--data-root DIR", "Give the AI-TOD root, or --ann FILE and --images DIR.")
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         raise typer.Exit(launch_torchrun(nproc))
     from fsanet_geo.train import TrainConfig
@@ -88,6 +100,7 @@ def train(
         "train_ann": ann, "train_images": images, "val_ann": val_ann, "val_images": val_images,
         "optimizer": optimizer.value if optimizer else None, "device": device, "seed": seed,
         "num_workers": workers, "val_interval": val_interval, "max_iters": max_iters,
+        "keep_epochs": keep_epochs,
         "input_size": input_size, "flip_v": flip_v, "rot90": rot90, "amp": amp,
         "pretrained_backbone": _pretrained(pretrained_backbone),
         "init_weights": init_weights, "warmup_iters": warmup_iters, "gsd": gsd,
@@ -105,15 +118,33 @@ def train(
         _check_preset(name)
         if dataset is None:
             given["dataset"] = "aitod"
+        if given["dataset"] == "aitod" and data_root is not None:
+            from fsanet_geo.data.aitod_splits import default_splits
+
+            given["train_split"], given["val_split"] = default_splits(data_root, train_split, val_split)
         given["work_dir"] = str(work_dir or Path("work_dirs") / name)
         config = TrainConfig.for_preset(name, epochs=epochs, batch_size=batch_size, lr=lr,
                                         overwrite=overwrite, **given)
     if not _is_main_process():  # under torchrun only rank 0 reports
         run_training(config)
         return
-    with _TrainProgress() as show:
+    with _TrainProgress(lambda: _splits_line(config)) as show:
         result = run_training(config, progress=show)
     _summary(result)
+
+
+def _splits_line(config: Any) -> None:
+    """The run's first line: which data it trains on and which split picks ``best``."""
+    if config.train_ann:
+        train = f"training on {config.train_ann}"
+    else:
+        train = f"training on {config.dataset} {config.train_split!r}"
+    if not config.validates:
+        console.print(f"{train}; no validation (best is not kept)")
+        return
+    val = str(config.val_ann) if config.val_ann else repr(config.val_split)
+    note = ": the split fsanet eval reports, so AP on it is not a held-out score" if val == "'test'" else ""
+    console.print(f"{train}, validating on {val} (best is picked on it){note}")
 
 
 def _is_main_process() -> bool:
@@ -140,10 +171,15 @@ def _check_preset(name: str) -> None:
         raise ConfigError(f"unknown model {name!r}: choose one of {', '.join(list_presets())}")
 
 
+PLAIN_PROGRESS_EVERY_S = 30.0
+"""Off a terminal (a log file, a pipe): seconds between plain progress lines within an epoch."""
+
+
 class _TrainProgress:
     """Renders :class:`TrainEvent` s with rich on stderr."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_line: Any = None) -> None:
+        """``first_line()`` prints the run's first line once the run has passed its checks."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(
@@ -152,6 +188,8 @@ class _TrainProgress:
             console=console, transient=False, disable=not console.is_terminal,
         )
         self.task: Any = None
+        self.first_line = first_line
+        self.last_line = time.perf_counter()
 
     def __enter__(self) -> _TrainProgress:
         self.bar.__enter__()
@@ -162,6 +200,8 @@ class _TrainProgress:
 
     def __call__(self, event: Any) -> None:
         if event.kind == "start":
+            if self.first_line is not None:
+                self.first_line()
             self.task = self.bar.add_task("train", total=event.total_iters, completed=event.iteration,
                                           epoch=f"{event.epoch}/{event.epochs}", stats="", eta="-")
             if event.iteration:
@@ -175,6 +215,11 @@ class _TrainProgress:
             if event.epoch_iter == event.iters_per_epoch:  # one lasting line per epoch
                 self.bar.console.print(f"epoch {event.epoch}/{event.epochs} done at iteration "
                                        f"{event.iteration}: {stats}")
+                self.last_line = time.perf_counter()
+            elif self.bar.disable and time.perf_counter() - self.last_line >= PLAIN_PROGRESS_EVERY_S:
+                self.last_line = time.perf_counter()  # off a terminal: a plain line every N seconds
+                console.print(f"epoch {event.epoch}/{event.epochs} iteration {event.iteration}/{event.total_iters}: "
+                              f"{stats} ETA {_duration(event.eta_s)}", markup=False)
         elif event.kind == "val":
             m = event.metrics
             console.print(f"epoch {event.epoch} validation: AP {_pct(m.get('AP'))} "
@@ -195,7 +240,7 @@ def _summary(result: Any) -> None:
     from rich.table import Table
 
     table = Table(title="training summary", show_header=False)
-    table.add_row("iterations", f"{result.iterations} ({result.epochs_done} epochs"
+    table.add_row("iterations", f"{result.iterations} ({plural(result.epochs_done, 'epoch')}"
                   + ("" if result.completed else ", stopped early") + ")")
     if result.final_losses:
         table.add_row("final loss", f"{result.final_losses.get('loss', float('nan')):.4f}")

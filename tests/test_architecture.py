@@ -12,7 +12,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Import package name -> its folder (the CLI installs from cli/ as fsanet_cli).

@@ -28,6 +28,7 @@ from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.distributed_detect import detect_to_file_distributed, init_detect_context
 from fsanet_geo.geo.export import output_format
 from fsanet_geo.geo.journal import journal_dir
+from fsanet_geo.geo.job_model import apply_score_threshold, checkpoint_stand_in
 from fsanet_geo.geo.pipeline import check_scenes, detect_to_file
 from fsanet_geo.geo.remote import SceneInput, location_stem
 from fsanet_geo.geo.run import DetectProgress, DetectSummary
@@ -109,6 +110,8 @@ class DetectJob:
     keep_crs: bool = False
     overwrite: bool = False
     skip_bad: bool = False
+    model_score_thr: float | None = None
+    """Replaces the loaded model's own score threshold for this run; None keeps it."""
 
 
 def plan_detect_job(
@@ -123,6 +126,7 @@ def plan_detect_job(
     keep_crs: bool = False,
     overwrite: bool = False,
     skip_bad: bool = False,
+    model_score_thr: float | None = None,
 ) -> DetectJob:
     """Plan the outputs (all scenes into ``output``, or one ``<stem>.<file_format>`` per scene in
     ``output_dir``) and previews (``preview``, or ``<preview stem>_<scene stem>.png`` for several
@@ -137,7 +141,8 @@ def plan_detect_job(
         for path in [*outputs.values(), *previews.values()]:
             check_output_path(path, overwrite=overwrite)
     settings.validate()
-    return DetectJob(list(scenes), outputs, previews, settings, weights, keep_crs, overwrite, skip_bad)
+    return DetectJob(list(scenes), outputs, previews, settings, weights, keep_crs, overwrite, skip_bad,
+                     model_score_thr)
 
 
 def _plan_outputs(
@@ -186,11 +191,21 @@ def load_detector(weights: Path | None, device: str, events: DetectJobEvents | N
     except ImportError as exc:
         raise CheckpointError(f"cannot load {weights}: the model package is not available ({exc})") from exc
     try:
-        return load_model(weights, device=device)
+        model = load_model(weights, device=device)
     except FsanetError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to load is the checkpoint's
         raise CheckpointError(f"weights {weights} do not load: {exc}") from exc
+    return model
+
+
+def check_scenes_first(job: DetectJob, settings: DetectSettings | None = None) -> None:
+    """The scene checks that need only the checkpoint's metadata (no CRS, band count, classes),
+    made with ``settings`` (default the job's) before the model loads, so that such an error
+    does not wait for it."""
+    stand_in = checkpoint_stand_in(job.weights or demo_weights_path())
+    if stand_in is not None:
+        check_scenes(job.scenes, stand_in, settings or job.settings)
 
 
 def check_detect_job(job: DetectJob, nproc: int, events: DetectJobEvents | None = None) -> None:
@@ -199,6 +214,7 @@ def check_detect_job(job: DetectJob, nproc: int, events: DetectJobEvents | None 
     if resolve_device(job.settings.device).type == "cuda" and nproc > _gpu_count():
         raise ConfigError(f"--nproc {nproc} needs one GPU per process but this machine has {_gpu_count()}")
     cpu = dataclasses.replace(job.settings, device="cpu", half=False)
+    check_scenes_first(job, cpu)
     check_scenes(job.scenes, load_detector(job.weights, "cpu", events), cpu)
 
 
@@ -212,7 +228,9 @@ def run_detect_job(job: DetectJob, events: DetectJobEvents | None = None) -> lis
     events = events or _Silent()
     if world_size() > 1:
         return _run_distributed(job, events)
+    check_scenes_first(job)
     model = load_detector(job.weights, str(resolve_device(job.settings.device)), events)
+    apply_score_threshold(model, job.model_score_thr)
     job = usable_job(job, model, events)
     check_scenes(job.scenes, model, job.settings)
     return [_run_output(job, list(group), model, out, job.settings, events) for group, out in job.outputs.items()]
@@ -251,6 +269,7 @@ def _run_distributed(job: DetectJob, events: DetectJobEvents) -> list[DetectSumm
 
         def check() -> Any:
             model = load_detector(job.weights, str(ctx.device), events)
+            apply_score_threshold(model, job.model_score_thr)
             check_scenes(job.scenes, model, settings)
             return model
 

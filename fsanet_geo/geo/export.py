@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from fsanet_geo.errors import FileOverwriteError, OutputError
+from fsanet_geo.geo.sidecars import sidecar_paths, write_coco_images, write_csv_sidecars
 from fsanet_geo.io_utils import check_output_path
 
 if TYPE_CHECKING:
@@ -40,8 +41,8 @@ SUPPORTED_FORMATS: dict[str, str] = {
     ".gpkg": "GeoPackage (raster CRS)",
     ".shp": "ESRI Shapefile (raster CRS)",
     ".fgb": "FlatGeobuf (raster CRS)",
-    ".csv": "CSV: pixel boxes, class, score, scene and WKT geometry",
-    ".json": "COCO results (pixels)",
+    ".csv": "CSV: pixel boxes, class, score, scene and WKT geometry (raster CRS in .prj, types in .csvt)",
+    ".json": "COCO results (pixels; image id -> scene in .images.json)",
 }
 _DRIVERS = {".geojson": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".fgb": "FlatGeobuf"}
 SHAPEFILE_PARTS = (".shx", ".dbf", ".prj", ".cpg", ".shp")  # .shp last: it appears when complete
@@ -62,7 +63,7 @@ def output_format(path: str | os.PathLike[str]) -> str:
 def _output_files(target: Path, suffix: str) -> list[Path]:
     if suffix == ".shp":
         return [target.with_suffix(part) for part in SHAPEFILE_PARTS]
-    return [target]
+    return [*sidecar_paths(target, suffix), target]
 
 
 def _supports_append(driver: str) -> bool:
@@ -217,6 +218,8 @@ class DetectionSink:
         driver = "GPKG" if self._spill else self._driver
         append = dest.exists()
         options: dict[str, Any] = {}
+        if driver == "GPKG" and not append:  # 1.2: read without a warning by every GDAL >= 2 (Debian's too)
+            options["dataset_options"] = {"VERSION": "1.2"}
         if driver == "GeoJSON" and not append and chunk.crs is not None and not self._keep_crs:
             # Later appends are written with GDAL's default 15 significant digits: keep the
             # first chunk as precise (RFC7946 alone would round it to 7 decimals).
@@ -236,6 +239,8 @@ class DetectionSink:
         table["WKT"] = shapely.to_wkt(chunk.geometry.values, rounding_precision=-1)
         first = not self._tmp.exists()
         table.to_csv(self._tmp, mode="w" if first else "a", header=first, index=False)
+        if first:
+            write_csv_sidecars(self._tmp, dict(table.dtypes), chunk.crs)
 
     def _write_coco(self, chunk: "geopandas.GeoDataFrame") -> None:
         if "image_id" in chunk.columns:
@@ -263,6 +268,7 @@ class DetectionSink:
         if self._suffix == ".json":
             with open(self._tmp, "a", encoding="utf-8") as f:
                 f.write("\n]\n" if self._written else "[]\n")
+            write_coco_images(self._tmp, self._scene_ids)
         elif self._spill is not None:
             import pyogrio
 

@@ -16,6 +16,7 @@ import torch
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.nonfinite import NonFiniteWatch
+from fsanet_geo.geo.predictor_output import CONTRACT, output_array, warn_unknown_labels
 from fsanet_geo.geo.reader import TileData
 from fsanet_geo.geo.settings import DetectSettings, Predictor
 
@@ -70,6 +71,8 @@ class TilePredictor:
         self.nodata_max_fraction = settings.nodata_max_fraction
         self.keep_labels = keep_labels
         self.watch = NonFiniteWatch(predictor)
+        self.class_names = [str(c) for c in (getattr(predictor, "class_names", None) or [])]
+        self.warned_labels: set[int] = set()
         if isinstance(predictor, torch.nn.Module):
             predictor.eval()
             param = next(predictor.parameters(), None)
@@ -89,6 +92,8 @@ class TilePredictor:
         )
         with torch.inference_mode(), autocast:
             outputs = self.predictor(batch)
+        if not isinstance(outputs, (list, tuple)):
+            raise TypeError(f"{CONTRACT}; got {type(outputs).__name__} for a batch of {len(full)} tiles")
         self.watch.check(outputs)
         if len(outputs) != len(full):
             raise ValueError(f"the predictor returned {len(outputs)} results for a batch of {len(full)} tiles")
@@ -97,9 +102,10 @@ class TilePredictor:
     def tile_detections(self, tile: TileData, out: dict[str, torch.Tensor]) -> Detections:
         """Filter one tile's raw output and move it to scene pixels (float64 [N, 4] xyxy), undoing
         the tile's zoom (a resampled read)."""
-        boxes = out["boxes"].detach().to("cpu", torch.float64).numpy().reshape(-1, 4)
-        scores = out["scores"].detach().to("cpu", torch.float32).numpy().reshape(-1)
-        labels = out["labels"].detach().to("cpu", torch.int64).numpy().reshape(-1)
+        boxes = output_array(out, "boxes", np.float64)
+        scores = output_array(out, "scores", np.float32)
+        labels = output_array(out, "labels", np.int64)
+        warn_unknown_labels(labels, self.class_names, self.warned_labels)
         keep = scores >= self.score_thr
         if self.keep_labels is not None:
             keep &= np.isin(labels, self.keep_labels)

@@ -40,7 +40,8 @@ def render_preview(
     value_range: Sequence[float] | None = None,
     percentiles: Sequence[float] = (2.0, 98.0),
 ) -> Image.Image:
-    """An RGB image of the scene, at most ``max_side`` pixels a side, boxes and a legend drawn.
+    """An RGB image of the scene, at most ``max_side`` pixels a side, boxes drawn; the legend
+    (classes and counts) in a panel to the right of the scene, so it never hides a detection.
 
     Args:
         info: the scene (its selected bands: 1 band shows grey, 3+ show the first three).
@@ -76,25 +77,29 @@ def render_preview(
         px0, py0 = int(np.floor(x0 * sx)), int(np.floor(y0 * sy))
         px1, py1 = max(px0, int(np.ceil(x1 * sx)) - 1), max(py0, int(np.ceil(y1 * sy)) - 1)
         draw.rectangle([px0, py0, px1, py1], outline=class_colour(label))
-    _draw_legend(draw, detections, class_names)
-    return image
+    return _with_legend(image, detections, class_names)
 
 
-def _draw_legend(draw: ImageDraw.ImageDraw, detections: Detections, class_names: Sequence[str]) -> None:
+def _with_legend(image: Image.Image, detections: Detections, class_names: Sequence[str]) -> Image.Image:
+    """``image`` with a legend panel added on its right (none without detections)."""
     labels, counts = np.unique(detections.labels, return_counts=True)
     if len(labels) == 0:
-        return
+        return image
     lines = [
         (int(k), f"{class_names[k] if 0 <= k < len(class_names) else f'class_{k}'}: {n}")
         for k, n in zip(labels.tolist(), counts.tolist())
     ]
     line_h = 12
-    width = 16 + 7 * max(len(text) for _, text in lines)
-    draw.rectangle([2, 2, 2 + width, 4 + line_h * len(lines)], fill=(0, 0, 0))
+    width = 20 + 7 * max(len(text) for _, text in lines)
+    canvas = Image.new("RGB", (image.width + width, max(image.height, 6 + line_h * len(lines))), (0, 0, 0))
+    canvas.paste(image, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    x = image.width + 2
     for i, (label, text) in enumerate(lines):
         y = 4 + i * line_h
-        draw.rectangle([5, y + 2, 12, y + 9], fill=class_colour(label))
-        draw.text((16, y), text, fill=(255, 255, 255))
+        draw.rectangle([x + 3, y + 2, x + 10, y + 9], fill=class_colour(label))
+        draw.text((x + 14, y), text, fill=(255, 255, 255))
+    return canvas
 
 
 def write_preview(

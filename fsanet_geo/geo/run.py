@@ -40,6 +40,7 @@ from fsanet_geo.geo.settings import DetectSettings, Predictor, predictor_config,
 from fsanet_geo.geo.stretch import ScaleChoice, choose_scaling
 from fsanet_geo.geo.tiled_scene import TiledScene, open_tiled_scenes  # noqa: F401 - re-exported
 from fsanet_geo.geo.unreadable import METADATA_KEY, UnreadableWindow, metadata_value
+from fsanet_geo.geo.tiling_checks import warn_about_tiling
 
 if TYPE_CHECKING:
     import geopandas
@@ -142,6 +143,8 @@ class SceneRun:
         if settings.half and device.type != "cuda":
             raise ConfigError("--half (fp16) needs a CUDA device; it is not supported on CPU")
         tile, overlap = resolve_tiling(settings, predictor)
+        if warn:
+            warn_about_tiling(settings, predictor, tile, overlap)
         in_channels = predictor_config(predictor, "in_channels")
         class_names = [str(c) for c in (getattr(predictor, "class_names", None) or [])]
         keep = class_filter(settings.classes, class_names)
@@ -195,6 +198,8 @@ class SceneRun:
     def run_all(self) -> None:
         """Every scene in turn, under a bounded GDAL block cache; then flush the last rows."""
         with gdal_env(self.settings.gdal_cache_mb * 2**20, remote=self.reads_remote):
+            if self.scenes and self.journal_starts()[0] == 0:  # the total before the first tile (a
+                self.report(0)  # journal replay of scene 0 reports it itself)
             for i in range(len(self.scenes)):
                 self._run_scene(i)
         self.flush()

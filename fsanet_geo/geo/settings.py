@@ -173,4 +173,7 @@ def resolve_tiling(settings: DetectSettings, predictor: Predictor) -> tuple[int,
     overlap = settings.overlap if settings.overlap is not None else min(DEFAULT_OVERLAP, tile // 4)
     if overlap >= tile:
         raise ConfigError(f"overlap ({overlap}) must be smaller than the tile size ({tile})")
+    if 2 * overlap > tile:  # pixels read four times or more, results unlike the model's
+        raise ConfigError(f"overlap ({overlap}) is over half the tile size ({tile}): "
+                          f"use at most --overlap {tile // 2}, or a larger --tile-size")
     return tile, overlap

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,26 @@ from fsanet_geo.errors import CheckpointError, ConfigError
 from fsanet_geo.train.config import TrainConfig
 from fsanet_geo.train.state import capture_rng, load_training_state, restore_rng, save_training_state
 from fsanet_geo.train.workdir import LAST_MODEL, LAST_STATE
+
+
+def link_into_place(source: Path, target: Path) -> bool:
+    """Make ``target`` a hard link to ``source``, atomically (a temporary link renamed onto
+    it); False where the filesystem has no hard links (then nothing changed)."""
+    tmp = target.with_name(f".{target.name}.link.tmp")
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(source, tmp)
+        os.replace(tmp, target)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _epoch_number(path: Path) -> int:
+    """``epoch_12.safetensors`` -> 12; -1 for a name that is not ours."""
+    number = path.name[len("epoch_"):-len(".safetensors")]
+    return int(number) if number.isdigit() else -1
 
 
 @dataclass(frozen=True)
@@ -50,19 +71,23 @@ class Checkpoints:
         self.optimizer = optimizer
         self.scaler = scaler
 
-    def save_model(self, path: Path, *, epoch: int, iteration: int) -> None:
-        """The model's weights with the epoch, iteration and training config as metadata."""
+    def save_model(self, path: Path, *, epoch: int, iteration: int, extra: dict[str, str] | None = None) -> None:
+        """The model's weights with the epoch, iteration, training config and ``extra`` as metadata."""
         from fsanet_geo.model.checkpoint import save_checkpoint
         from fsanet_geo.model.imagery import ImageryProfile
 
         meta = {"epoch": str(epoch), "iteration": str(iteration),
                 "train_config": json.dumps(self.config.to_dict()),
-                **ImageryProfile(gsd=self.config.gsd).to_metadata()}
+                **ImageryProfile(gsd=self.config.gsd).to_metadata(), **(extra or {})}
         save_checkpoint(self.model, path, overwrite=True, extra_metadata=meta)  # atomic
 
     def save_last(self, *, iteration: int, iters_per_epoch: int, world_size: int,
-                  best_ap: float | None) -> Path:
-        """Write ``last.state.pt`` then ``last.safetensors``; return the latter's path."""
+                  best_ap: float | None, same_as: Path | None = None) -> Path:
+        """Write ``last.state.pt`` then ``last.safetensors``; return the latter's path.
+
+        ``same_as``: a model file just written at this same iteration (``epoch_N``);
+        ``last.safetensors`` becomes a hard link to it where the filesystem allows, not a copy.
+        """
         state = {
             "iteration": iteration,
             "iters_per_epoch": iters_per_epoch,
@@ -75,8 +100,19 @@ class Checkpoints:
         }
         save_training_state(self.work / LAST_STATE, state)
         last = self.work / LAST_MODEL
-        self.save_model(last, epoch=iteration // iters_per_epoch, iteration=iteration)
+        if same_as is None or not link_into_place(same_as, last):
+            self.save_model(last, epoch=iteration // iters_per_epoch, iteration=iteration)
         return last
+
+    def prune_epochs(self, keep: int) -> list[Path]:
+        """Delete all but the newest ``keep`` ``epoch_N`` files (``keep`` 0: none); the deleted."""
+        if keep <= 0:
+            return []
+        found = sorted(self.work.glob("epoch_*.safetensors"), key=_epoch_number)
+        old = [p for p in found if _epoch_number(p) >= 0][:-keep]
+        for path in old:
+            path.unlink(missing_ok=True)
+        return old
 
     def restore(self, *, iters_per_epoch: int) -> ResumePoint:
         """Load ``last.state.pt`` into the model, optimiser, scaler and the RNGs.

@@ -122,6 +122,8 @@ class TrainConfig:
     work_dir: str = "work_dirs/fsanet"
     val_interval: int = 1
     save_interval: int = 1
+    keep_epochs: int = 0
+    """Keep only the newest N ``epoch_N`` checkpoints (0: keep all)."""
     log_interval: int = 1
     max_iters: int | None = None
     pretrained_backbone: str | bool = False
@@ -157,6 +159,8 @@ class TrainConfig:
         for name, value in positive.items():
             if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
+        if self.keep_epochs < 0:
+            raise ConfigError(f"keep_epochs must be >= 0 (0 keeps all), got {self.keep_epochs}")
         for name, value in {"lr": self.lr, "reference_lr": self.reference_lr}.items():
             if value is not None and not value > 0:
                 raise ConfigError(f"{name} must be > 0, got {value}")

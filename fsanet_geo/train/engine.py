@@ -222,9 +222,12 @@ class _Run:
         """After epoch ``epoch`` (1-based): epoch checkpoint, ``last``, validation, ``best``."""
         cfg = self.config
         final = epoch == cfg.epochs
+        saved = None
         if self.ctx.is_main and (epoch % cfg.save_interval == 0 or final):
-            self._save_model(self.work / epoch_model_name(epoch), epoch)
-        self._save_last()
+            saved = self.work / epoch_model_name(epoch)
+            self._save_model(saved, epoch)
+            self.checkpoints.prune_epochs(cfg.keep_epochs)
+        self._save_last(same_as=saved)
         if self.val_set is None or not (epoch % cfg.val_interval == 0 or final):
             return
         if self.ctx.is_main:
@@ -234,8 +237,10 @@ class _Run:
             ap = metrics.get("AP", -1.0)
             if self.best_ap is None or ap > self.best_ap:
                 self.best_ap = ap
-                self._save_model(self.work / BEST_MODEL, epoch)
-                self._write_last()
+                self._save_model(self.work / BEST_MODEL, epoch, {
+                    "best_metric": "AP", "best_value": f"{ap:.6f}", "best_epoch": str(epoch),
+                    "best_split": str(cfg.val_ann or cfg.val_split)})
+                self._write_last(saved)
         self.ctx.barrier()
 
     def _validate(self) -> dict[str, float]:
@@ -245,20 +250,22 @@ class _Run:
         self.model.train()
         return {k: float(v) for k, v in result.stats.items()}
 
-    def _save_last(self) -> None:
-        """Write ``last.state.pt`` then ``last.safetensors`` (rank 0; others wait)."""
+    def _save_last(self, same_as: Path | None = None) -> None:
+        """Write ``last.state.pt`` then ``last.safetensors`` (rank 0; others wait); ``same_as``
+        a model file of this iteration that ``last.safetensors`` may hard-link."""
         if self.ctx.is_main:
-            self._write_last()
+            self._write_last(same_as)
         self.ctx.barrier()
 
-    def _write_last(self) -> None:
+    def _write_last(self, same_as: Path | None = None) -> None:
         """Rank 0's part of :meth:`_save_last` (no synchronisation)."""
         path = self.checkpoints.save_last(iteration=self.iteration, iters_per_epoch=self.ipe,
-                                          world_size=self.ctx.world_size, best_ap=self.best_ap)
+                                          world_size=self.ctx.world_size, best_ap=self.best_ap,
+                                          same_as=same_as)
         self._emit("checkpoint", epoch=max(self.iteration // self.ipe, 1), path=path)
 
-    def _save_model(self, path: Path, epoch: int) -> None:
-        self.checkpoints.save_model(path, epoch=epoch, iteration=self.iteration)
+    def _save_model(self, path: Path, epoch: int, extra: dict[str, str] | None = None) -> None:
+        self.checkpoints.save_model(path, epoch=epoch, iteration=self.iteration, extra=extra)
         self._emit("checkpoint", epoch=max(epoch, 1), path=path)
 
     # ------------------------------------------------------------------ logs and events

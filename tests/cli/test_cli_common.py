@@ -84,7 +84,7 @@ def test_torchrun_command_drops_nproc_and_keeps_the_rest() -> None:
     ]
 
 
-def test_train_and_detect_share_the_public_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_and_detect_share_the_public_launcher(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import sys
 
     import fsanet_cli.detect
@@ -96,11 +96,12 @@ def test_train_and_detect_share_the_public_launcher(monkeypatch: pytest.MonkeyPa
     assert not hasattr(fsanet_cli.train, "_launch_torchrun")
     launched: list[list[str]] = []
     monkeypatch.setattr(_common.subprocess, "call", lambda command: launched.append(command) or 3)
-    monkeypatch.setattr(sys, "argv", ["fsanet", "train", "--nproc", "2", "--max-iters", "1"])
+    args = ["train", "--data-root", str(tmp_path), "--max-iters", "1"]  # a bare train stops before launching
+    monkeypatch.setattr(sys, "argv", ["fsanet", "train", "--nproc", "2", *args[1:]])
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    result = CliRunner().invoke(fsanet_cli.main.app, ["train", "--nproc", "2", "--max-iters", "1"])
+    result = CliRunner().invoke(fsanet_cli.main.app, ["train", "--nproc", "2", *args[1:]])
     assert result.exit_code == 3  # torchrun's exit code is passed on
-    assert launched == [_common.torchrun_command(2, ["train", "--max-iters", "1"])]
+    assert launched == [_common.torchrun_command(2, args)]
 
 
 def test_percent_and_duration_formats() -> None:

@@ -84,9 +84,9 @@ def test_help_states_the_defaults_as_applied() -> None:
     result = runner.invoke(app, ["detect", "--help"])
     assert result.exit_code == 0
     text = " ".join(result.output.replace("│", " ").split())
-    assert "[default: (min(64, tile size // 4))]" in text  # what resolve_tiling applies
+    assert "[default: min(64, tile size // 4)]" in text  # what resolve_tiling applies
     assert "default: 64" not in text
-    assert "[default: (the packaged demo model)]" in text
+    assert "[default: the packaged demo model]" in text
 
 
 def test_missing_scene_is_a_usage_error(tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_output_dir_one_file_per_scene_and_csv(tmp_path: Path, tiny_weights: Pat
     out_dir.mkdir()
     result = invoke(str(a), str(b), "--output-dir", str(out_dir), "--format", "csv", "--weights", str(tiny_weights))
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out_dir.iterdir()) == ["a.csv", "b.csv"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["a.csv", "a.csvt", "a.prj", "b.csv", "b.csvt", "b.prj"]
     header = (out_dir / "a.csv").read_text().splitlines()[0]
     assert "class_name" in header and "x_min" in header
 
@@ -177,10 +177,14 @@ def test_preview_draws_boxes_in_class_colours(tmp_path: Path) -> None:
     scene_path = write_painted_scene(tmp_path / "s.tif", height=64, width=80, n_objects=0, seed=0).path
     dets = Detections(np.array([[40, 30, 50, 40], [60, 50, 70, 60]]), np.array([0.9, 0.8]), np.array([0, 1]))
     image = np.asarray(render_preview(open_scene(scene_path), dets, CLASS_NAMES))
-    assert image.shape == (64, 80, 3)
+    assert image.shape[0] == 64 and image.shape[1] > 80  # the legend is a panel right of the scene
     assert tuple(image[30, 45]) == class_colour(0)  # top edge of box 0
     assert tuple(image[55, 69]) == class_colour(1)  # right edge of box 1
     assert tuple(image[35, 45]) == (20, 20, 20)  # inside box 0: the background
+    corner = Detections(np.array([[0, 0, 8, 8]]), np.array([0.9]), np.array([1]))  # where a legend used to sit
+    image = np.asarray(render_preview(open_scene(scene_path), corner, CLASS_NAMES))
+    assert tuple(image[0, 4]) == tuple(image[7, 4]) == class_colour(1)  # top and bottom edge, not hidden
+    assert (image[:, 80:] == class_colour(1)).all(axis=2).any()  # the legend's swatch, right of the scene
 
 
 def test_every_scene_is_checked_before_any_output(tmp_path: Path, tiny_weights: Path) -> None:

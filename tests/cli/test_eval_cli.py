@@ -63,7 +63,8 @@ def test_results_file_mode_prints_table_and_writes_json(tmp_path: Path) -> None:
         (["--ann", "{gt}"], "nothing to evaluate"),
         (["--truth", "{gt}"], "--truth needs --detections"),
         (["--weights", "{gt}", "--detections", "{dets}"], "not both"),
-        (["--weights", "{gt}"], "--weights needs --dataset"),
+        # --dataset defaults to aitod, as in train and data check
+        (["--weights", "{gt}"], "--dataset aitod needs --data-root DIR"),
         (["--weights", "{gt}", "--dataset", "coco"], "--dataset coco needs --ann"),
         (["--ann", "{gt}", "--detections", "{dets}", "--images", "{dir}"], "does not use --images"),
         (["--ann", "{gt}", "--detections", "{dets}", "--save-detections", "{dir}/x.json"], "--save-detections"),
@@ -75,8 +76,13 @@ def test_results_file_mode_prints_table_and_writes_json(tmp_path: Path) -> None:
          "--iou only applies to map space (--truth), not to a results file"),
         (["--ann", "{gt}", "--detections", "{dets}", "--device", "cpu", "--split", "val"],
          "--split, --device only apply to a model run (--weights)"),
+        (["--weights", "{gt}", "--dataset", "coco", "--ann", "{gt}", "--images", "{dir}", "--score-thr", "0.5"],
+         "--score-thr only applies to map space"),
+        # --score-threshold is the hidden alias of --score-thr (the name detect uses)
         (["--weights", "{gt}", "--dataset", "coco", "--ann", "{gt}", "--images", "{dir}", "--score-threshold", "0.5"],
-         "--score-threshold only applies to map space"),
+         "--score-thr only applies to map space"),
+        # the default --dataset aitod is no conflict in the other modes; a given one is
+        (["--ann", "{gt}", "--detections", "{dets}", "--dataset", "aitod"], "does not use --dataset"),
         (["--truth", "{gt}", "--detections", "{dets}", "--max-dets", "10"], "--max-dets does not apply to map space"),
         # a plot suffix is checked before any work
         (["--ann", "{gt}", "--detections", "{dets}", "--plot", "{dir}/pr.xyz"], "cannot write a plot as .xyz"),

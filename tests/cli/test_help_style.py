@@ -82,7 +82,7 @@ def test_text_defaults_render_in_typers_style() -> None:
     """The style asked for: ``--seed`` shows ``[default: 0]`` from the parameter itself."""
     from typer.testing import CliRunner
 
-    result = CliRunner().invoke(app, ["data", "synth", "--help"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, ["data", "synth", "--help"], terminal_width=200)
     assert result.exit_code == 0
     seed_line = next(line for line in result.output.splitlines() if "--seed" in line)
     assert "[default: 0]" in seed_line and "(default" not in seed_line
