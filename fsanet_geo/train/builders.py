@@ -15,14 +15,15 @@ from fsanet_geo.train.sampler import SeededItems, epoch_batches, keyed_batches
 
 
 def build_datasets(config: TrainConfig) -> tuple[Any, Any | None]:
-    """``(training set, validation set or None)`` as ``config`` says, at its input size.
+    """``(training set, validation set or None)`` as ``config`` says: training crops of its
+    input size at native scale (resized first only with ``config.resize_to``).
 
     Raises :class:`TrainingError` when the training set has no image with boxes.
     """
     from fsanet_geo.data.dataset import build_dataset
 
     size = config.input_size or _preset_input_size(config.model)
-    common = {"data_root": config.data_root, "input_size": size}
+    common = {"data_root": config.data_root, "input_size": size, "resize_to": config.resize_to}
     train_set = build_dataset(
         config.dataset, split=config.train_split, ann=config.train_ann, images=config.train_images,
         train=True, flip_h=config.flip_h, flip_v=config.flip_v, rot90=config.rot90, **common,

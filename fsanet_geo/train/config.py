@@ -73,7 +73,7 @@ def scale_steps(steps: Sequence[int], from_epochs: int, to_epochs: int) -> tuple
 RESUME_FIXED = (
     "model", "dataset", "batch_size", "lr", "reference_lr", "reference_batch",
     "optimizer", "momentum", "weight_decay", "lr_steps", "lr_gamma", "warmup_iters",
-    "warmup_ratio", "grad_clip", "input_size", "flip_h", "flip_v", "rot90", "seed", "model_overrides",
+    "warmup_ratio", "grad_clip", "input_size", "resize_to", "flip_h", "flip_v", "rot90", "seed", "model_overrides",
 )
 
 
@@ -85,7 +85,9 @@ class TrainConfig:
     docstring). ``lr_steps`` are 0-based epochs at which the rate is multiplied by
     ``lr_gamma``. ``max_iters`` caps the global iteration count (smoke tests, or a
     run split in parts: stop at N, then ``resume`` with a larger cap). ``val_interval``
-    0 disables validation. ``input_size`` None keeps the model preset's size.
+    0 disables validation. ``input_size`` None keeps the model preset's size; it is the
+    side of the random native-scale training crops (and the model's default tile size).
+    ``resize_to`` (pixels, None: never) resizes every image's longer side first.
     """
 
     model: str = "fsanet_r50"
@@ -111,6 +113,7 @@ class TrainConfig:
     warmup_ratio: float = SGD_RECIPE.warmup_ratio
     grad_clip: float | None = SGD_RECIPE.grad_clip
     input_size: int | None = None
+    resize_to: int | None = None
     flip_h: float = 0.5
     flip_v: float = 0.0
     rot90: bool = False
@@ -173,6 +176,8 @@ class TrainConfig:
             raise ConfigError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
         if self.input_size is not None and (self.input_size < 32 or self.input_size % 32):
             raise ConfigError(f"input_size must be a multiple of 32 and >= 32, got {self.input_size}")
+        if self.resize_to is not None and self.resize_to < 32:
+            raise ConfigError(f"resize_to must be >= 32 px, got {self.resize_to}")
         if any(s < 0 for s in self.lr_steps) or list(self.lr_steps) != sorted(self.lr_steps):
             raise ConfigError(f"lr_steps must be increasing epochs >= 0, got {list(self.lr_steps)}")
         if self.dataset == "coco" and not (self.train_ann and self.train_images):
