@@ -1,8 +1,8 @@
 """Images larger than a tile, predicted exactly as ``fsanet detect`` predicts a scene.
 
 C = bands, H x W = image pixels, T = tile side (pixels), N = detections. An image is cut
-into the windows of :func:`fsanet_geo.geo.tiling.tile_windows`, each window zero-padded
-to T x T as the scene reader pads it, predicted by :class:`fsanet_geo.geo.predict.TilePredictor`
+into the windows of :func:`fsanet_geo.geo.tiling.tile_windows` (cut as the scene reader
+cuts them), predicted by :class:`fsanet_geo.geo.predict.TilePredictor`
 and merged across tile borders by the run's :class:`fsanet_geo.geo.merge.SeamMerger`
 (:func:`fsanet_geo.geo.merge.merger_for`): the same code, settings and tiling as detect,
 so a large test image is scored exactly as ``fsanet detect`` would find its objects.
@@ -61,9 +61,7 @@ class TiledImagePredictor:
         }
 
     def _tile(self, pixels: np.ndarray, index: int, window: TileWindow) -> TileData:
-        """Window ``index`` of ``pixels`` (uint8 [C, H, W]) zero-padded to T x T, as the reader does."""
-        t = self.tile_size
-        tile = np.zeros((pixels.shape[0], t, t), np.uint8)
-        tile[:, : window.height, : window.width] = pixels[:, window.row_off : window.row_end,
-                                                          window.col_off : window.col_end]
-        return TileData(index, window, tile, None, False)
+        """Window ``index`` of ``pixels`` (uint8 [C, H, W]); every window has the reader's tile
+        shape, ``min(T, H) x min(T, W)``, so nothing is padded here either."""
+        tile = pixels[:, window.row_off : window.row_end, window.col_off : window.col_end]
+        return TileData(index, window, np.ascontiguousarray(tile), None, False)

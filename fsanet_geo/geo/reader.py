@@ -80,8 +80,10 @@ class TileData:
     Attributes:
         index: tile index (position in the scene's window list).
         window: the scene window read; may be smaller than the tile when the scene is.
-        image: uint8 [C, T, T], zero-padded beyond the window and where there is no data.
-        valid: bool [T, T], True where the pixel holds data (padding is False); None when
+        image: uint8 [C, T_h, T_w] (T_h = min(T, scene height), T_w likewise: a scene smaller
+            than a tile is not padded, the model pads it as it pads every input), zero where
+            there is no data.
+        valid: bool [T_h, T_w], True where the pixel holds data; None when
             every pixel of the tile holds data.
         empty: True when no pixel of the tile holds data (the tile is skipped).
     """
@@ -286,7 +288,9 @@ class TileReader:
     Args:
         info: the scene (from :func:`open_scene`).
         scaling: the 8-bit scaling (None: the bands are uint8 and pass through).
-        tile_size: tile side in pixels; smaller windows are zero-padded to it.
+        tile_size: tile side in pixels. Tiles are ``min(tile_size, scene side)`` along each
+            axis: every window of :func:`~fsanet_geo.geo.tiling.tile_windows` has that shape,
+            so a scene smaller than a tile reaches the model unpadded (as in evaluation).
     """
 
     def __init__(self, info: SceneInfo, scaling: ByteScaling | None, tile_size: int) -> None:
@@ -295,6 +299,7 @@ class TileReader:
         self.info = info
         self.scaling = scaling
         self.tile_size = tile_size
+        self.tile_shape = (min(tile_size, info.height), min(tile_size, info.width))
         self._local = threading.local()
         self._handles: list[Any] = []
         self._lock = threading.Lock()
@@ -309,9 +314,9 @@ class TileReader:
         return ds
 
     def read(self, index: int, window: TileWindow) -> TileData:
-        """Read, scale and pad the tile ``index`` covering ``window``."""
+        """Read, scale and pad the tile ``index`` covering ``window`` (to :attr:`tile_shape`)."""
         ds = self._dataset()
-        info, t = self.info, self.tile_size
+        info, (th, tw) = self.info, self.tile_shape
         rio_window = window.to_rasterio()
         try:
             data = ds.read(list(info.bands), window=rio_window)
@@ -319,16 +324,16 @@ class TileReader:
         except RasterioError as exc:
             raise RasterError(f"cannot read window {tuple(window)} of {info.path}: {_first_line(exc)}") from exc
         if valid is not None and not valid.any():
-            return TileData(index, window, np.zeros((len(info.bands), t, t), np.uint8), np.zeros((t, t), bool), True)
+            return TileData(index, window, np.zeros((len(info.bands), th, tw), np.uint8), np.zeros((th, tw), bool), True)
         image8 = data if self.scaling is None else self.scaling.apply(data)
         if valid is not None:
             image8 = np.where(valid[None], image8, 0).astype(np.uint8)
         h, w = window.height, window.width
-        if (h, w) == (t, t):
+        if (h, w) == (th, tw):
             return TileData(index, window, np.ascontiguousarray(image8), valid, False)
-        image = np.zeros((len(info.bands), t, t), np.uint8)
+        image = np.zeros((len(info.bands), th, tw), np.uint8)
         image[:, :h, :w] = image8
-        full_valid = np.zeros((t, t), bool)
+        full_valid = np.zeros((th, tw), bool)
         full_valid[:h, :w] = True if valid is None else valid
         return TileData(index, window, image, full_valid, False)
 
