@@ -9,11 +9,14 @@ effective batch (``fsanet_geo.train.config``).
 from __future__ import annotations
 
 import os
+import shlex
+import signal
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from fsanet_cli._common import handle_errors, launch_torchrun
 from fsanet_cli._options import DatasetKind
@@ -72,6 +75,12 @@ def train(
     flip_v: float = typer.Option(None, "--flip-v", min=0.0, max=1.0, help="Vertical flip probability."),
     rot90: bool = typer.Option(None, "--rot90/--no-rot90", help="Random 90-degree rotations."),
     amp: bool = typer.Option(None, "--amp/--no-amp", help="Mixed precision on CUDA.", show_default="on"),
+    checkpoint_every: int = typer.Option(None, "--checkpoint-every", min=1,
+                                         help="Also save 'last' every N iterations (mid-epoch).",
+                                         show_default="at epoch ends only"),
+    report_every: int = typer.Option(None, "--report-every", min=1,
+                                     help="Print a progress line every N iterations.",
+                                     show_default="once per epoch"),
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Processes on this machine (one per GPU), launched with torchrun."),
 ) -> None:
@@ -90,7 +99,7 @@ def train(
         "num_workers": workers, "val_interval": val_interval, "max_iters": max_iters,
         "input_size": input_size, "resize_to": resize_to, "flip_v": flip_v, "rot90": rot90, "amp": amp,
         "pretrained_backbone": _pretrained(pretrained_backbone),
-        "init_weights": init_weights, "warmup_iters": warmup_iters,
+        "init_weights": init_weights, "warmup_iters": warmup_iters, "checkpoint_every": checkpoint_every,
     }
     given = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
     if resume:
@@ -111,8 +120,13 @@ def train(
     if not _is_main_process():  # under torchrun only rank 0 reports
         run_training(config)
         return
-    with _TrainProgress() as show:
+    with _TrainProgress(report_every) as show:
         result = run_training(config, progress=show)
+    if result.interrupted:
+        console.print(escape(f"{result.interrupted}: stopped after iteration {result.iterations} and saved "
+                             f"{result.last_checkpoint}; resume with: fsanet train --resume --work-dir "
+                             f"{shlex.quote(str(result.work_dir))}"), soft_wrap=True)
+        raise typer.Exit(128 + int(signal.Signals[result.interrupted]))
     _summary(result)
 
 
@@ -143,7 +157,8 @@ def _check_preset(name: str) -> None:
 class _TrainProgress:
     """Renders :class:`TrainEvent` s with rich on stderr."""
 
-    def __init__(self) -> None:
+    def __init__(self, report_every: int | None = None) -> None:
+        self.report_every = report_every
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(
@@ -175,6 +190,9 @@ class _TrainProgress:
             if event.epoch_iter == event.iters_per_epoch:  # one lasting line per epoch
                 self.bar.console.print(f"epoch {event.epoch}/{event.epochs} done at iteration "
                                        f"{event.iteration}: {stats}")
+            elif self.report_every and event.iteration % self.report_every == 0:
+                self.bar.console.print(f"iteration {event.iteration}/{event.total_iters} (epoch "
+                                       f"{event.epoch}/{event.epochs}, ETA {_duration(event.eta_s)}): {stats}")
         elif event.kind == "val":
             m = event.metrics
             console.print(f"epoch {event.epoch} validation: AP {_pct(m.get('AP'))} "

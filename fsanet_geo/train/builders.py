@@ -75,8 +75,11 @@ def _preset_input_size(name: str) -> int:
 
 def build_detector(config: TrainConfig, class_names: list[str]) -> nn.Module:
     """The model preset ``config.model`` for ``class_names`` with ``config``'s overrides,
-    input size, pretrained backbone and (fine-tuning) initial weights; on the CPU."""
-    from fsanet_geo.model.presets import build_model
+    input size, pretrained backbone and (fine-tuning) initial weights; on the CPU.
+
+    A new run from random init of a preset with frozen BatchNorm is refused
+    (:func:`~fsanet_geo.model.presets.check_trainable_from_scratch`)."""
+    from fsanet_geo.model.presets import build_model, check_trainable_from_scratch, preset_config
 
     overrides = dict(config.model_overrides)
     if config.input_size is not None:
@@ -84,6 +87,8 @@ def build_detector(config: TrainConfig, class_names: list[str]) -> nn.Module:
     pretrained = config.pretrained_backbone
     if isinstance(pretrained, str) and pretrained.lower() == "imagenet":
         pretrained = True
+    if not (pretrained or config.init_weights or config.resume or config.allow_frozen_norm_from_scratch):
+        check_trainable_from_scratch(preset_config(config.model, len(class_names), class_names, **overrides))
     model = build_model(config.model, num_classes=len(class_names), class_names=class_names,
                         pretrained_backbone=pretrained, **overrides)
     if config.init_weights:

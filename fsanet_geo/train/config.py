@@ -126,10 +126,15 @@ class TrainConfig:
     val_interval: int = 1
     save_interval: int = 1
     log_interval: int = 1
+    checkpoint_every: int | None = None
+    """Also write ``last`` every this many iterations (mid-epoch); None: at epoch ends only."""
     max_iters: int | None = None
     pretrained_backbone: str | bool = False
     init_weights: str | None = None
     """A fsanet-geo checkpoint whose weights start the run (fine-tuning); same preset and classes."""
+    allow_frozen_norm_from_scratch: bool = False
+    """Train a frozen-BatchNorm preset from random init anyway (refused otherwise; only to
+    reproduce the recorded ablation benchmark, which did so)."""
     resume: bool = False
     overwrite: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)
@@ -161,6 +166,8 @@ class TrainConfig:
         for name, value in {"lr": self.lr, "reference_lr": self.reference_lr}.items():
             if value is not None and not value > 0:
                 raise ConfigError(f"{name} must be > 0, got {value}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ConfigError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
         if self.max_iters is not None and self.max_iters < 1:
             raise ConfigError(f"max_iters must be >= 1, got {self.max_iters}")
         for name, value in {"val_interval": self.val_interval, "num_workers": self.num_workers,
