@@ -112,6 +112,6 @@ def test_ctrl_c_saves_last_and_names_the_resume_command(
     assert lines == [f"SIGINT: stopped after iteration 2 and saved {work / 'last.safetensors'}; "
                      f"resume with: {command}"]
     assert "training summary" not in res.stderr
-    more = invoke(*shlex.split(command)[2:], "--max-iters", "3")
+    more = invoke(*shlex.split(command)[1:], "--max-iters", "3")
     assert more.exit_code == 0, more.output
     assert "resuming at iteration 2" in more.stderr
