@@ -33,4 +33,4 @@ def make_tiny_config(root: Path, work_dir: Path, **changes: Any) -> TrainConfig:
         "work_dir": str(work_dir), "epochs": 2, "lr_steps": (1,),
     }
     fields.update(changes)
-    return TrainConfig.for_preset("fsanet_r18_medium", **fields)
+    return TrainConfig.for_preset(fields.pop("model", "fsanet_r18_medium"), **fields)
