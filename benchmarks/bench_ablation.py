@@ -87,6 +87,7 @@ def run_one(preset: str, data: Path, work: Path, args: argparse.Namespace) -> di
         preset, dataset="aitod", data_root=str(data), epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, optimizer=args.optimizer, warmup_iters=args.warmup_iters, lr_steps=steps, input_size=args.size,
         num_workers=0, device="cpu", val_interval=0, seed=args.seed, work_dir=str(work),
+        allow_frozen_norm_from_scratch=True,  # the recorded lite results were trained so
     )
 
     def progress(event: Any) -> None:

@@ -48,6 +48,10 @@ def evaluate(
     truth: Optional[Path] = typer.Option(
         None, "--truth", exists=True, help="Ground-truth vector layer (mode c)."
     ),
+    resize_to: Optional[int] = typer.Option(
+        None, "--resize-to", min=32, help="Resize each image's longer side to this, pixels (mode a).",
+        show_default="never: native size; larger images tiled as detect does",
+    ),
     batch_size: int = typer.Option(2, "--batch-size", min=1, help="Images per forward pass (mode a)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N (mode a)."),
     max_dets: int = typer.Option(1500, "--max-dets", min=1, help="Detections per image kept (AI-TOD: 1500)."),
@@ -112,9 +116,10 @@ def evaluate(
         if mode == "model":
             assert weights is not None and dataset is not None
             result = _run_model(weights, dataset, data_root=data_root, split=split, ann=ann, images=images,
-                                batch_size=batch_size, device=device, max_dets=max_dets,
+                                resize_to=resize_to, batch_size=batch_size, device=device, max_dets=max_dets,
                                 save_detections=save_detections, overwrite=overwrite)
-            inputs = {"weights": str(weights), "dataset": dataset.value if dataset else None, "split": split}
+            inputs = {"weights": str(weights), "dataset": dataset.value if dataset else None, "split": split,
+                      "resize_to": resize_to}
         else:
             from fsanet_geo.evaluate.aitod_protocol import evaluate_coco
 
@@ -179,7 +184,7 @@ def _mode(
 _MODE_ONLY = {
     "map": {"iou": "--iou", "score_threshold": "--score-thr", "pixel_size": "--pixel-size",
             "class_column": "--class-column", "score_column": "--score-column"},
-    "model": {"split": "--split", "batch_size": "--batch-size", "device": "--device"},
+    "model": {"split": "--split", "batch_size": "--batch-size", "device": "--device", "resize_to": "--resize-to"},
 }
 _MODE_NAMES = {"map": "map space (--truth)", "model": "a model run (--weights)", "file": "a results file"}
 

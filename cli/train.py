@@ -9,12 +9,15 @@ effective batch (``fsanet_geo.train.config``).
 from __future__ import annotations
 
 import os
+import shlex
+import signal
 import time
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from fsanet_cli._common import handle_errors, launch_torchrun, missing_option
 from fsanet_cli._options import DatasetKind
@@ -65,7 +68,11 @@ def train(
     max_iters: int = typer.Option(None, "--max-iters", min=1, help="Stop after this many iterations in all.",
                                   show_default="none, all epochs"),
     input_size: int = typer.Option(None, "--input-size", min=32,
-                                   help="Training size, pixels.", show_default="the model's"),
+                                   help="Side of the random training crops (native scale), pixels.",
+                                   show_default="the model's"),
+    resize_to: int = typer.Option(None, "--resize-to", min=32,
+                                  help="Resize each image's longer side to this first (pixels).",
+                                  show_default="never: native resolution"),
     pretrained_backbone: str = typer.Option(None, "--pretrained-backbone",
                                             help="'imagenet' or a local backbone weights file.",
                                             show_default="none, random init"),
@@ -78,6 +85,12 @@ def train(
     rot90: bool = typer.Option(None, "--rot90/--no-rot90", help="Random 90-degree rotations.",
                                show_default="the recipe's"),
     amp: bool = typer.Option(None, "--amp/--no-amp", help="Mixed precision on CUDA.", show_default="on"),
+    checkpoint_every: int = typer.Option(None, "--checkpoint-every", min=1,
+                                         help="Also save 'last' every N iterations (mid-epoch).",
+                                         show_default="at epoch ends only"),
+    report_every: int = typer.Option(None, "--report-every", min=1,
+                                     help="Print a progress line every N iterations.",
+                                     show_default="once per epoch"),
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Processes on this machine (one per GPU), launched with torchrun."),
     gsd: float = typer.Option(None, "--gsd", min=0.001,
@@ -101,9 +114,9 @@ def train(
         "optimizer": optimizer.value if optimizer else None, "device": device, "seed": seed,
         "num_workers": workers, "val_interval": val_interval, "max_iters": max_iters,
         "keep_epochs": keep_epochs,
-        "input_size": input_size, "flip_v": flip_v, "rot90": rot90, "amp": amp,
+        "input_size": input_size, "resize_to": resize_to, "flip_v": flip_v, "rot90": rot90, "amp": amp,
         "pretrained_backbone": _pretrained(pretrained_backbone),
-        "init_weights": init_weights, "warmup_iters": warmup_iters, "gsd": gsd,
+        "init_weights": init_weights, "warmup_iters": warmup_iters, "gsd": gsd, "checkpoint_every": checkpoint_every,
     }
     given = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
     if resume:
@@ -128,8 +141,13 @@ def train(
     if not _is_main_process():  # under torchrun only rank 0 reports
         run_training(config)
         return
-    with _TrainProgress(lambda: _splits_line(config)) as show:
+    with _TrainProgress(lambda: _splits_line(config), report_every) as show:
         result = run_training(config, progress=show)
+    if result.interrupted:
+        console.print(escape(f"{result.interrupted}: stopped after iteration {result.iterations} and saved "
+                             f"{result.last_checkpoint}; resume with: fsanet train --resume --work-dir "
+                             f"{shlex.quote(str(result.work_dir))}"), soft_wrap=True)
+        raise typer.Exit(128 + int(signal.Signals[result.interrupted]))
     _summary(result)
 
 
@@ -178,8 +196,9 @@ PLAIN_PROGRESS_EVERY_S = 30.0
 class _TrainProgress:
     """Renders :class:`TrainEvent` s with rich on stderr."""
 
-    def __init__(self, first_line: Any = None) -> None:
-        """``first_line()`` prints the run's first line once the run has passed its checks."""
+    def __init__(self, first_line: Any = None, report_every: int | None = None) -> None:
+        """``first_line()`` prints the run's first line once the run has passed its checks;
+        ``report_every`` N iterations a lasting progress line."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(
@@ -189,6 +208,7 @@ class _TrainProgress:
         )
         self.task: Any = None
         self.first_line = first_line
+        self.report_every = report_every
         self.last_line = time.perf_counter()
 
     def __enter__(self) -> _TrainProgress:
@@ -216,6 +236,9 @@ class _TrainProgress:
                 self.bar.console.print(f"epoch {event.epoch}/{event.epochs} done at iteration "
                                        f"{event.iteration}: {stats}")
                 self.last_line = time.perf_counter()
+            elif self.report_every and event.iteration % self.report_every == 0:
+                self.bar.console.print(f"iteration {event.iteration}/{event.total_iters} (epoch "
+                                       f"{event.epoch}/{event.epochs}, ETA {_duration(event.eta_s)}): {stats}")
             elif self.bar.disable and time.perf_counter() - self.last_line >= PLAIN_PROGRESS_EVERY_S:
                 self.last_line = time.perf_counter()  # off a terminal: a plain line every N seconds
                 console.print(f"epoch {event.epoch}/{event.epochs} iteration {event.iteration}/{event.total_iters}: "

@@ -15,6 +15,7 @@ _LAZY: dict[str, str] = {
     "collate": "fsanet_geo.data.dataset",
     "read_image": "fsanet_geo.data.dataset",
     "DetectionTransform": "fsanet_geo.data.transforms",
+    "ResizeWarning": "fsanet_geo.data.dataset",
     "load_coco": "fsanet_geo.data.coco",
     "read_coco_json": "fsanet_geo.data.coco",
     "DatasetStats": "fsanet_geo.data.coco",

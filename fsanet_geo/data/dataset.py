@@ -4,6 +4,10 @@ An item is ``(image, target)``: ``image`` Tensor[C, H, W] float32 in 0..255 afte
 transforms; ``target`` = ``{"boxes": Tensor[M, 4] float32 xyxy pixels of the transformed
 image, "labels": Tensor[M] int64 0-based, "image_id": int (COCO id), "orig_size":
 (H0, W0), "scale": float (transformed / original)}``. Label i is category ``cat_ids[i]``.
+
+Images are used at native resolution: training takes random crops of the model's input
+size, evaluation the whole image (see :mod:`fsanet_geo.data.transforms`); ``resize_to``
+resizes on request, with one :class:`ResizeWarning`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from fsanet_geo.data.transforms import DetectionTransform
 from fsanet_geo.errors import ConfigError, DatasetError
 
 Target = dict[str, Any]
+
+
+class ResizeWarning(UserWarning):
+    """Images are resized (``resize_to``): the model sees objects at another size than in ``detect``."""
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
 
@@ -86,10 +94,10 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, Target]]):
                 f"{rec.height} x {rec.width}"
             )
         boxes = torch.from_numpy(rec.boxes.copy())
-        image, boxes, scale = self.transform(image, boxes)
+        image, boxes, keep, scale = self.transform(image, boxes)
         target: Target = {
             "boxes": boxes.float(),
-            "labels": torch.from_numpy(self._labels[index].copy()),
+            "labels": torch.from_numpy(self._labels[index].copy())[keep],
             "image_id": rec.image_id,
             "orig_size": (rec.height, rec.width),
             "scale": float(scale),
@@ -163,11 +171,17 @@ def build_dataset(
     images: str | Path | None = None,
     train: bool,
     input_size: int = 800,
+    resize_to: int | None = None,
     flip_h: float = 0.5,
     flip_v: float = 0.0,
     rot90: bool = False,
 ) -> DetectionDataset:
-    """Build the dataset for training (``train=True``, random flips) or evaluation (resize only).
+    """Build the dataset for training (``train=True``: random ``input_size`` crops at native
+    scale and random flips) or evaluation (each image whole, at native size).
+
+    ``resize_to`` (pixels) first scales every image so that its longer side is that long,
+    and warns once (:class:`ResizeWarning`): objects then reach the model at another size
+    than ``fsanet detect`` shows them.
 
     ``kind="aitod"``: either ``data_root`` (+ ``split``), found in any known layout, or
     ``ann`` + ``images``; the categories must be AI-TOD's 8 classes. ``kind="coco"``:
@@ -175,13 +189,20 @@ def build_dataset(
     """
     if input_size < 32:
         raise ConfigError(f"input size must be >= 32 px, got {input_size}")
+    if resize_to is not None:
+        if resize_to < 32:
+            raise ConfigError(f"--resize-to must be >= 32 px, got {resize_to}")
+        warnings.warn(
+            f"images are resized so that their longer side is {resize_to} px (--resize-to): objects "
+            "reach the model at another size than fsanet detect shows them", ResizeWarning, stacklevel=2)
     for name, p in (("flip_h", flip_h), ("flip_v", flip_v)):
         if not 0.0 <= p <= 1.0:
             raise ConfigError(f"{name} must be a probability in [0, 1], got {p}")
     if train:
-        transform = DetectionTransform(input_size=input_size, flip_h=flip_h, flip_v=flip_v, rot90=rot90)
+        transform = DetectionTransform(crop_size=input_size, resize_to=resize_to, flip_h=flip_h,
+                                       flip_v=flip_v, rot90=rot90)
     else:
-        transform = DetectionTransform.eval(input_size)
+        transform = DetectionTransform.eval(resize_to)
     if kind == "aitod":
         if ann is not None or images is not None:
             if ann is None or images is None:

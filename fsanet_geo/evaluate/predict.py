@@ -1,6 +1,10 @@
 """Run a detector over a dataset: COCO results in original image pixels
 (:func:`predict_dataset`), scored with the AI-TOD protocol (:func:`evaluate_model`, used by
-training's validation, and :func:`evaluate_checkpoint`, used by ``fsanet eval --weights``)."""
+training's validation, and :func:`evaluate_checkpoint`, used by ``fsanet eval --weights``).
+
+Each image is predicted at native size; an image larger than the model's tile
+(``config.input_size``) goes through ``fsanet detect``'s tiling and seam merge
+(:mod:`fsanet_geo.evaluate.tiled`), so it is scored as detect would find its objects."""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from fsanet_geo.data.dataset import build_dataset
 from fsanet_geo.device import resolve_device
 from fsanet_geo.errors import ConfigError, DatasetError
 from fsanet_geo.evaluate.aitod_protocol import EvalResult, evaluate_coco, save_json
+from fsanet_geo.evaluate.tiled import TiledImagePredictor
+from fsanet_geo.geo.settings import DetectSettings
 from fsanet_geo.model.checkpoint import load_model
 
 
@@ -26,6 +32,7 @@ def predict_dataset(
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
     num_workers: int = 0,
+    tiling: DetectSettings | None = None,
 ) -> list[dict[str, Any]]:
     """Detections of ``model`` on every item of ``dataset`` as COCO results.
 
@@ -40,6 +47,9 @@ def predict_dataset(
         device: ``auto | cpu | cuda | cuda:N``.
         progress: called as ``progress(done_images, total_images)`` after each batch.
         num_workers: DataLoader worker processes (0 loads in this process).
+        tiling: detect's settings for images larger than a tile (tile size: the model's
+            ``config.input_size`` unless set; overlap and merge: detect's defaults). Models
+            without a ``config`` see every image whole.
 
     Returns:
         ``[{"image_id", "category_id", "bbox": [x, y, w, h] original pixels, "score"}]``.
@@ -65,18 +75,37 @@ def predict_dataset(
         num_workers=num_workers,
         collate_fn=_as_lists,
     )
+    tiler = TiledImagePredictor(model, dev, tiling) if hasattr(model, "config") or tiling else None
     total = len(dataset)
     done = 0
     results: list[dict[str, Any]] = []
     with torch.inference_mode():
         for images, targets in loader:
-            outputs = model([im.to(dev) for im in images])
+            outputs = _predict_batch(model, images, tiler, dev)
             for out, target in zip(outputs, targets):
                 results.extend(_to_coco(out, target, cat_ids))
             done += len(images)
             if progress is not None:
                 progress(done, total)
     return results
+
+
+def _predict_batch(
+    model: nn.Module, images: list[torch.Tensor], tiler: TiledImagePredictor | None, device: torch.device
+) -> list[dict[str, torch.Tensor]]:
+    """Outputs for ``images`` ([C, H, W] each) in order: those that fit a tile in one forward
+    pass at native size, larger ones tile by tile through ``tiler``."""
+    large = [tiler is not None and tiler.needs_tiles(im) for im in images]
+    outputs: list[dict[str, torch.Tensor] | None] = [None] * len(images)
+    whole = [i for i, big in enumerate(large) if not big]
+    if whole:
+        for i, out in zip(whole, model([images[i].to(device) for i in whole])):
+            outputs[i] = out
+    for i, big in enumerate(large):
+        if big:
+            assert tiler is not None
+            outputs[i] = tiler(images[i])
+    return [out for out in outputs if out is not None]
 
 
 def _as_lists(batch: list[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[list[torch.Tensor], list[dict[str, Any]]]:
@@ -130,6 +159,7 @@ def evaluate_model(
     num_workers: int = 0,
     save_detections: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
+    tiling: DetectSettings | None = None,
 ) -> EvalResult:
     """Run ``model`` over ``dataset`` and score it with the AI-TOD protocol.
 
@@ -143,7 +173,7 @@ def evaluate_model(
         raise DatasetError("the dataset has no 'coco' ground truth to score against")
     gt = getattr(gt, "dataset", gt)  # a pycocotools COCO object holds the dict as .dataset
     dets = predict_dataset(model, dataset, batch_size=batch_size, device=device, progress=progress,
-                           num_workers=num_workers)
+                           num_workers=num_workers, tiling=tiling)
     if save_detections is not None:
         save_json(dets, save_detections, overwrite=overwrite)
     return evaluate_coco(gt, dets, max_dets=max_dets)
@@ -157,6 +187,8 @@ def evaluate_checkpoint(
     split: str = "test",
     ann: str | os.PathLike[str] | None = None,
     images: str | os.PathLike[str] | None = None,
+    resize_to: int | None = None,
+    tiling: DetectSettings | None = None,
     batch_size: int = 2,
     device: str | torch.device = "auto",
     progress: Callable[[int, int], None] | None = None,
@@ -165,11 +197,13 @@ def evaluate_checkpoint(
     overwrite: bool = False,
 ) -> EvalResult:
     """Load the checkpoint ``weights``, read the dataset (``aitod``: ``data_root`` and
-    ``split``, or ``ann`` + ``images``; ``coco``: ``ann`` + ``images``) at the model's
-    input size in pixels, and score it with :func:`evaluate_model` (same options)."""
+    ``split``, or ``ann`` + ``images``; ``coco``: ``ann`` + ``images``) at native size (or
+    resized so the longer side is ``resize_to`` pixels, with a warning), and score it with
+    :func:`evaluate_model` (same options; ``tiling`` as in :func:`predict_dataset`)."""
     dev = resolve_device(device)
     model = load_model(weights, device=dev)
     dataset = build_dataset(dataset_kind, data_root=data_root, split=split, ann=ann, images=images,
-                            train=False, input_size=model.config.input_size)
+                            train=False, input_size=model.config.input_size, resize_to=resize_to)
     return evaluate_model(model, dataset, batch_size=batch_size, device=dev, progress=progress,
-                          max_dets=max_dets, save_detections=save_detections, overwrite=overwrite)
+                          max_dets=max_dets, save_detections=save_detections, overwrite=overwrite,
+                          tiling=tiling)

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,6 +52,9 @@ from fsanet_geo.geo.windows import TileWindow
 from fsanet_geo.ops.grid_pairs import intersecting_pairs_between
 from fsanet_geo.ops.nms_rules import NmsMethod, interaction_threshold
 from fsanet_geo.ops.overlap import OverlapMetric, box_overlap
+
+if TYPE_CHECKING:
+    from fsanet_geo.geo.settings import DetectSettings
 
 _LOCAL_BITS = 32  # a waiting detection's id is (tile << 32) + its row in the tile's chunk
 
@@ -359,3 +362,20 @@ def brute_force_merge(
     prep = prepare_detections(geom, dets, tiles, edge_margin=opts.edge_margin, min_score=opts.soft_min_score)
     keep, scores = dense_nms(prep.boxes, prep.scores, prep.labels, prep.tiles, prep.seq, prep.whole, opts)
     return prep.select(keep).to_detections(scores)
+
+
+def merger_for(
+    windows: Sequence[TileWindow], scene_height: int, scene_width: int, settings: DetectSettings
+) -> SeamMerger:
+    """The :class:`SeamMerger` a detection run with ``settings`` uses over ``windows`` (scene
+    pixels); ``fsanet detect`` and the tiled evaluation of large images share it."""
+    return SeamMerger(
+        windows,
+        scene_height,
+        scene_width,
+        iou_threshold=settings.nms_iou,
+        metric=settings.merge_metric,  # type: ignore[arg-type]
+        method=settings.merge_method,  # type: ignore[arg-type]
+        sigma=settings.soft_nms_sigma,
+        class_aware=True,
+    )

@@ -87,8 +87,10 @@ class TileData:
     Attributes:
         index: tile index (position in the scene's window list).
         window: the scene window read; may be smaller than the tile when the scene is.
-        image: uint8 [C, T, T], zero-padded beyond the window and where there is no data.
-        valid: bool [T, T], True where the pixel holds data (padding is False); None when
+        image: uint8 [C, T_h, T_w] (T_h = min(T, scene height), T_w likewise: a scene smaller
+            than a tile is not padded, the model pads it as it pads every input), zero where
+            there is no data.
+        valid: bool [T_h, T_w], True where the pixel holds data; None when
             every pixel of the tile holds data.
         empty: True when no pixel of the tile holds data (the tile is skipped).
         unreadable: GDAL's reason when the window could not be read and the reader skips such
@@ -306,8 +308,8 @@ class TileReader:
     Args:
         info: the scene (from :func:`open_scene`).
         scaling: the 8-bit scaling (None: the bands are uint8 and pass through).
-        tile_size: tile side in pixels; smaller windows are zero-padded to it.
-        zoom: tile pixels per scene pixel (windows are read resampled, see :mod:`~fsanet_geo.geo.gsd`).
+        tile_size: tile side in model pixels; tiles are ``min(tile_size, scene side * zoom)`` per
+            axis (a small scene reaches the model unpadded, as in eval), windows zero-padded to it.
         skip_unreadable: a window GDAL cannot read becomes an empty tile carrying the reason
             (``TileData.unreadable``) instead of a :class:`RasterError`.
     """
@@ -323,6 +325,8 @@ class TileReader:
         self.tile_size = tile_size
         self.skip_unreadable = skip_unreadable
         self.zoom = zoom
+        self.tile_shape = (min(tile_size, max(1, round(info.height * zoom))),
+                           min(tile_size, max(1, round(info.width * zoom))))
         self._local = threading.local()
         self._handles: list[Any] = []
         self._lock = threading.Lock()
@@ -341,13 +345,13 @@ class TileReader:
 
     def _empty(self, index: int, window: TileWindow) -> TileData:
         """An empty tile: zero-stride views of one zero, so that skipped tiles cost no memory."""
-        t, c = self.tile_size, len(self.info.bands)
-        return TileData(index, window, np.broadcast_to(_ZERO_U8, (c, t, t)), np.broadcast_to(_FALSE, (t, t)), True)
+        (th, tw), c = self.tile_shape, len(self.info.bands)
+        return TileData(index, window, np.broadcast_to(_ZERO_U8, (c, th, tw)), np.broadcast_to(_FALSE, (th, tw)), True)
 
     def read(self, index: int, window: TileWindow) -> TileData:
-        """Read, scale and pad the tile ``index`` covering ``window``."""
+        """Read, scale and pad the tile ``index`` covering ``window`` (to :attr:`tile_shape`)."""
         ds = self._dataset()
-        info, t = self.info, self.tile_size
+        info, (th, tw) = self.info, self.tile_shape
         rio_window = window.to_rasterio()
         if self._local.sparse.is_absent(window):
             return self._empty(index, window)
@@ -372,11 +376,11 @@ class TileReader:
             image8 = np.where(valid[None], image8, 0).astype(np.uint8)
         h, w = image8.shape[1:]
         zoom = (w / window.width, h / window.height)
-        if (h, w) == (t, t):
+        if (h, w) == (th, tw):
             return TileData(index, window, np.ascontiguousarray(image8), valid, False, zoom=zoom)
-        image = np.zeros((len(info.bands), t, t), np.uint8)
+        image = np.zeros((len(info.bands), th, tw), np.uint8)
         image[:, :h, :w] = image8
-        full_valid = np.zeros((t, t), bool)
+        full_valid = np.zeros((th, tw), bool)
         full_valid[:h, :w] = True if valid is None else valid
         return TileData(index, window, image, full_valid, False, zoom=zoom)
 

@@ -27,7 +27,7 @@ from fsanet_geo.errors import ConfigError, RasterError
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.fingerprint import run_fingerprint
 from fsanet_geo.geo.journal import DetectJournal, JournalChunk
-from fsanet_geo.geo.merge import SeamMerger
+from fsanet_geo.geo.merge import SeamMerger, merger_for
 from fsanet_geo.geo.network_stats import network_bytes
 from fsanet_geo.geo.output import DetectionOutput, Sink, file_output
 from fsanet_geo.geo.predict import TilePredictor, batches, class_filter
@@ -227,17 +227,8 @@ class SceneRun:
 
     def new_merger(self, index: int) -> SeamMerger:
         """A fresh :class:`SeamMerger` for scene ``index`` with the run's merge settings."""
-        s, info = self.settings, self.scenes[index].info
-        return SeamMerger(
-            self.scenes[index].windows,
-            info.height,
-            info.width,
-            iou_threshold=s.nms_iou,
-            metric=s.merge_metric,  # type: ignore[arg-type]
-            method=s.merge_method,  # type: ignore[arg-type]
-            sigma=s.soft_nms_sigma,
-            class_aware=True,
-        )
+        info = self.scenes[index].info
+        return merger_for(self.scenes[index].windows, info.height, info.width, self.settings)
 
     def journal_starts(self) -> list[int]:
         """Per scene, the first tile the journal does not hold (all 0 without a journal)."""

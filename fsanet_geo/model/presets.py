@@ -8,6 +8,13 @@
 - ``*_r18_tiny``: P2-P4 (strides 4/8/16) from C2-C4 of a ResNet-18 with trainable
   BatchNorm, width 96: trains from scratch on a CPU; ``fsanet_r18_tiny`` is the demo model,
   and the four ablation variants exist on this body too.
+- ``fsanet_r18_medium``: the tiny preset's sibling for larger objects (16-100 px: trees,
+  buildings, boats at 10 cm): P3-P5 (strides 8/16/32) from C3-C5 of a ResNet-18 with
+  trainable BatchNorm, width 96: also trains from scratch on a CPU.
+
+Presets whose backbone keeps frozen BatchNorm (:data:`FROZEN_NORM`) need ImageNet or
+fine-tuning weights to train: their normalisation cannot learn from random init
+(:func:`check_trainable_from_scratch`).
 """
 
 from __future__ import annotations
@@ -46,6 +53,18 @@ _TINY: dict[str, Any] = {
     "centerness_per_object": True,
 }
 
+# C3-C5 (strides 8/16/32) of a ResNet-18 with trainable BatchNorm, width 96: the tiny
+# preset's body for objects of 16-100 px, whose FCOS ranges (up to 64 px on P3, 64-128 on P4,
+# beyond on P5) give every such object several positive points without any fallback.
+_MEDIUM: dict[str, Any] = {
+    "backbone": "resnet18",
+    "neck_channels": 96,
+    "head_channels": 96,
+    "num_tower_convs": 2,
+    "frozen_stages": -1,
+    "backbone_norm": "bn",
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "fsanet_r50": {"backbone": "resnet50", "neck": "align", "head": "align"},
     "fsanet_swin_t": {
@@ -64,6 +83,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fcos_r18_tiny": {**_TINY, "neck": "fpn", "head": "fcos"},
     "fcos_fa2m_r18_tiny": {**_TINY, "neck": "align", "head": "fcos"},
     "fcos_sagh_r18_tiny": {**_TINY, "neck": "fpn", "head": "align"},
+    "fsanet_r18_medium": {**_MEDIUM, "neck": "align", "head": "align"},
 }
 
 PRESET_DESCRIPTIONS: dict[str, str] = {
@@ -79,7 +99,26 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
     "fcos_r18_tiny": "ablation: FCOS, ResNet-18 tiny (P2-P4)",
     "fcos_fa2m_r18_tiny": "ablation: FCOS + FA2M, ResNet-18 tiny (P2-P4)",
     "fcos_sagh_r18_tiny": "ablation: FCOS + SAGH, ResNet-18 tiny (P2-P4)",
+    "fsanet_r18_medium": "FSANet, ResNet-18, P3-P5 (strides 8/16/32), width 96, trainable BN: "
+    "for training from scratch on CPU and for 16-100 px objects (trees, buildings, boats at 10 cm)",
 }
+
+FROM_SCRATCH_PRESETS: tuple[str, ...] = ("fsanet_r18_tiny", "fsanet_r18_medium")
+"""Presets with trainable normalisation throughout, made to train from random init."""
+
+
+def check_trainable_from_scratch(config: ModelConfig) -> None:
+    """Refuse random-init training of a ResNet with frozen BatchNorm (:class:`ConfigError`).
+
+    Frozen BatchNorm keeps the statistics of the weights it starts from; from random init
+    they are meaningless and the model does not learn. Swin (LayerNorm) is not concerned.
+    """
+    if config.backbone.startswith("resnet") and config.backbone_norm == "frozen_bn":
+        raise ConfigError(
+            f"{config.preset} keeps its backbone's BatchNorm frozen and cannot train from random init: "
+            f"give --pretrained-backbone imagenet (or a weights file), --init-weights, or use a "
+            f"from-scratch preset ({', '.join(FROM_SCRATCH_PRESETS)})"
+        )
 
 
 def list_presets() -> list[str]:

@@ -15,14 +15,15 @@ from fsanet_geo.train.sampler import SeededItems, epoch_batches, keyed_batches
 
 
 def build_datasets(config: TrainConfig) -> tuple[Any, Any | None]:
-    """``(training set, validation set or None)`` as ``config`` says, at its input size.
+    """``(training set, validation set or None)`` as ``config`` says: training crops of its
+    input size at native scale (resized first only with ``config.resize_to``).
 
     Raises :class:`TrainingError` when the training set has no image with boxes.
     """
     from fsanet_geo.data.dataset import build_dataset
 
     size = config.input_size or _preset_input_size(config.model)
-    common = {"data_root": config.data_root, "input_size": size}
+    common = {"data_root": config.data_root, "input_size": size, "resize_to": config.resize_to}
     train_set = build_dataset(
         config.dataset, split=config.train_split, ann=config.train_ann, images=config.train_images,
         train=True, flip_h=config.flip_h, flip_v=config.flip_v, rot90=config.rot90, **common,
@@ -74,8 +75,11 @@ def _preset_input_size(name: str) -> int:
 
 def build_detector(config: TrainConfig, class_names: list[str]) -> nn.Module:
     """The model preset ``config.model`` for ``class_names`` with ``config``'s overrides,
-    input size, pretrained backbone and (fine-tuning) initial weights; on the CPU."""
-    from fsanet_geo.model.presets import build_model
+    input size, pretrained backbone and (fine-tuning) initial weights; on the CPU.
+
+    A new run from random init of a preset with frozen BatchNorm is refused
+    (:func:`~fsanet_geo.model.presets.check_trainable_from_scratch`)."""
+    from fsanet_geo.model.presets import build_model, check_trainable_from_scratch, preset_config
 
     overrides = dict(config.model_overrides)
     if config.input_size is not None:
@@ -83,6 +87,8 @@ def build_detector(config: TrainConfig, class_names: list[str]) -> nn.Module:
     pretrained = config.pretrained_backbone
     if isinstance(pretrained, str) and pretrained.lower() == "imagenet":
         pretrained = True
+    if not (pretrained or config.init_weights or config.resume or config.allow_frozen_norm_from_scratch):
+        check_trainable_from_scratch(preset_config(config.model, len(class_names), class_names, **overrides))
     model = build_model(config.model, num_classes=len(class_names), class_names=class_names,
                         pretrained_backbone=pretrained, **overrides)
     if config.init_weights:

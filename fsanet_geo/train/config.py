@@ -73,7 +73,7 @@ def scale_steps(steps: Sequence[int], from_epochs: int, to_epochs: int) -> tuple
 RESUME_FIXED = (
     "model", "dataset", "batch_size", "lr", "reference_lr", "reference_batch",
     "optimizer", "momentum", "weight_decay", "lr_steps", "lr_gamma", "warmup_iters",
-    "warmup_ratio", "grad_clip", "input_size", "flip_h", "flip_v", "rot90", "seed", "model_overrides",
+    "warmup_ratio", "grad_clip", "input_size", "resize_to", "flip_h", "flip_v", "rot90", "seed", "model_overrides",
 )
 
 
@@ -85,7 +85,9 @@ class TrainConfig:
     docstring). ``lr_steps`` are 0-based epochs at which the rate is multiplied by
     ``lr_gamma``. ``max_iters`` caps the global iteration count (smoke tests, or a
     run split in parts: stop at N, then ``resume`` with a larger cap). ``val_interval``
-    0 disables validation. ``input_size`` None keeps the model preset's size.
+    0 disables validation. ``input_size`` None keeps the model preset's size; it is the
+    side of the random native-scale training crops (and the model's default tile size).
+    ``resize_to`` (pixels, None: never) resizes every image's longer side first.
     """
 
     model: str = "fsanet_r50"
@@ -111,6 +113,7 @@ class TrainConfig:
     warmup_ratio: float = SGD_RECIPE.warmup_ratio
     grad_clip: float | None = SGD_RECIPE.grad_clip
     input_size: int | None = None
+    resize_to: int | None = None
     flip_h: float = 0.5
     flip_v: float = 0.0
     rot90: bool = False
@@ -125,10 +128,15 @@ class TrainConfig:
     keep_epochs: int = 0
     """Keep only the newest N ``epoch_N`` checkpoints (0: keep all)."""
     log_interval: int = 1
+    checkpoint_every: int | None = None
+    """Also write ``last`` every this many iterations (mid-epoch); None: at epoch ends only."""
     max_iters: int | None = None
     pretrained_backbone: str | bool = False
     init_weights: str | None = None
     """A fsanet-geo checkpoint whose weights start the run (fine-tuning); same preset and classes."""
+    allow_frozen_norm_from_scratch: bool = False
+    """Train a frozen-BatchNorm preset from random init anyway (refused otherwise; only to
+    reproduce the recorded ablation benchmark, which did so)."""
     resume: bool = False
     overwrite: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)
@@ -164,6 +172,8 @@ class TrainConfig:
         for name, value in {"lr": self.lr, "reference_lr": self.reference_lr}.items():
             if value is not None and not value > 0:
                 raise ConfigError(f"{name} must be > 0, got {value}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ConfigError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
         if self.max_iters is not None and self.max_iters < 1:
             raise ConfigError(f"max_iters must be >= 1, got {self.max_iters}")
         for name, value in {"val_interval": self.val_interval, "num_workers": self.num_workers,
@@ -179,6 +189,8 @@ class TrainConfig:
             raise ConfigError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
         if self.input_size is not None and (self.input_size < 32 or self.input_size % 32):
             raise ConfigError(f"input_size must be a multiple of 32 and >= 32, got {self.input_size}")
+        if self.resize_to is not None and self.resize_to < 32:
+            raise ConfigError(f"resize_to must be >= 32 px, got {self.resize_to}")
         if any(s < 0 for s in self.lr_steps) or list(self.lr_steps) != sorted(self.lr_steps):
             raise ConfigError(f"lr_steps must be increasing epochs >= 0, got {list(self.lr_steps)}")
         if self.dataset == "coco" and not (self.train_ann and self.train_images):

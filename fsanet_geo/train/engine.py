@@ -25,6 +25,7 @@ from fsanet_geo.train.builders import build_datasets, build_detector, build_opti
 from fsanet_geo.train.checkpointing import Checkpoints
 from fsanet_geo.train.config import TrainConfig
 from fsanet_geo.train.events import TrainEvent, TrainResult
+from fsanet_geo.train.interrupt import StopSignals
 from fsanet_geo.train.sampler import iters_per_epoch
 from fsanet_geo.train.schedule import lr_at
 from fsanet_geo.train.workdir import (
@@ -46,7 +47,10 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
     """Train a detector as ``config`` says; return a summary.
 
     Seeds every RNG from ``config.seed``; under ``torchrun`` (``WORLD_SIZE > 1``) runs
-    data-parallel with only rank 0 writing files and reporting ``progress``. Raises
+    data-parallel with only rank 0 writing files and reporting ``progress``. SIGINT and
+    SIGTERM (:mod:`fsanet_geo.train.interrupt`) finish the current iteration, write
+    ``last`` and return a result whose ``interrupted`` names the signal; a run resumed
+    from it (``resume``) continues mid-epoch exactly as if never stopped. Raises
     :class:`FileOverwriteError` for a non-empty work dir without ``resume``/``overwrite``,
     :class:`CheckpointError` when there is nothing to resume, :class:`ConfigError` when
     a resumed run's schedule settings differ, and :class:`TrainingError` on a
@@ -114,6 +118,7 @@ class _Run:
             )
         self._log: MetricsLog | None = None
         self._lr = 0.0  # the rate of the latest step
+        self.signals = StopSignals()
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> TrainResult:
@@ -127,31 +132,39 @@ class _Run:
         images_done = 0
         busy = 0.0  # seconds spent loading batches and stepping (no checkpoints, no validation)
         step_time: float | None = None
+        stopped = False
         try:
-            while self.iteration < self.stop_at:
-                epoch = self.iteration // self.ipe
-                skip = self.iteration % self.ipe
-                last_tick = time.perf_counter()
-                loader = epoch_loader(self.train_set, cfg, epoch=epoch, skip=skip,
-                                      limit=self.stop_at - self.iteration, rank=self.ctx.rank,
-                                      world_size=self.ctx.world_size,
-                                      pin_memory=self.device.type == "cuda")
-                for images, targets in loader:
-                    losses = self._step(images, targets, epoch)
-                    self.iteration += 1
-                    now = time.perf_counter()
-                    dt, last_tick = now - last_tick, now
-                    busy += dt
-                    step_time = dt if step_time is None else (
-                        (1 - _SPEED_SMOOTHING) * step_time + _SPEED_SMOOTHING * dt)
-                    batch_images = len(images) * self.ctx.world_size
-                    images_done += batch_images
-                    self._report_step(epoch, losses, batch_images / step_time,
-                                      (self.stop_at - self.iteration) * step_time)
-                if self.iteration % self.ipe == 0:
-                    self._end_epoch(epoch + 1)
-                else:
-                    self._save_last()
+            with self.signals:
+                while self.iteration < self.stop_at and not stopped:
+                    epoch = self.iteration // self.ipe
+                    skip = self.iteration % self.ipe
+                    last_tick = time.perf_counter()
+                    loader = epoch_loader(self.train_set, cfg, epoch=epoch, skip=skip,
+                                          limit=self.stop_at - self.iteration, rank=self.ctx.rank,
+                                          world_size=self.ctx.world_size,
+                                          pin_memory=self.device.type == "cuda")
+                    for images, targets in loader:
+                        losses = self._step(images, targets, epoch)
+                        self.iteration += 1
+                        now = time.perf_counter()
+                        dt, last_tick = now - last_tick, now
+                        busy += dt
+                        step_time = dt if step_time is None else (
+                            (1 - _SPEED_SMOOTHING) * step_time + _SPEED_SMOOTHING * dt)
+                        batch_images = len(images) * self.ctx.world_size
+                        images_done += batch_images
+                        self._report_step(epoch, losses, batch_images / step_time,
+                                          (self.stop_at - self.iteration) * step_time)
+                        stopped = self._stop_requested()
+                        if stopped:
+                            break
+                        if self._checkpoint_due():
+                            self._save_last()
+                    if self.iteration % self.ipe == 0:
+                        self._end_epoch(epoch + 1)
+                    else:
+                        self._save_last()
+                    stopped = stopped or self._stop_requested()  # a signal during the epoch end
         finally:
             if self._log is not None:
                 self._log.close()
@@ -170,7 +183,20 @@ class _Run:
             images_per_s=images_done / busy if busy > 0 else 0.0,
             metrics_log=self.work / METRICS_FILE,
             seconds=seconds,
+            interrupted=self.signals.signal_name if stopped else None,
         )
+
+    def _stop_requested(self) -> bool:
+        """Whether a stop signal arrived (on any process: they all stop at the same step)."""
+        flag = torch.tensor([1.0 if self.signals.requested else 0.0], device=self.device)
+        return bool(self.ctx.mean(flag).item() > 0)
+
+    def _checkpoint_due(self) -> bool:
+        """``--checkpoint-every``: a mid-epoch ``last`` is due after this step (an epoch end
+        or the run's end writes one anyway)."""
+        every = self.config.checkpoint_every
+        return (every is not None and self.iteration % every == 0 and self.iteration % self.ipe != 0
+                and self.iteration < self.stop_at)
 
     def _step(
         self, images: list[torch.Tensor], targets: list[dict[str, Any]], epoch: int

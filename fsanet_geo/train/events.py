@@ -46,7 +46,9 @@ class TrainResult:
     epoch ran (false when ``max_iters`` stopped the run early). ``best_ap`` is the
     best validation AP (fraction) or None without validation. ``images_per_s`` is the
     training throughput of all processes (batch loading and steps; checkpoints and
-    validation excluded); ``seconds`` the wall time of the whole call.
+    validation excluded); ``seconds`` the wall time of the whole call. ``interrupted``
+    names the signal (``SIGINT``, ``SIGTERM``) that stopped the run after writing ``last``,
+    None when it ran to its end.
     """
 
     work_dir: Path
@@ -60,3 +62,4 @@ class TrainResult:
     images_per_s: float
     metrics_log: Path
     seconds: float
+    interrupted: str | None = None

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from fsanet_geo.data.coco import DatasetWarning, LabelledImage, coco_ground_truth, load_coco
-from fsanet_geo.data.dataset import DetectionDataset, build_dataset, collate, read_image
+from fsanet_geo.data.dataset import DetectionDataset, ResizeWarning, build_dataset, collate, read_image
 from fsanet_geo.errors import DatasetError
 
 
@@ -134,7 +134,12 @@ def test_dataset_item_contract(tmp_path: Path) -> None:
     ann, folder = write_set(tmp_path, [img(1, w=40, h=20), img(2, w=20, h=20)],
                             [box(1, 1, [2, 3, 10, 5], cat=7), box(2, 1, [0, 0, 4, 4], cat=3),
                              box(3, 2, [1, 1, 2, 2], cat=3)])
-    ds = build_dataset("coco", ann=ann, images=folder, train=False, input_size=80)
+    native = build_dataset("coco", ann=ann, images=folder, train=False, input_size=32)
+    image, target = native[0]  # native size by default, whatever the input size
+    assert image.shape == (3, 20, 40) and target["scale"] == 1.0
+    assert target["boxes"].tolist() == [[2, 3, 12, 8], [0, 0, 4, 4]]
+    with pytest.warns(ResizeWarning, match="longer side is 80 px"):
+        ds = build_dataset("coco", ann=ann, images=folder, train=False, input_size=80, resize_to=80)
     assert ds.class_names == ["car", "boat"] and ds.cat_ids == [3, 7]
     assert ds.coco["categories"][0]["name"] == "car"
     image, target = ds[0]

@@ -28,6 +28,7 @@ EXPECTED = {
     "fcos_r18_tiny": ("resnet18", PlainFPN, FCOSHead, 96),
     "fcos_fa2m_r18_tiny": ("resnet18", AlignFPN, FCOSHead, 96),
     "fcos_sagh_r18_tiny": ("resnet18", PlainFPN, AlignHead, 96),
+    "fsanet_r18_medium": ("resnet18", AlignFPN, AlignHead, 96),
 }
 
 
@@ -44,6 +45,19 @@ def test_tiny_preset_uses_p2_to_p4_and_trainable_batchnorm() -> None:
     with torch.inference_mode():
         (out,) = model(torch.zeros(1, 3, 61, 90))
     assert out["boxes"].shape[1] == 4
+
+
+def test_medium_preset_uses_p3_to_p5_and_trainable_batchnorm() -> None:
+    model = build_model("fsanet_r18_medium")
+    assert model.config.strides == (8, 16, 32) and model.config.regress_ranges[0] == (-1.0, 64.0)
+    assert model.backbone.out_channels == (128, 256, 512) and model.backbone.layer4 is not None
+    assert isinstance(model.backbone.bn1, torch.nn.BatchNorm2d)
+    assert all(p.requires_grad for p in model.backbone.parameters())
+    assert not model.config.nearest_fallback  # 16-100 px objects have points of their own
+    model.eval()
+    with torch.inference_mode():
+        features = model.backbone(torch.zeros(1, 3, 64, 96))
+    assert [tuple(f.shape[-2:]) for f in features] == [(8, 12), (4, 6), (2, 3)]
 
 
 def test_swin_rejects_p2_strides() -> None:

@@ -26,11 +26,11 @@ def tiny_config() -> Callable[..., TrainConfig]:
 
 
 def make_tiny_config(root: Path, work_dir: Path, **changes: Any) -> TrainConfig:
-    """The light preset on CPU at 128 px, batch 2, no workers, no validation."""
+    """The from-scratch P3-P5 preset on CPU at 128 px, batch 2, no workers, no validation."""
     fields: dict[str, Any] = {
         "dataset": "aitod", "data_root": str(root), "batch_size": 2, "input_size": 128,
         "num_workers": 0, "device": "cpu", "lr": 0.01, "warmup_iters": 2, "val_interval": 0,
         "work_dir": str(work_dir), "epochs": 2, "lr_steps": (1,),
     }
     fields.update(changes)
-    return TrainConfig.for_preset("fsanet_r18_lite", **fields)
+    return TrainConfig.for_preset(fields.pop("model", "fsanet_r18_medium"), **fields)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,19 @@ from fsanet_geo.train.state import load_training_state
 def _records(work: Path, kind: str = "train") -> list[dict[str, Any]]:
     lines = (work / "metrics.jsonl").read_text().splitlines()
     return [r for r in map(json.loads, lines) if r["type"] == kind]
+
+
+def _spy_saves(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
+    """Record the iteration of every ``last`` written, per work dir."""
+    saved: dict[str, list[int]] = {}
+    save_last = engine.Checkpoints.save_last
+
+    def spy(self: Any, *, iteration: int, **kwargs: Any) -> Any:
+        saved.setdefault(str(self.config.work_dir), []).append(iteration)
+        return save_last(self, iteration=iteration, **kwargs)
+
+    monkeypatch.setattr(engine.Checkpoints, "save_last", spy)
+    return saved
 
 
 def _spy_batches(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[tuple[int, list[int]]]]:
@@ -47,7 +62,7 @@ def test_two_iterations_write_checkpoints_log_and_config(tiny_aitod: Path, tmp_p
     assert result.iterations == 2 and not result.completed
     assert result.last_checkpoint == work / "last.safetensors"
     model = load_model(work / "last.safetensors", "cpu")
-    assert model.config.preset == "fsanet_r18_lite" and model.config.input_size == 128
+    assert model.config.preset == "fsanet_r18_medium" and model.config.input_size == 128
     assert load_training_state(work / "last.state.pt")["iteration"] == 2
     # the logged learning rates are the schedule's: warmup over 2 iterations from 1/3
     records = _records(work)
@@ -58,7 +73,7 @@ def test_two_iterations_write_checkpoints_log_and_config(tiny_aitod: Path, tmp_p
         assert r["loss"] == pytest.approx(sum(parts.values()))
         assert r["images_per_s"] > 0
     saved = json.loads((work / "config.json").read_text())
-    assert saved["model"] == "fsanet_r18_lite" and saved["max_iters"] == 2
+    assert saved["model"] == "fsanet_r18_medium" and saved["max_iters"] == 2
     kinds = [e.kind for e in events]
     assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("iter") == 2
     iters = [e for e in events if e.kind == "iter"]
@@ -83,21 +98,38 @@ def test_resumed_run_matches_an_uninterrupted_one(
 ) -> None:
     # 4 training images, batch 1: 4 iterations per epoch; stopping after 3 resumes mid-epoch,
     # and the resumed part crosses into epoch 2 (new shuffle, lr step at epoch 1).
+    # A third run is stopped by SIGTERM during iteration 3 (as a scheduler or Ctrl-C would),
+    # after a --checkpoint-every 2 save at iteration 2; it finishes iteration 3, saves, returns.
     seen = _spy_batches(monkeypatch)
+    saved = _spy_saves(monkeypatch)
     whole = tiny_config(tiny_aitod, tmp_path / "whole", batch_size=1, max_iters=6)
     train(whole)
     part = dataclasses.replace(whole, work_dir=str(tmp_path / "part"), max_iters=3)
     train(part)
     resumed = train(dataclasses.replace(part, max_iters=6, resume=True))
+    signalled = dataclasses.replace(whole, work_dir=str(tmp_path / "signal"), checkpoint_every=2)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
 
-    assert resumed.iterations == 6
-    assert seen[whole.work_dir] == seen[part.work_dir]
+    def stop_at_three(event: Any) -> None:
+        if event.kind == "iter" and event.iteration == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    stopped = train(signalled, progress=stop_at_three)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # restored
+    assert stopped.interrupted == "SIGTERM" and stopped.iterations == 3 and not stopped.completed
+    assert saved[signalled.work_dir] == [2, 3]
+    assert load_training_state(tmp_path / "signal" / "last.state.pt")["iteration"] == 3
+    after_signal = train(dataclasses.replace(signalled, resume=True))
+
+    assert resumed.iterations == after_signal.iterations == 6 and after_signal.interrupted is None
+    assert seen[whole.work_dir] == seen[part.work_dir] == seen[signalled.work_dir]
     assert [i for i, _ in seen[part.work_dir]] == [0, 1, 2, 3, 4, 5]
     a = load_file(tmp_path / "whole" / "last.safetensors")
-    b = load_file(tmp_path / "part" / "last.safetensors")
-    assert a.keys() == b.keys()
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-5)
+    for other in ("part", "signal"):
+        b = load_file(tmp_path / other / "last.safetensors")
+        assert a.keys() == b.keys()
+        for name in a:
+            torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-5)
     # same learning rates, and the log of the resumed run has each iteration once
     lrs_whole = [r["lr"] for r in _records(tmp_path / "whole")]
     lrs_part = [r["lr"] for r in _records(tmp_path / "part")]

@@ -36,3 +36,21 @@ def test_init_weights_of_another_preset_is_refused(tmp_path: Path) -> None:
     other = build_model("fcos_r18_tiny", input_size=64)
     with pytest.raises(ConfigError, match="fsanet_r18_tiny with 8 classes.*fcos_r18_tiny"):
         load_init_weights(other, str(path))
+
+
+def test_frozen_batchnorm_presets_refuse_random_init_but_fine_tune(tmp_path: Path) -> None:
+    from fsanet_geo.data.classes import AITOD_CLASSES
+    from fsanet_geo.train.builders import build_detector
+    from fsanet_geo.train.config import TrainConfig
+
+    names = list(AITOD_CLASSES)
+    base = {"data_root": str(tmp_path), "input_size": 64}
+    with pytest.raises(ConfigError, match=r"^fsanet_r18_lite keeps its backbone's BatchNorm frozen .* "
+                       r"--pretrained-backbone imagenet .*\(fsanet_r18_tiny, fsanet_r18_medium\)$"):
+        build_detector(TrainConfig.for_preset("fsanet_r18_lite", **base), names)
+    # trainable norms train from scratch; frozen ones fine-tune from a checkpoint
+    for preset in ("fsanet_r18_tiny", "fsanet_r18_medium"):
+        assert build_detector(TrainConfig.for_preset(preset, **base), names).config.preset == preset
+    path = save_checkpoint(build_model("fsanet_r18_lite", input_size=64), tmp_path / "lite.safetensors")
+    model = build_detector(TrainConfig.for_preset("fsanet_r18_lite", init_weights=str(path), **base), names)
+    assert model.config.preset == "fsanet_r18_lite"
