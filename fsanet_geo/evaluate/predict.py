@@ -15,7 +15,7 @@ from fsanet_geo.data.dataset import build_dataset
 from fsanet_geo.device import resolve_device
 from fsanet_geo.errors import ConfigError, DatasetError
 from fsanet_geo.evaluate.aitod_protocol import EvalResult, evaluate_coco, save_json
-from fsanet_geo.model.checkpoint import load_model
+from fsanet_geo.model.fold_bn import load_inference_model
 
 
 def predict_dataset(
@@ -168,7 +168,7 @@ def evaluate_checkpoint(
     ``split``, or ``ann`` + ``images``; ``coco``: ``ann`` + ``images``) at the model's
     input size in pixels, and score it with :func:`evaluate_model` (same options)."""
     dev = resolve_device(device)
-    model = load_model(weights, device=dev)
+    model = load_inference_model(weights, device=dev)
     dataset = build_dataset(dataset_kind, data_root=data_root, split=split, ann=ann, images=images,
                             train=False, input_size=model.config.input_size)
     return evaluate_model(model, dataset, batch_size=batch_size, device=dev, progress=progress,
