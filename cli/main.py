@@ -39,11 +39,12 @@ def _root(
 
 def _register() -> None:
     """Attach the command modules (imported here so each stays independent)."""
-    from fsanet_cli import data, detect, evaluate, info, train
+    from fsanet_cli import data, detect, evaluate, export, info, train
 
     app.command("detect", no_args_is_help=True)(detect.detect)
     app.command("train", no_args_is_help=True)(train.train)
     app.command("eval", no_args_is_help=True)(evaluate.evaluate)
+    app.command("export", no_args_is_help=True)(export.export)
     app.add_typer(data.app, name="data")
     app.add_typer(info.app, name="model")
 
