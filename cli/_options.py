@@ -105,14 +105,14 @@ def debug_option() -> Any:
 
 
 def threads_option() -> Any:
-    """``--threads N``: torch intra-op CPU threads (and ONNX Runtime's); None = all cores."""
-    return typer.Option(None, "--threads", min=1, help="CPU threads for the model.", show_default="all cores")
+    """``--threads N``: torch intra-op CPU threads (ONNX Runtime takes the same); None = torch's default."""
+    return typer.Option(None, "--threads", min=1, help="CPU threads for the model (torch intra-op).",
+                        show_default="all cores")
 
 
 def apply_threads(threads: int | None) -> None:
-    """Set torch's intra-op thread count to ``threads`` (all cores when None)."""
-    import os
+    """Set torch's intra-op thread count to ``threads``; None keeps torch's default (one per core)."""
+    if threads is not None:
+        import torch
 
-    import torch
-
-    torch.set_num_threads(threads if threads is not None else (os.cpu_count() or 1))
+        torch.set_num_threads(threads)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from fsanet_cli._common import handle_errors, launch_torchrun, parse_csv
+from fsanet_cli._options import apply_threads, threads_option
 from fsanet_cli._render import console, eprint
 from fsanet_geo.geo.settings import OVERLAP_RULE
 
@@ -53,7 +54,8 @@ def detect(
                                     help="Write one file per scene into this existing folder instead."),
     output_format: OutputFormat = typer.Option(OutputFormat.gpkg, "--format",
                                                help="File format with --output-dir."),
-    weights: Path = typer.Option(None, "--weights", exists=True, dir_okay=False, help="Checkpoint (.safetensors).",
+    weights: Path = typer.Option(None, "--weights", exists=True, dir_okay=False,
+                                 help="Checkpoint (.safetensors) or ONNX export (.onnx, needs the [onnx] extra).",
                                  show_default="the packaged demo model"),
     tile_size: int = typer.Option(None, "--tile-size", min=16, help="Tile side, pixels.",
                                   show_default="the model's input size"),
@@ -82,6 +84,7 @@ def detect(
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Processes on this machine (one per GPU), launched with torchrun; "
                                    "the tiles are spread over them."),
+    threads: int = threads_option(),
 ) -> None:
     """Detect objects in whole scenes; vectors to a file, progress and summary on stderr."""
     from fsanet_geo.errors import ConfigError
@@ -90,6 +93,7 @@ def detect(
 
     if process_rank() > 0:  # under torchrun: rank 0 reports and writes
         console.quiet = True
+    apply_threads(threads)
     scale_range = parse_csv(scale, float, "--scale")
     if scale_range is not None and len(scale_range) != 2:
         raise ConfigError(f"--scale takes MIN,MAX, got {scale!r}")

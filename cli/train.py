@@ -16,7 +16,7 @@ from typing import Any
 import typer
 
 from fsanet_cli._common import handle_errors, launch_torchrun
-from fsanet_cli._options import DatasetKind
+from fsanet_cli._options import DatasetKind, apply_threads, threads_option
 from fsanet_cli._render import console, print_table
 
 
@@ -70,8 +70,10 @@ def train(
     amp: bool = typer.Option(None, "--amp/--no-amp", help="Mixed precision on CUDA.", show_default="on"),
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Processes on this machine (one per GPU), launched with torchrun."),
+    threads: int = threads_option(),
 ) -> None:
     """Train a detector; progress on stderr, checkpoints and metrics in the work dir."""
+    apply_threads(threads)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         raise typer.Exit(launch_torchrun(nproc))
     from fsanet_geo.train import TrainConfig
