@@ -4,6 +4,7 @@ Usage (from the repository root)::
 
     .venv/bin/python benchmarks/bench_model.py                      # every preset, CPU (+ CUDA if present)
     .venv/bin/python benchmarks/bench_model.py --presets fsanet_r18_lite,fcos_r18_lite --repeats 3
+    .venv/bin/python benchmarks/bench_model.py --no-table --repeats 3   # before/after/ONNX + one deform conv
 
 Columns:
 - params (M): all parameters, frozen ones included;
@@ -15,7 +16,7 @@ Columns:
   bilinear sampling is not;
 - CPU ms / CUDA ms: best (minimum) wall time of ``model([tile])`` over the repeats (the
   machine is shared; the minimum is the least disturbed figure) in eval mode (inference mode,
-  uint8 800x800 tile, random init, post-processing included);
+  uint8 800x800 tile, random init, BatchNorm folded, post-processing included);
 - deform %: share of that time spent in the SAGH head's two deformable convs (all levels).
 
 It also times torchvision's own ``fcos_resnet50_fpn`` as a reference for the machine's
@@ -47,6 +48,7 @@ from torchvision.ops import deform_conv2d
 
 from fsanet_geo.model import FSANet, build_model, list_presets
 from fsanet_geo.model.deform import deform_conv3x3_gather, deform_conv3x3_sampled
+from fsanet_geo.model.fold_bn import fold_batchnorm
 from fsanet_geo.model.head import AlignHead
 from fsanet_geo.model.presets import count_parameters
 
@@ -113,6 +115,7 @@ def time_forward(name: str, size: int, repeats: int, device: torch.device) -> tu
     """(best ms per tile, share of time in the deformable convs in that run, or None)."""
     torch.manual_seed(0)
     model = build_model(name).eval().to(device)
+    fold_batchnorm(model)  # as fsanet detect loads a checkpoint
     tile = torch.randint(0, 256, (3, size, size), dtype=torch.uint8, device=device)
     timer = DeformTimer(model, device)
     times, shares = [], []
