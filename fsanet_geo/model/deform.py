@@ -32,8 +32,8 @@ from torchvision.ops import deform_conv2d
 
 KERNEL_TAPS = 9
 _MAX_SAMPLED_ELEMENTS = 1 << 26  # 256 MB of float32 sampled taps per call
-_MAX_GATHER_INDICES = 1 << 24  # 128 MB of int64 corner indices per call
-_GATHER_BLOCK_PIXELS = 1024  # sampled columns of one block: 1024 x 9C floats (9 MB at C=256)
+_MAX_GATHER_INDICES = 1 << 25  # 128 MB of int32 corner indices per call
+_GATHER_BLOCK_PIXELS = 1024  # GEMM rows per block: 1024 x 9C sampled floats (9 MB at C=256)
 
 
 def _check_shapes(x: Tensor, offset: Tensor, deform_groups: int) -> None:
@@ -57,34 +57,40 @@ def _sample_positions(offset: Tensor, h: int, w: int, groups: int) -> tuple[Tens
     return rows + ky + off[:, :, :, 0], cols + kx + off[:, :, :, 1]
 
 
-def _bilinear_corners(x: Tensor, offset: Tensor, groups: int) -> tuple[Tensor, Tensor]:
-    """Corner rows and weights for :func:`deform_conv3x3_gather`.
+def _bilinear_corners(offset_rows: Tensor, start: int, h: int, w: int) -> tuple[Tensor, Tensor]:
+    """Corner rows and weights of a block of pixels for :func:`deform_conv3x3_gather`.
 
-    Returns (index, weight), both Tensor[B*H*W, 9*G*4] in (pixel; tap, group, corner)
-    order: ``index`` the row ``(b*H*W + y*W + x) * G + g`` of the channels-last table,
-    ``weight`` the bilinear weight, zero for corners outside the map (zero padding, as
-    torchvision). Weights carry the offsets' gradient; indices are integers.
+    Args:
+        offset_rows: Tensor[P, G, 9, 2] the (dy, dx) offsets of the pixels ``start`` ..
+            ``start + P - 1`` of the flattened (image, row, column) order.
+
+    Returns:
+        (index, weight), both Tensor[P, G*9*4] in (group, tap, corner) order: ``index``
+        (int32) the row ``(b*H*W + y*W + x) * G + g`` of the channels-last table, ``weight``
+        the bilinear weight, zero for corners outside the map (zero padding, as
+        torchvision). Weights carry the offsets' gradient; indices are integers.
     """
-    b, _, h, w = x.shape
-    py, px = _sample_positions(offset, h, w, groups)
-    py = py.permute(0, 3, 4, 2, 1)  # [B, H, W, 9, G]
-    px = px.permute(0, 3, 4, 2, 1)
-    y0 = py.detach().floor()
-    x0 = px.detach().floor()
-    fy, fx = py - y0, px - x0
-    y0, x0 = y0.long(), x0.long()
-    image = torch.arange(b, device=x.device).view(b, 1, 1, 1, 1) * (h * w)
-    group = torch.arange(groups, device=x.device).view(1, 1, 1, 1, groups)
-    indices, weights = [], []
-    for dy, wy in ((0, 1 - fy), (1, fy)):
-        for dx, wx in ((0, 1 - fx), (1, fx)):
-            yy, xx = y0 + dy, x0 + dx
-            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-            weights.append(wy * wx * inside)
-            pixel = yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)
-            indices.append((image + pixel) * groups + group)
-    rows = b * h * w
-    return torch.stack(indices, -1).view(rows, -1), torch.stack(weights, -1).view(rows, -1)
+    n, groups = offset_rows.shape[:2]
+    dtype, device = offset_rows.dtype, offset_rows.device
+    pixel = torch.arange(start, start + n, device=device, dtype=torch.int32)
+    row, col = (pixel // w) % h, pixel % w
+    taps = torch.arange(KERNEL_TAPS, device=device)
+    rows = row.to(dtype).view(n, 1, 1) + (taps // 3 - 1).to(dtype)
+    cols = col.to(dtype).view(n, 1, 1) + (taps % 3 - 1).to(dtype)
+    py, px = rows + offset_rows[..., 0], cols + offset_rows[..., 1]  # [P, G, 9] sample row / column
+    y0f, x0f = py.detach().floor(), px.detach().floor()
+    fy, fx = py - y0f, px - x0f
+    y0, x0 = y0f.to(torch.int32), x0f.to(torch.int32)
+    wy = ((1 - fy) * ((y0 >= 0) & (y0 < h)), fy * ((y0 >= -1) & (y0 < h - 1)))
+    wx = ((1 - fx) * ((x0 >= 0) & (x0 < w)), fx * ((x0 >= -1) & (x0 < w - 1)))
+    ry = (y0.clamp(0, h - 1) * w, (y0 + 1).clamp(0, h - 1) * w)
+    cx = (x0.clamp(0, w - 1), (x0 + 1).clamp(0, w - 1))
+    base = (pixel - row * w - col).view(n, 1, 1)  # b * H * W
+    group = torch.arange(groups, device=device, dtype=torch.int32).view(1, groups, 1)
+    corners = [(i, j) for i in (0, 1) for j in (0, 1)]
+    index = torch.stack([(base + ry[i] + cx[j]) * groups + group for i, j in corners], -1)
+    weight = torch.stack([wy[i] * wx[j] for i, j in corners], -1)
+    return index.view(n, -1), weight.view(n, -1)
 
 
 def deform_conv3x3_gather(x: Tensor, offset: Tensor, weight: Tensor, deform_groups: int) -> Tensor:
@@ -102,28 +108,31 @@ def deform_conv3x3_gather(x: Tensor, offset: Tensor, weight: Tensor, deform_grou
     _check_shapes(x, offset, deform_groups)
     b, c, h, w = x.shape
     g = deform_groups
-    if b > 1 and b * h * w * g * 4 * KERNEL_TAPS > _MAX_GATHER_INDICES:
-        # Bound the memory of the corner indices: one image at a time.
+    pixels = b * h * w
+    if pixels * g >= 2**31:
+        raise ValueError(f"input {tuple(x.shape)} is too large for int32 gather indices; split the batch")
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, offset, weight))
+    if grad and b > 1 and pixels * g * 4 * KERNEL_TAPS > _MAX_GATHER_INDICES:
+        # Bound the memory of the corner indices kept for backward: one image at a time.
         return torch.cat(
             [deform_conv3x3_gather(x[i : i + 1], offset[i : i + 1], weight, g) for i in range(b)]
         )
-    index, corner_weight = _bilinear_corners(x, offset, g)
-    table = x.permute(0, 2, 3, 1).reshape(b * h * w * g, c // g)  # channels-last rows
-    kernel = weight.permute(2, 3, 1, 0).reshape(KERNEL_TAPS * c, weight.shape[0])  # (tap, c) x O
+    offset_rows = offset.permute(0, 2, 3, 1).reshape(pixels, g, KERNEL_TAPS, 2)
+    table = x.permute(0, 2, 3, 1).reshape(pixels * g, c // g)  # channels-last rows
+    # Kernel Tensor[O, C, 3, 3] -> [(g, tap, c_g), O], the order of the sampled columns.
+    kernel = weight.reshape(weight.shape[0], g, c // g, KERNEL_TAPS).permute(1, 3, 2, 0).reshape(KERNEL_TAPS * c, -1)
 
-    def columns(start: int, stop: int) -> Tensor:  # [stop - start, 9C], order (tap, g, c_g)
+    index, corner_weight = _bilinear_corners(offset_rows, 0, h, w)
+
+    def columns(start: int, stop: int) -> Tensor:  # [stop - start, 9C], order (g, tap, c_g)
         cols = F.embedding_bag(
-            index[start:stop].reshape(-1, 4),
-            table,
-            per_sample_weights=corner_weight[start:stop].reshape(-1, 4),
-            mode="sum",
+            index[start:stop].view(-1, 4), table, per_sample_weights=corner_weight[start:stop].view(-1, 4), mode="sum"
         )
         return cols.view(stop - start, KERNEL_TAPS * c)
 
-    pixels = b * h * w
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, offset, weight)):
+    if grad:
         out = columns(0, pixels) @ kernel
-    else:
+    else:  # blocks of pixels: corners, sampled columns and GEMM stay in the CPU cache
         out = x.new_empty(pixels, weight.shape[0])
         for start in range(0, pixels, _GATHER_BLOCK_PIXELS):
             stop = min(pixels, start + _GATHER_BLOCK_PIXELS)

@@ -114,8 +114,13 @@ def test_inference_blocks_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> Non
     with torch.inference_mode():
         blocked = deform.deform_conv3x3_gather(x, offset, weight, 4)
     torch.testing.assert_close(blocked, whole)
-    monkeypatch.setattr(deform, "_MAX_GATHER_INDICES", 10)  # image by image
-    torch.testing.assert_close(deform.deform_conv3x3_gather(x, offset, weight, 4), whole)
+    monkeypatch.setattr(deform, "_MAX_GATHER_INDICES", 10)  # training: image by image
+    calls = []
+    original = deform.deform_conv3x3_gather
+    monkeypatch.setattr(deform, "deform_conv3x3_gather", lambda *a: calls.append(a[0].shape[0]) or original(*a))
+    per_image = deform.deform_conv3x3_gather(x.requires_grad_(True), offset, weight, 4)
+    assert calls == [2, 1, 1]
+    torch.testing.assert_close(per_image.detach(), whole)
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
