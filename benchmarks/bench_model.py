@@ -4,6 +4,7 @@ Usage (from the repository root)::
 
     .venv/bin/python benchmarks/bench_model.py                      # every preset, CPU (+ CUDA if present)
     .venv/bin/python benchmarks/bench_model.py --presets fsanet_r18_lite,fcos_r18_lite --repeats 3
+    .venv/bin/python benchmarks/bench_model.py --no-table --repeats 3   # before/after/ONNX + one deform conv
 
 Columns:
 - params (M): all parameters, frozen ones included;
@@ -15,13 +16,20 @@ Columns:
   bilinear sampling is not;
 - CPU ms / CUDA ms: best (minimum) wall time of ``model([tile])`` over the repeats (the
   machine is shared; the minimum is the least disturbed figure) in eval mode (inference mode,
-  uint8 800x800 tile, random init, post-processing included);
+  uint8 800x800 tile, random init, BatchNorm folded, post-processing included);
 - deform %: share of that time spent in the SAGH head's two deformable convs (all levels).
 
 It also times torchvision's own ``fcos_resnet50_fpn`` as a reference for the machine's
 state, and one deformable conv (256 -> 256 channels, 3x3, 4 deform groups, 100x100,
-the P3 size of an 800x800 tile) with torchvision's kernel, this project's CPU path and a
-dense 3x3 conv of the same shape.
+the P3 size of an 800x800 tile) with torchvision's kernel, this project's two CPU paths and
+a dense 3x3 conv of the same shape.
+
+``--compare`` (default on) times, in the same run and interleaved, the CPU inference
+``before`` (grid-sample deformable conv, BatchNorm unfolded: the code before issue 15) and
+``after`` (fused-gather deformable conv, BatchNorm folded, as ``fsanet detect`` loads a
+checkpoint) of ``fsanet_r18_tiny`` with its FCOS twin ``fcos_r18_tiny`` and of
+``fsanet_r50`` with torchvision's ``fcos_resnet50_fpn``, plus the same models exported to
+ONNX and run by ONNX Runtime (when the ``[onnx]`` extra is installed), and prints the ratios.
 """
 
 from __future__ import annotations
@@ -39,7 +47,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision.ops import deform_conv2d
 
 from fsanet_geo.model import FSANet, build_model, list_presets
-from fsanet_geo.model.deform import deform_conv3x3_sampled
+from fsanet_geo.model.deform import deform_conv3x3_gather, deform_conv3x3_sampled
+from fsanet_geo.model.fold_bn import fold_batchnorm
 from fsanet_geo.model.head import AlignHead
 from fsanet_geo.model.presets import count_parameters
 
@@ -106,6 +115,7 @@ def time_forward(name: str, size: int, repeats: int, device: torch.device) -> tu
     """(best ms per tile, share of time in the deformable convs in that run, or None)."""
     torch.manual_seed(0)
     model = build_model(name).eval().to(device)
+    fold_batchnorm(model)  # as fsanet detect loads a checkpoint
     tile = torch.randint(0, 256, (3, size, size), dtype=torch.uint8, device=device)
     timer = DeformTimer(model, device)
     times, shares = [], []
@@ -132,7 +142,8 @@ def deform_micro(repeats: int) -> dict[str, float]:
     weight = torch.randn(256, 256, 3, 3, generator=gen) * 0.01
     cases: dict[str, Callable[[], torch.Tensor]] = {
         "torchvision deform_conv2d": lambda: deform_conv2d(x, offset, weight, padding=(1, 1)),
-        "fsanet_geo grid_sample + matmul": lambda: deform_conv3x3_sampled(x, offset, weight, 4),
+        "fsanet_geo grid_sample + matmul (before)": lambda: deform_conv3x3_sampled(x, offset, weight, 4),
+        "fsanet_geo fused gathers + GEMM (after)": lambda: deform_conv3x3_gather(x, offset, weight, 4),
         "dense conv2d 3x3": lambda: F.conv2d(x, weight, padding=1),
     }
     out = {}
@@ -177,6 +188,8 @@ def main() -> None:
     parser.add_argument("--no-cuda", action="store_true", help="skip CUDA timings even when available")
     parser.add_argument("--no-micro", action="store_true", help="skip the single deformable-conv timing")
     parser.add_argument("--no-reference", action="store_true", help="skip torchvision's FCOS-R50 reference timing")
+    parser.add_argument("--no-table", action="store_true", help="skip the per-preset table")
+    parser.add_argument("--no-compare", action="store_true", help="skip the before/after/ONNX comparison")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = [n.strip() for n in args.presets.split(",") if n.strip()]
@@ -189,6 +202,12 @@ def main() -> None:
           f"torch {torch.__version__} ({args.threads} threads), "
           f"CUDA: {torch.cuda.get_device_name(0) if use_cuda else 'none'}")
     print(f"# tile {args.size}x{args.size}, {args.repeats} timed forwards after 1 warm-up, best\n")
+    if not args.no_compare:
+        from bench_compare import print_comparison
+
+        print_comparison(args.size, args.repeats)
+    if args.no_table:
+        names = []
     rows = []
     for name in names:
         model = build_model(name)
@@ -198,6 +217,23 @@ def main() -> None:
             row.cuda_ms, row.cuda_deform_share = time_forward(name, args.size, max(args.repeats, 5), torch.device("cuda"))
         rows.append(row)
         print(f"  done {name}", flush=True)
+    if rows:
+        print_table(rows, use_cuda)
+    if not args.no_reference and not args.no_table:
+        ms = torchvision_fcos_ms(args.size, args.repeats)
+        print(f"\nReference: torchvision fcos_resnet50_fpn (P3-P7), CPU: {ms:.0f} ms / tile")
+    if not args.no_micro:
+        print("\nOne deformable conv, 256 -> 256, 3x3, 4 deform groups, 100x100, CPU:\n")
+        micro = deform_micro(max(args.repeats, 3))
+        dense = micro["dense conv2d 3x3"]
+        print("| implementation | ms | x dense conv |")
+        print("|---|---:|---:|")
+        for label, ms in micro.items():
+            print(f"| {label} | {ms:.0f} | {ms / dense:.2f} |")
+
+
+def print_table(rows: list[Row], use_cuda: bool) -> None:
+    """The per-preset markdown table."""
     print()
     header = "| preset | params (M) | GFLOPs | CPU ms / tile | deform % (CPU) |"
     rule = "|---|---:|---:|---:|---:|"
@@ -213,15 +249,6 @@ def main() -> None:
             line += (f" {_fmt(r.cuda_ms, '{:.1f}')} | "
                      f"{_fmt(r.cuda_deform_share and 100 * r.cuda_deform_share, '{:.0f}')} |")
         print(line)
-    if not args.no_reference:
-        ms = torchvision_fcos_ms(args.size, args.repeats)
-        print(f"\nReference: torchvision fcos_resnet50_fpn (P3-P7), CPU: {ms:.0f} ms / tile")
-    if not args.no_micro:
-        print("\nOne deformable conv, 256 -> 256, 3x3, 4 deform groups, 100x100, CPU:\n")
-        print("| implementation | ms |")
-        print("|---|---:|")
-        for label, ms in deform_micro(max(args.repeats, 3)).items():
-            print(f"| {label} | {ms:.0f} |")
 
 
 if __name__ == "__main__":

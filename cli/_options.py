@@ -102,3 +102,17 @@ def debug_option() -> Any:
     """``fsanet --debug``: full tracebacks and Python's own warning format."""
     return typer.Option(False, "--debug", help="Show full tracebacks on errors.")
 
+
+
+def threads_option() -> Any:
+    """``--threads N``: torch intra-op CPU threads (ONNX Runtime takes the same); None = torch's default."""
+    return typer.Option(None, "--threads", min=1, help="CPU threads for the model (torch intra-op).",
+                        show_default="all cores")
+
+
+def apply_threads(threads: int | None) -> None:
+    """Set torch's intra-op thread count to ``threads``; None keeps torch's default (one per core)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)

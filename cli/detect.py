@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from fsanet_cli._common import handle_errors, launch_torchrun, missing_argument, parse_csv
+from fsanet_cli._options import apply_threads, threads_option
 from fsanet_cli._render import console, duration, eprint, plural, warning_line
 from fsanet_cli._signals import TERMINATED_EXIT_CODE, Terminated, sigterm_as_interrupt
 from fsanet_geo.geo.settings import OVERLAP_RULE
@@ -68,7 +69,8 @@ def detect(
                                     help="Write one file per scene into this existing folder instead."),
     output_format: OutputFormat = typer.Option(None, "--format", show_default="gpkg",
                                                help="File format with --output-dir (-o takes its file's)."),
-    weights: Path = typer.Option(None, "--weights", exists=True, dir_okay=False, help="Checkpoint (.safetensors).",
+    weights: Path = typer.Option(None, "--weights", exists=True, dir_okay=False,
+                                 help="Checkpoint (.safetensors) or ONNX export (.onnx, needs the [onnx] extra).",
                                  show_default="the packaged demo model"),
     tile_size: int = typer.Option(None, "--tile-size", min=16, help="Tile side, pixels.",
                                   show_default="the model's input size"),
@@ -111,6 +113,7 @@ def detect(
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Processes on this machine (one per GPU), launched with torchrun; "
                                    "the tiles are spread over them."),
+    threads: int = threads_option(),
 ) -> None:
     """Detect objects in whole scenes; vectors to a file, progress and summary on stderr."""
     if not scenes and scene_list is None:  # usage error (exit 2), like a missing required argument
@@ -127,6 +130,7 @@ def detect(
                           f"of its extension; drop --format or name the file {output.stem}.{output_format.value}")
     from fsanet_geo.geo.stretch import scale_from_record
 
+    apply_threads(threads)
     scale_range = parse_csv(scale, float, "--scale")
     if scale_range is not None and (len(scale_range) < 2 or len(scale_range) % 2):
         raise ConfigError(f"--scale takes MIN,MAX or one MIN,MAX pair per band, got {scale!r}")

@@ -41,12 +41,14 @@ def _root(
 
 def _register() -> None:
     """Attach the command modules (imported here so each stays independent)."""
-    from fsanet_cli import data, detect, evaluate, info, train
+    from fsanet_cli import data, detect, evaluate, export, info, train
 
     app.command("detect", cls=HelpCommand, short_help="Find objects in whole scenes; write vectors.")(detect.detect)
     app.command("train", cls=HelpCommand, short_help="Train a detector (AI-TOD or COCO).")(train.train)
     app.command("eval", no_args_is_help=True, cls=HelpCommand,
                 short_help="Score detections with the AI-TOD protocol.")(evaluate.evaluate)
+    app.command("export", no_args_is_help=True, cls=HelpCommand,
+                short_help="Export a checkpoint to ONNX.")(export.export)
     app.add_typer(data.app, name="data")
     app.add_typer(info.app, name="model")
 

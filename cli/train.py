@@ -20,7 +20,7 @@ import typer
 from rich.markup import escape
 
 from fsanet_cli._common import handle_errors, launch_torchrun, missing_option
-from fsanet_cli._options import DatasetKind
+from fsanet_cli._options import DatasetKind, apply_threads, threads_option
 from fsanet_cli._render import console, plural, print_table
 
 
@@ -97,10 +97,12 @@ def train(
                               help="Ground sample distance of the training images, metres per pixel; "
                                    "recorded in the checkpoints for fsanet detect --gsd auto.",
                               show_default="unknown, not recorded"),
+    threads: int = threads_option(),
 ) -> None:
     """Train a detector; progress on stderr, checkpoints and metrics in the work dir."""
     if not resume and data_root is None and ann is None and images is None:  # no data at all
         missing_option("--data-root DIR", "Give the AI-TOD root, or --ann FILE and --images DIR.")
+    apply_threads(threads)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         raise typer.Exit(launch_torchrun(nproc))
     from fsanet_geo.train import TrainConfig

@@ -21,7 +21,7 @@ from fsanet_geo.errors import ConfigError, DatasetError
 from fsanet_geo.evaluate.aitod_protocol import EvalResult, evaluate_coco, save_json
 from fsanet_geo.evaluate.tiled import TiledImagePredictor
 from fsanet_geo.geo.settings import DetectSettings
-from fsanet_geo.model.checkpoint import load_model
+from fsanet_geo.model.fold_bn import load_inference_model
 
 
 def predict_dataset(
@@ -201,7 +201,7 @@ def evaluate_checkpoint(
     resized so the longer side is ``resize_to`` pixels, with a warning), and score it with
     :func:`evaluate_model` (same options; ``tiling`` as in :func:`predict_dataset`)."""
     dev = resolve_device(device)
-    model = load_model(weights, device=dev)
+    model = load_inference_model(weights, device=dev)
     dataset = build_dataset(dataset_kind, data_root=data_root, split=split, ann=ann, images=images,
                             train=False, input_size=model.config.input_size, resize_to=resize_to)
     return evaluate_model(model, dataset, batch_size=batch_size, device=dev, progress=progress,

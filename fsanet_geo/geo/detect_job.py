@@ -174,7 +174,8 @@ def _plan_previews(preview: Path, scenes: list[SceneInput]) -> dict[SceneInput, 
 
 
 def load_detector(weights: Path | None, device: str, events: DetectJobEvents | None = None) -> Any:
-    """The model of checkpoint ``weights`` on ``device``; None -> the packaged demo model.
+    """The model of checkpoint ``weights`` on ``device`` (BatchNorm folded), an ONNX Runtime
+    predictor for a ``.onnx`` file; None -> the packaged demo model.
 
     Raises :class:`CheckpointError` for weights that do not load or a missing demo model.
     """
@@ -186,12 +187,16 @@ def load_detector(weights: Path | None, device: str, events: DetectJobEvents | N
             )
         if events is not None:
             events.demo_model()
+    if weights.suffix.lower() == ".onnx":
+        from fsanet_geo.geo.onnx_predictor import OnnxPredictor
+
+        return OnnxPredictor(weights, device=device)
     try:
-        from fsanet_geo.model.checkpoint import load_model
+        from fsanet_geo.model.fold_bn import load_inference_model
     except ImportError as exc:
         raise CheckpointError(f"cannot load {weights}: the model package is not available ({exc})") from exc
     try:
-        model = load_model(weights, device=device)
+        model = load_inference_model(weights, device=device)
     except FsanetError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to load is the checkpoint's

@@ -20,6 +20,7 @@ from fsanet_geo.errors import CheckpointError, ConfigError
 from fsanet_geo.io_utils import atomic_path, file_sha256
 from fsanet_geo.model.config import ModelConfig
 from fsanet_geo.model.detector import FSANet
+from fsanet_geo.model.fold_bn import is_folded
 from fsanet_geo.model.imagery import imagery_from_metadata
 
 FORMAT = "fsanet-geo"
@@ -48,6 +49,8 @@ def save_checkpoint(
     config: ModelConfig | None = getattr(model, "config", None)
     if not isinstance(config, ModelConfig):
         raise ConfigError("save_checkpoint needs an FSANet model (with a ModelConfig .config)")
+    if is_folded(model):
+        raise ConfigError("this model has its BatchNorm folded for inference; save the unfolded model")
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

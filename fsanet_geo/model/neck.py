@@ -60,8 +60,10 @@ class FeatureAlign(nn.Module):
     def warp(self, high: Tensor, offset: Tensor) -> Tensor:
         """Sample ``high`` Tensor[B, C, h', w'] on the finer grid shifted by ``offset`` Tensor[B, 2, h, w]."""
         b, _, h, w = offset.shape
-        norm = torch.tensor([w, h], device=offset.device, dtype=offset.dtype)
-        grid = base_grid(h, w, offset.device, offset.dtype).unsqueeze(0) + offset.permute(0, 2, 3, 1) / norm
+        off = offset.permute(0, 2, 3, 1)
+        # Per-channel division by the (traced, so ONNX-dynamic) sizes; same values as / [w, h].
+        shift = torch.stack((off[..., 0] / w, off[..., 1] / h), dim=-1)
+        grid = base_grid(h, w, offset.device, offset.dtype).unsqueeze(0) + shift
         return F.grid_sample(high, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
     def forward(self, low: Tensor, high: Tensor) -> Tensor:
