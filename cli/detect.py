@@ -55,7 +55,7 @@ def detect(
                                        show_default=False, metavar="SCENE..."),
     scene_list: Path = typer.Option(None, "--scenes", dir_okay=False,
                                     help="A text file of scenes, one path or URL per line (# comments)."),
-    asset: str = typer.Option(None, "--asset", help="STAC asset to read.", show_default="the first RGB-like asset"),
+    asset: str = typer.Option(None, "--asset", help="STAC asset to read.", show_default="the first asset with RGB bands"),
     aoi: Path = typer.Option(None, "--aoi", dir_okay=False,
                              help="Area of interest (vector file of polygons, any CRS): only tiles touching it "
                                   "are read, detections centred outside it dropped.", show_default="whole scenes"),

@@ -233,10 +233,14 @@ def run_detect_job(job: DetectJob, events: DetectJobEvents | None = None) -> lis
     events = events or _Silent()
     if world_size() > 1:
         return _run_distributed(job, events)
-    check_scenes_first(job)
+    stand_in = checkpoint_stand_in(job.weights or demo_weights_path())  # metadata only: checks come first
+    if stand_in is not None:
+        job = usable_job(job, stand_in, events)
+        check_scenes(job.scenes, stand_in, job.settings)
     model = load_detector(job.weights, str(resolve_device(job.settings.device)), events)
     apply_score_threshold(model, job.model_score_thr)
-    job = usable_job(job, model, events)
+    if stand_in is None:
+        job = usable_job(job, model, events)
     check_scenes(job.scenes, model, job.settings)
     return [_run_output(job, list(group), model, out, job.settings, events) for group, out in job.outputs.items()]
 

@@ -22,6 +22,7 @@ from rasterio.windows import Window
 
 from fsanet_geo.errors import ConfigError, Notice
 from fsanet_geo.geo.settings import parse_gsd_mode
+from fsanet_geo.geo.remote import location_name
 
 GSD_TOLERANCE = 0.10
 """``gsd="auto"`` resamples when scene and model GSD differ by more than this fraction."""
@@ -114,7 +115,7 @@ def scene_gsd_match(info: Any, mode: str | float, model_gsd: float | None, *, wa
     match = match_gsd(mode, raster_gsd(info.crs, info.transform, info.height, info.width), model_gsd)
     if warn and match.resampled:
         assert match.scene_gsd is not None
-        warnings.warn(f"{info.path.name}: GSD {match.scene_gsd:.3g} m, tiles read at "
+        warnings.warn(f"{location_name(info.path)}: GSD {match.scene_gsd:.3g} m, tiles read at "
                       f"{match.scene_gsd / match.zoom:.3g} m ({match.reason}; --gsd native to keep it)",
                       Notice, stacklevel=4)
     return match

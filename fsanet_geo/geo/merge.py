@@ -47,7 +47,7 @@ import numpy as np
 
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.merge_geometry import PreparedDetections, TileGeometry, prepare_detections
-from fsanet_geo.geo.merge_nms import MergeOptions, dense_nms, graph_nms
+from fsanet_geo.geo.merge_nms import MergeOptions, box_area, dense_nms, graph_nms
 from fsanet_geo.geo.windows import TileWindow
 from fsanet_geo.ops.grid_pairs import intersecting_pairs_between
 from fsanet_geo.ops.nms_rules import NmsMethod, interaction_threshold
@@ -336,7 +336,7 @@ class SeamMerger:
         for x in ids.tolist():
             del self._parent[x]
         data = self._gather(ids)
-        keep, scores = graph_nms(data.scores, data.tiles, data.seq, data.whole, u, v, o, self._options)
+        keep, scores = graph_nms(data.scores, box_area(data.boxes), data.tiles, data.seq, data.whole, u, v, o, self._options)
         self._drop(ids)
         return data.select(keep).to_detections(scores)
 

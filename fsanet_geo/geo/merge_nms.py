@@ -3,8 +3,9 @@
 Letters: N = detections, E = candidate pairs (graph edges). Boxes are float64 [N, 4]
 (x_min, y_min, x_max, y_max) in scene pixels.
 
-Priority of a detection (highest first): not truncated, then score; exact ties are broken
-by (tile index, position within the tile) ascending, so results never depend on the
+Priority of a detection (highest first): not truncated, then score, then the larger box
+(of two cut copies of one object, the less cut: a box touching a tile edge may be whole or
+cut); exact ties are broken by (tile index, position within the tile) ascending, so results never depend on the
 order in which tiles arrive (:func:`~fsanet_geo.ops.nms_rules.priority_order`). Two
 detections only interact when they come from different tiles (and, class-aware, share a
 label): duplicates inside one tile were already removed by the predictor's own NMS.
@@ -59,6 +60,12 @@ class MergeOptions:
         return None if self.method == "hard" else self.min_score
 
 
+def box_area(boxes: np.ndarray) -> np.ndarray:
+    """Areas float64 [N] (px²) of boxes [N, 4] xyxy: the size tie-break of the merge priority."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
+
 def dense_nms(
     boxes: np.ndarray,
     scores: np.ndarray,
@@ -85,18 +92,19 @@ def dense_nms(
     if method == "hard":
         alive = np.ones(n, bool)
         above = interaction_threshold(method, threshold)
-        for i in priority_order(scores, tiles, seq, whole=whole).tolist():
+        for i in priority_order(scores, -box_area(boxes), tiles, seq, whole=whole).tolist():
             if alive[i]:
                 keep.append(i)
                 alive[eligible[i] & (overlap[i] > above)] = False
         kept = np.asarray(keep, np.int64)
         return kept, scores[kept].astype(np.float64)
     s = scores.astype(np.float64).copy()
+    area = box_area(boxes)
     alive = s >= min_score
     out: list[float] = []
     while alive.any():
         cand = np.flatnonzero(alive)
-        i = int(cand[priority_order(s[cand], tiles[cand], seq[cand], whole=whole[cand])[0]])
+        i = int(cand[priority_order(s[cand], -area[cand], tiles[cand], seq[cand], whole=whole[cand])[0]])
         keep.append(i)
         out.append(float(s[i]))
         alive[i] = False
@@ -108,6 +116,7 @@ def dense_nms(
 
 def graph_nms(
     scores: np.ndarray,
+    area: np.ndarray,
     tiles: np.ndarray,
     seq: np.ndarray,
     whole: np.ndarray,
@@ -118,6 +127,7 @@ def graph_nms(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy (soft-)NMS over a sparse graph: only the E given pairs interact.
 
+    ``area`` float64 [N]: the boxes' areas (:func:`box_area`), the tie-break after the score.
     The edges must be exactly the eligible pairs with overlap above
     :func:`~fsanet_geo.ops.nms_rules.interaction_threshold`; other pairs leave each other untouched in :func:`dense_nms`
     too (weight exactly 1.0), so both kernels give the same result.
@@ -137,7 +147,7 @@ def graph_nms(
     keep: list[int] = []
     if method == "hard":
         suppressed = [False] * n
-        for i in priority_order(scores, tiles, seq, whole=whole).tolist():
+        for i in priority_order(scores, -area, tiles, seq, whole=whole).tolist():
             if not suppressed[i]:
                 keep.append(i)
                 for j, _ in adjacency[i]:
@@ -147,13 +157,13 @@ def graph_nms(
     s = scores.astype(np.float64).tolist()
     alive = [x >= min_score for x in s]
     w_rank = (~whole).astype(np.int64).tolist()
-    t_l, q_l = tiles.tolist(), seq.tolist()
+    a_l, t_l, q_l = (-area).tolist(), tiles.tolist(), seq.tolist()
     # Heap keys in priority order (the rule of priority_order, with current scores).
-    heap = [(w_rank[i], -s[i], t_l[i], q_l[i], i) for i in range(n) if alive[i]]
+    heap = [(w_rank[i], -s[i], a_l[i], t_l[i], q_l[i], i) for i in range(n) if alive[i]]
     heapq.heapify(heap)
     out: list[float] = []
     while heap:
-        _, neg_s, _, _, i = heapq.heappop(heap)
+        _, neg_s, _, _, _, i = heapq.heappop(heap)
         if not alive[i] or -neg_s != s[i]:
             continue  # stale entry left by a decay
         alive[i] = False
@@ -165,5 +175,5 @@ def graph_nms(
                 if s[j] < min_score:
                     alive[j] = False
                 else:
-                    heapq.heappush(heap, (w_rank[j], -s[j], t_l[j], q_l[j], j))
+                    heapq.heappush(heap, (w_rank[j], -s[j], a_l[j], t_l[j], q_l[j], j))
     return np.asarray(keep, np.int64), np.asarray(out, np.float64)

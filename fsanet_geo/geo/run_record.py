@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fsanet_geo.io_utils import atomic_path
+from fsanet_geo.geo.remote import file_identity
 
 RECORD_SUFFIX = ".run.json"
 RECORD_VERSION = 1
@@ -43,7 +44,7 @@ def run_record(run: Any) -> dict[str, Any]:
         match = scene.gsd
         scenes.append({
             "scene": scene.name,
-            "path": str(scene.info.path.resolve()),
+            "path": file_identity(scene.info.path)["path"],
             "dtype": scene.info.dtype,
             "bands": list(scene.info.bands),
             "stretch": stretch,

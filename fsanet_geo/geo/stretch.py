@@ -27,6 +27,7 @@ import numpy as np
 
 from fsanet_geo.errors import ConfigError, Notice
 from fsanet_geo.geo.scaling import ByteScaling, range_scaling
+from fsanet_geo.geo.remote import location_name
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,6 @@ def choose_scaling(info: Any, settings: Any, imagery: Any = None) -> ScaleChoice
     stretch = measure_stretch(info, settings.percentiles, levels)
     if stretch is None:
         return ScaleChoice(None)
-    warnings.warn(f"{info.path.name} is {info.dtype}, stretched to 8 bits by {stretch.describe()}", Notice,
+    warnings.warn(f"{location_name(info.path)} is {info.dtype}, stretched to 8 bits by {stretch.describe()}", Notice,
                   stacklevel=3)
     return ScaleChoice(stretch.scaling(), stretch)

@@ -27,8 +27,9 @@ def gdal_error_text(exc: BaseException, path: Path | None = None) -> str:
         cause = exc.__cause__ or exc.__context__
         if cause is not None and str(cause).strip():
             detail = str(cause).strip().splitlines()[0].rstrip(".")
-            if path is not None and detail.startswith(f"{path.name}, "):
-                detail = detail[len(path.name) + 2:]
+            name = Path(str(path)).name if path is not None else None  # a local path or a URL
+            if name and detail.startswith(f"{name}, "):
+                detail = detail[len(name) + 2:]
             text = f"{text} ({detail})" if text else detail
     return text or type(exc).__name__
 

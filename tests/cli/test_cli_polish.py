@@ -56,7 +56,8 @@ def test_every_value_option_states_its_default_in_one_style(path: tuple[str, ...
     missing = []
     for param in ALL[path].params:
         record = help_record(param)
-        if record is None or getattr(param, "is_flag", False) or param.required or param.name == "help":
+        if (record is None or getattr(param, "is_flag", False) or param.required or param.name == "help"
+                or param.param_type_name == "argument"):  # detect's SCENE... is optional (or --scenes)
             continue
         if "[default: " not in record[1] or "(" in record[1].split("[default: ")[1][:1]:
             missing.append(record[0])
@@ -65,7 +66,7 @@ def test_every_value_option_states_its_default_in_one_style(path: tuple[str, ...
 
 def test_flags_and_usage_render_plainly() -> None:
     text = runner.invoke(app, ["detect", "--help"], terminal_width=80).output
-    assert text.splitlines()[0].endswith("detect [OPTIONS] SCENE...")
+    assert text.splitlines()[0].endswith("detect [OPTIONS] [SCENE...]")  # optional: or --scenes FILE
     half = next(line for line in text.splitlines() if "--half" in line)
     assert half.split()[:2] == ["--half", "fp16"]  # no placeholder after a flag
     train = runner.invoke(app, ["train", "--help"], terminal_width=80).output
@@ -224,7 +225,7 @@ def test_train_says_its_splits_first(tmp_path: Path) -> None:
     from fsanet_geo.synth.aitod_layout import generate_synthetic_aitod
 
     root = generate_synthetic_aitod(tmp_path / "d", 6, seed=0, size=64, version="v2", test_fraction=0.34)
-    result = runner.invoke(app, ["train", "--data-root", str(root), "--model", "fcos_r18_lite", "--input-size", "64",
+    result = runner.invoke(app, ["train", "--data-root", str(root), "--model", "fcos_r18_tiny", "--input-size", "64",
                                  "--epochs", "2", "--batch-size", "4", "--workers", "0", "--keep-epochs", "1", "--val-interval", "2",
                                  "--device", "cpu", "--work-dir", str(tmp_path / "w")], terminal_width=200)
     assert result.exit_code == 0, result.output
@@ -242,7 +243,7 @@ def test_train_says_its_splits_first(tmp_path: Path) -> None:
     meta = read_checkpoint_metadata(best)
     assert meta["best_metric"] == "AP" and meta["best_epoch"] == "2" and meta["best_split"] == "val"
     assert float(meta["best_value"]) <= 1.0
-    assert json.loads(meta["config"])["preset"] == "fcos_r18_lite"
+    assert json.loads(meta["config"])["preset"] == "fcos_r18_tiny"
 
 
 def test_off_a_terminal_a_plain_progress_line_every_n_seconds(scene: Path, tmp_path: Path, tiny_weights: Path,

@@ -18,7 +18,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("detect", "/nonexistent/scene.tif", "-o", "out.gpkg"), "'/nonexistent/scene.tif' does not exist"),
+        (("detect", "/nonexistent/scene.tif", "-o", "out.gpkg"), "scene /nonexistent/scene.tif does not exist"),
         (("detect", "--bogus"), "No such option: --bogus"),
         (("no-such-command",), "No such command 'no-such-command'"),
         (("eval", "--json"), "'--json' requires an argument"),
@@ -33,7 +33,7 @@ def test_usage_errors_are_one_line(args: tuple[str, ...], expected: str, tmp_pat
 
 
 def test_debug_keeps_clicks_full_report() -> None:
-    result = run("--debug", "detect", "/nonexistent/scene.tif", "-o", "out.gpkg")
+    result = run("--debug", "detect", "scene.tif", "--tile-size", "abc")
     assert result.returncode == 2
     assert "Usage:" in result.stderr
 
