@@ -100,9 +100,9 @@ def train(
     threads: int = threads_option(),
 ) -> None:
     """Train a detector; progress on stderr, checkpoints and metrics in the work dir."""
+    apply_threads(threads)
     if not resume and data_root is None and ann is None and images is None:  # no data at all
         missing_option("--data-root DIR", "Give the AI-TOD root, or --ann FILE and --images DIR.")
-    apply_threads(threads)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         raise typer.Exit(launch_torchrun(nproc))
     from fsanet_geo.train import TrainConfig
