@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from fsanet_geo.errors import CheckpointError, ConfigError
+from fsanet_geo.model.imagery import ImageryProfile
 from fsanet_geo.train.config import TrainConfig
 from fsanet_geo.train.state import capture_rng, load_training_state, restore_rng, save_training_state
 from fsanet_geo.train.workdir import LAST_MODEL, LAST_STATE
@@ -70,15 +71,17 @@ class Checkpoints:
         self.model = model
         self.optimizer = optimizer
         self.scaler = scaler
+        self.imagery: ImageryProfile = ImageryProfile(gsd=config.gsd)
+        """What the checkpoints record of the training imagery (GSD, 8-bit levels); the engine
+        sets the measured one (:func:`~fsanet_geo.train.imagery.training_imagery`)."""
 
     def save_model(self, path: Path, *, epoch: int, iteration: int, extra: dict[str, str] | None = None) -> None:
         """The model's weights with the epoch, iteration, training config and ``extra`` as metadata."""
         from fsanet_geo.model.checkpoint import save_checkpoint
-        from fsanet_geo.model.imagery import ImageryProfile
 
         meta = {"epoch": str(epoch), "iteration": str(iteration),
                 "train_config": json.dumps(self.config.to_dict()),
-                **ImageryProfile(gsd=self.config.gsd).to_metadata(), **(extra or {})}
+                **self.imagery.to_metadata(), **(extra or {})}
         save_checkpoint(self.model, path, overwrite=True, extra_metadata=meta)  # atomic
 
     def save_last(self, *, iteration: int, iters_per_epoch: int, world_size: int,

@@ -22,6 +22,7 @@ from fsanet_geo.distributed import DistContext, init_distributed
 from fsanet_geo.errors import TrainingError
 from fsanet_geo.evaluate.predict import evaluate_model
 from fsanet_geo.train.builders import build_datasets, build_detector, build_optimizer, epoch_loader
+from fsanet_geo.train.imagery import training_imagery
 from fsanet_geo.train.checkpointing import Checkpoints
 from fsanet_geo.train.config import TrainConfig
 from fsanet_geo.train.events import TrainEvent, TrainResult
@@ -98,6 +99,7 @@ class _Run:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.checkpoints = Checkpoints(config, self.model, self.optimizer,
                                        self.scaler if self.amp else None)
+        self.checkpoints.imagery = training_imagery(self.train_set, config.gsd)
         # Only once the data and model are known good: a bad option neither leaves an empty
         # work dir behind nor removes a previous run's files under --overwrite.
         prepare_work_dir(config, write=ctx.is_main)
