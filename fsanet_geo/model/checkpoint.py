@@ -100,15 +100,24 @@ def read_checkpoint_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def _validated_metadata(p: Path, metadata: dict[str, str]) -> dict[str, str]:
-    if metadata.get("format") != FORMAT:
+    return check_format_metadata(p, metadata, fmt=FORMAT, version=FORMAT_VERSION,
+                                 kind="a safetensors file", ours="an fsanet-geo checkpoint", version_name="checkpoint")
+
+
+def check_format_metadata(
+    p: Path, metadata: dict[str, str], *, fmt: str, version: str, kind: str, ours: str, version_name: str
+) -> dict[str, str]:
+    """``metadata`` when its ``format`` is ``fmt``, its ``format_version`` ``version`` and it holds
+    a ``config``; else a :class:`CheckpointError` naming the problem. Shared by the safetensors
+    checkpoints and the ONNX exports (``kind``: what the file is, ``ours``: what it should be)."""
+    if metadata.get("format") != fmt:
         raise CheckpointError(
-            f"{p} is a safetensors file but not an fsanet-geo checkpoint "
-            f"(metadata 'format' is {metadata.get('format')!r}, expected {FORMAT!r})"
+            f"{p} is {kind} but not {ours} (metadata 'format' is {metadata.get('format')!r}, expected {fmt!r})"
         )
-    if metadata.get("format_version") != FORMAT_VERSION:
+    if metadata.get("format_version") != version:
         raise CheckpointError(
-            f"{p} has checkpoint format version {metadata.get('format_version')!r}; "
-            f"this version of fsanet-geo reads version {FORMAT_VERSION}"
+            f"{p} has {version_name} format version {metadata.get('format_version')!r}; "
+            f"this version of fsanet-geo reads version {version}"
         )
     if "config" not in metadata:
         raise CheckpointError(f"{p} has no model config in its metadata")

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from fsanet_geo.errors import CheckpointError, ConfigError
 from fsanet_geo.io_utils import atomic_path
+from fsanet_geo.model.checkpoint import check_format_metadata
 from fsanet_geo.model.detector import SIZE_DIVISOR, FSANet
 
 ONNX_FORMAT = "fsanet-geo-onnx"
@@ -157,16 +158,5 @@ def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
 
 def check_onnx_metadata(path: Path, metadata: dict[str, str]) -> dict[str, str]:
     """``metadata`` if it is an fsanet-geo ONNX file's, else a CheckpointError naming the problem."""
-    if metadata.get("format") != ONNX_FORMAT:
-        raise CheckpointError(
-            f"{path} is an ONNX file but not one exported by fsanet export "
-            f"(metadata 'format' is {metadata.get('format')!r}, expected {ONNX_FORMAT!r})"
-        )
-    if metadata.get("format_version") != ONNX_FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has fsanet ONNX format version {metadata.get('format_version')!r}; "
-            f"this version reads {ONNX_FORMAT_VERSION}"
-        )
-    if "config" not in metadata:
-        raise CheckpointError(f"{path} has no model config in its metadata")
-    return metadata
+    return check_format_metadata(path, metadata, fmt=ONNX_FORMAT, version=ONNX_FORMAT_VERSION,
+                                 kind="an ONNX file", ours="one exported by fsanet export", version_name="fsanet ONNX")
