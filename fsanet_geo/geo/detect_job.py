@@ -239,9 +239,9 @@ def run_detect_job(job: DetectJob, events: DetectJobEvents | None = None) -> lis
         check_scenes(job.scenes, stand_in, job.settings)
     model = load_detector(job.weights, str(resolve_device(job.settings.device)), events)
     apply_score_threshold(model, job.model_score_thr)
-    if stand_in is None:
+    if stand_in is None:  # e.g. an ONNX file: the loaded model is the first that can check
         job = usable_job(job, model, events)
-    check_scenes(job.scenes, model, job.settings)
+        check_scenes(job.scenes, model, job.settings)
     return [_run_output(job, list(group), model, out, job.settings, events) for group, out in job.outputs.items()]
 
 
