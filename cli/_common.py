@@ -73,9 +73,9 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def missing_option(hint: str, message: str) -> NoReturn:
-    """Stop a command like click does for a missing argument: its usage line and
-    ``Missing option HINT. MESSAGE`` on stderr, exit code 2."""
+def missing_parameter(param_type: str, hint: str, message: str) -> NoReturn:
+    """Stop a command like click does for a missing ``param_type`` ("option" or "argument"):
+    its usage line and ``Missing option HINT. MESSAGE`` on stderr, exit code 2."""
     try:  # typer >= 0.24 carries its own copy of click
         from typer._click.globals import get_current_context
         from typer._click.exceptions import MissingParameter
@@ -83,7 +83,7 @@ def missing_option(hint: str, message: str) -> NoReturn:
         from click import get_current_context
         from click.exceptions import MissingParameter
 
-    raise MissingParameter(message, ctx=get_current_context(silent=True), param_hint=hint, param_type="option")
+    raise MissingParameter(message, ctx=get_current_context(silent=True), param_hint=hint, param_type=param_type)
 
 
 def _is_missing(exc: BaseException) -> bool:
@@ -155,16 +155,3 @@ def torchrun_command(nproc: int, argv: list[str] | None = None) -> list[str]:
 def launch_torchrun(nproc: int) -> int:
     """Run this same command line under torchrun with ``nproc`` processes; their exit code."""
     return subprocess.call(torchrun_command(nproc))
-
-
-def missing_argument(hint: str, message: str = "") -> Exception:
-    """Click's usage error for a missing argument (``hint`` e.g. ``'SCENE...'``) in the running
-    command: ``main`` prints its usage line and one ``error:`` line, exit code 2."""
-    try:  # typer >= 0.24 carries its own copy of click
-        from typer._click.globals import get_current_context
-        from typer._click.exceptions import MissingParameter
-    except ImportError:  # pragma: no cover - older typer on plain click
-        from click import get_current_context
-        from click.exceptions import MissingParameter
-    return MissingParameter(message or None, ctx=get_current_context(silent=True), param_type="argument",
-                            param_hint=hint)

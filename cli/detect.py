@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from fsanet_cli._common import handle_errors, launch_torchrun, missing_argument, parse_csv
+from fsanet_cli._common import handle_errors, launch_torchrun, missing_parameter, parse_csv
 from fsanet_cli._options import apply_threads, threads_option
 from fsanet_cli._render import console, duration, eprint, plural, warning_line
 from fsanet_cli._signals import TERMINATED_EXIT_CODE, Terminated, sigterm_as_interrupt
@@ -117,7 +117,7 @@ def detect(
 ) -> None:
     """Detect objects in whole scenes; vectors to a file, progress and summary on stderr."""
     if not scenes and scene_list is None:  # usage error (exit 2), like a missing required argument
-        raise missing_argument("'SCENE...'", "Name scene files or URLs, or a list file with --scenes.")
+        missing_parameter("argument", "'SCENE...'", "Name scene files or URLs, or a list file with --scenes.")
     from fsanet_geo.errors import ConfigError
     from fsanet_geo.geo.detect_job import check_detect_job, plan_detect_job, process_rank, run_detect_job, world_size
     from fsanet_geo.geo.scene_list import gather_scenes

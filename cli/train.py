@@ -19,7 +19,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from fsanet_cli._common import handle_errors, launch_torchrun, missing_option
+from fsanet_cli._common import handle_errors, launch_torchrun, missing_parameter
 from fsanet_cli._options import DatasetKind, apply_threads, threads_option
 from fsanet_cli._render import console, plural, print_table
 
@@ -102,7 +102,7 @@ def train(
     """Train a detector; progress on stderr, checkpoints and metrics in the work dir."""
     apply_threads(threads)
     if not resume and data_root is None and ann is None and images is None:  # no data at all
-        missing_option("--data-root DIR", "Give the AI-TOD root, or --ann FILE and --images DIR.")
+        missing_parameter("option", "--data-root DIR", "Give the AI-TOD root, or --ann FILE and --images DIR.")
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         raise typer.Exit(launch_torchrun(nproc))
     from fsanet_geo.train import TrainConfig
