@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from fsanet_geo.errors import first_line
+
 METADATA_KEY = "fsanet_unreadable_windows"
 _GDAL_TAIL = "See previous exception for details."
 
@@ -20,13 +22,12 @@ _GDAL_TAIL = "See previous exception for details."
 def gdal_error_text(exc: BaseException, path: Path | None = None) -> str:
     """One line for a rasterio/GDAL error: its first line without GDAL's "See previous exception
     for details." tail, with that previous exception (the actual cause) in brackets."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else type(exc).__name__
+    text = first_line(exc)
     if text.endswith(_GDAL_TAIL):
         text = text[: -len(_GDAL_TAIL)].strip().rstrip(".")
         cause = exc.__cause__ or exc.__context__
         if cause is not None and str(cause).strip():
-            detail = str(cause).strip().splitlines()[0].rstrip(".")
+            detail = first_line(cause).rstrip(".")
             name = Path(str(path)).name if path is not None else None  # a local path or a URL
             if name and detail.startswith(f"{name}, "):
                 detail = detail[len(name) + 2:]

@@ -99,7 +99,8 @@ class _Run:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.checkpoints = Checkpoints(config, self.model, self.optimizer,
                                        self.scaler if self.amp else None)
-        self.checkpoints.imagery = training_imagery(self.train_set, config.gsd)
+        if ctx.is_main:  # only rank 0 writes checkpoints
+            self.checkpoints.imagery = training_imagery(self.train_set, config.gsd)
         # Only once the data and model are known good: a bad option neither leaves an empty
         # work dir behind nor removes a previous run's files under --overwrite.
         prepare_work_dir(config, write=ctx.is_main)
