@@ -79,14 +79,26 @@ def random_crop(
     if (row, col) == (0, 0) and h <= size and w <= size:
         return image, boxes, torch.ones(len(boxes), dtype=torch.bool)
     crop_h, crop_w = min(h, size), min(w, size)
+    kept, keep = clip_to_window(boxes, col, row, crop_w, crop_h, min_visible=min_visible)
+    return image[:, row : row + crop_h, col : col + crop_w], kept, keep
+
+
+def clip_to_window(
+    boxes: torch.Tensor, col: int, row: int, width: int, height: int, *, min_visible: float = MIN_VISIBLE
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The crop rule for boxes [M, 4] and the window at (``col``, ``row``), ``width`` x ``height`` px.
+
+    Returns (boxes [K, 4] clipped to the window, in window pixels; keep: bool [M]): a box is kept
+    when at least ``min_visible`` of its area is inside and the clipped box is >= 1 px each way.
+    """
     shift = torch.tensor([col, row, col, row], dtype=boxes.dtype)
-    limit = torch.tensor([crop_w, crop_h, crop_w, crop_h], dtype=boxes.dtype)
+    limit = torch.tensor([width, height, width, height], dtype=boxes.dtype)
     moved = boxes - shift
     clipped = torch.minimum(moved.clamp(min=0), limit)
     cw, ch = clipped[:, 2] - clipped[:, 0], clipped[:, 3] - clipped[:, 1]
     area = (moved[:, 2] - moved[:, 0]) * (moved[:, 3] - moved[:, 1])
     keep = (cw >= 1) & (ch >= 1) & (cw * ch >= min_visible * area)
-    return image[:, row : row + crop_h, col : col + crop_w], clipped[keep], keep
+    return clipped[keep], keep
 
 
 def _offset(length: int, size: int, generator: torch.Generator | None) -> int:
