@@ -62,6 +62,27 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Ite
         raise
 
 
+def replace_dir(tmp: str | os.PathLike[str], out: str | os.PathLike[str], *, overwrite: bool) -> None:
+    """Rename the finished folder ``tmp`` onto ``out``; a non-empty ``out`` only with ``overwrite``
+    (else :class:`FileOverwriteError`): it is moved aside first, then removed."""
+    import shutil
+
+    tmp, out = Path(tmp), Path(out)
+    old: Path | None = None
+    if out.exists():
+        if any(out.iterdir()):
+            if not overwrite:
+                raise FileOverwriteError(f"{out} exists and is not empty (use --overwrite to replace it)")
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+        else:
+            out.rmdir()
+    os.replace(tmp, out)
+    if old is not None:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(old)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -9,7 +9,6 @@ run never leaves a half-written data set.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from fsanet_geo.data.aitod import fsanet_paths, toolkit_paths
 from fsanet_geo.data.classes import AITOD_CLASSES
 from fsanet_geo.data.coco import LabelledImage, coco_ground_truth
 from fsanet_geo.errors import ConfigError, FileOverwriteError, OutputError
+from fsanet_geo.io_utils import replace_dir
 from fsanet_geo.synth.render import DEFAULT_DENSITY, render_scene
 
 _DESCRIPTION = "synthetic AI-TOD-like data (fsanet-geo)"
@@ -86,7 +86,7 @@ def generate_synthetic_aitod(
             ann.parent.mkdir(parents=True, exist_ok=True)
             _write_json(ann, coco_ground_truth((records[i] for i in members), class_names=AITOD_CLASSES,
                                                  description=_DESCRIPTION))
-        _replace_dir(tmp, out, overwrite)
+        replace_dir(tmp, out, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -155,20 +155,3 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, separators=(",", ":"))
-
-
-def _replace_dir(tmp: Path, out: Path, overwrite: bool) -> None:
-    """Rename ``tmp`` onto ``out``; an existing ``out`` is moved aside first, then removed."""
-    old: Path | None = None
-    if out.exists():
-        if any(out.iterdir()):
-            if not overwrite:
-                raise FileOverwriteError(f"{out} exists and is not empty (use --overwrite to replace it)")
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-        else:
-            out.rmdir()
-    os.replace(tmp, out)
-    if old is not None:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(old)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import shapely
 import torch
-
 from chip_helpers import gradient, label_set, scene_labels, write_scene
+
 from fsanet_geo.data.dataset import collate
 from fsanet_geo.errors import Notice
 from fsanet_geo.geo.reader import TileReader
@@ -101,7 +101,7 @@ def test_outside_the_labelled_area_is_zero_and_unlabelled(tmp_path: Path) -> Non
     assert boxes.tolist() == [[10.0, 10.0, 16.0, 16.0]]
     assert ds.describe()["objects_available"] == 1
     for i in range(30):
-        image, target = ds[i]
+        _, target = ds[i]
         assert target["boxes"].shape[0] <= 1
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+from chip_helpers import gradient, label_set, random_boxes, scene_labels, write_scene
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chip_helpers import gradient, label_set, random_boxes, scene_labels, write_scene
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.geodata.chips import ChipSampler
 from fsanet_geo.geodata.scene_pixels import ScenePixels
@@ -77,10 +77,10 @@ def test_no_training_chip_meets_a_validation_block(
 def test_forbidden_box_is_exact_along_an_axis() -> None:
     # chip 4 (half 2) against columns [10, 20) of a wide scene: centre pixels 9..21 meet it.
     x1, _, x2, _ = forbidden_box((10, 40, 10, 20), 4, 100, 100)
-    meets = [k for k in range(0, 40) if overlaps(chip_window(k, 50, 4, 100, 100), (10, 40, 10, 20))]
+    meets = [k for k in range(40) if overlaps(chip_window(k, 50, 4, 100, 100), (10, 40, 10, 20))]
     assert meets == list(range(9, 22))
     assert all(x1 < k + 0.5 < x2 for k in meets)
-    assert not any(x1 <= k + 0.5 <= x2 for k in range(0, 40) if k not in meets)
+    assert not any(x1 <= k + 0.5 <= x2 for k in range(40) if k not in meets)
 
 
 def test_chip_window_covers_an_axis_shorter_than_the_chip() -> None:
@@ -130,7 +130,6 @@ def test_labelled_area_limits_blocks(tiny_scene: SceneLabels) -> None:
 
 def test_val_aoi_windows(tmp_path: Path, tiny_scene: SceneLabels) -> None:
     import geopandas
-
     from chip_helpers import TRANSFORM
 
     scene = resized(tiny_scene, 100, 100, np.zeros((0, 4)))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from chip_helpers import gradient, label_set, scene_labels, write_scene
+
 from fsanet_geo.evaluate.predict import evaluate_model
 from fsanet_geo.geodata.types import SceneSplit
 from fsanet_geo.geodata.val_blocks import ValBlockDataset
