@@ -122,3 +122,73 @@ def check(
            f"{s.annotations} annotations: {s.kept} kept, {s.clipped} clipped, {s.outside} outside dropped, "
            f"{s.tiny} under 1 px dropped, {s.crowd} crowd/ignore", soft_wrap=True)
     eprint(f"training boxes per class: {per_class}", soft_wrap=True)
+
+
+class ChipFormat(str, Enum):
+    """Image format of exported chips."""
+
+    png = "png"
+    tif = "tif"
+
+
+@app.command("export-chips", no_args_is_help=True, cls=HelpCommand)
+@handle_errors
+def export_chips_command(
+    out: Path = typer.Argument(..., metavar="OUT", help="Output folder (train/, val/, export.json).",
+                               file_okay=False),
+    scene: list[str] = typer.Option([], "--scene", help="Scene raster (repeat; each with one --labels)."),
+    labels: list[str] = typer.Option([], "--labels", help="Label layer of the --scene in the same position "
+                                     "(any vector format; PATH|layername=NAME picks a layer)."),
+    scenes: Path | None = typer.Option(None, "--scenes", help="CSV of scene,labels[,split] rows instead.",
+                                       dir_okay=False),
+    class_field: str | None = typer.Option(None, "--class-field", help="Attribute holding the class name.",
+                                           show_default="one class named after the layer"),
+    classes: str | None = typer.Option(None, "--classes", help="Classes to keep, in label order (a,b).",
+                                       show_default="all, sorted by name"),
+    point_box: float | None = typer.Option(None, "--point-box", min=0.0, help="Box side (metres) around points.",
+                                           show_default="points refused"),
+    bands: str | None = typer.Option(None, "--bands", help="1-based bands to read (3,2,1).",
+                                     show_default="as detect chooses"),
+    aoi: Path | None = typer.Option(None, "--aoi", help="Polygons labelled exhaustively (chips stay inside).",
+                                    show_default="the whole raster", dir_okay=False),
+    chip_size: int = typer.Option(800, "--chip-size", min=32, help="Chip side in pixels (the model's input size)."),
+    chips: int | None = typer.Option(None, "--chips", min=1, help="Training chips to write.",
+                                     show_default="train area / chip area, at least objects / 4"),
+    object_share: float = typer.Option(0.5, "--object-share", min=0.0, max=1.0,
+                                       help="Share of chips centred on a labelled object."),
+    val_fraction: float = typer.Option(0.0, "--val-fraction", min=0.0, max=0.95,
+                                       help="Share of spatial blocks held out as a val split."),
+    val_block: int = typer.Option(2048, "--val-block", min=32, help="Side of the validation blocks in pixels."),
+    val_aoi: Path | None = typer.Option(None, "--val-aoi", help="Polygons whose bounding windows are the val split.",
+                                        dir_okay=False),
+    image_format: ChipFormat = typer.Option(ChipFormat.png, "--format", help="Chip image format (tif: georeferenced)."),
+    seed: int = seed_option(help="Random seed: same seed, same chips."),
+    overwrite: bool = overwrite_option("Replace a non-empty output folder."),
+) -> None:
+    """Write the training chips of GeoTIFF scenes + vector labels as a COCO set (PNG or GeoTIFF)."""
+    from fsanet_cli._common import parse_csv
+    from fsanet_geo.geodata.export_chips import export_chips
+    from fsanet_geo.geodata.labels import load_label_set
+    from fsanet_geo.geodata.sources import pair_sources, read_scene_list
+    from fsanet_geo.geodata.spatial_split import spatial_split
+    from fsanet_geo.geodata.types import LabelOptions
+
+    if scenes is not None and (scene or labels):
+        raise typer.BadParameter("give --scenes or --scene/--labels, not both")
+    if scenes is None and not scene:
+        raise typer.BadParameter("name the scenes with --scene A.tif --labels A.gpkg (or --scenes list.csv)")
+    sources = read_scene_list(scenes) if scenes is not None else pair_sources(scene, labels)
+    chosen = parse_csv(classes, str, "--classes")
+    band_list = parse_csv(bands, int, "--bands")
+    options = LabelOptions(class_field=class_field, classes=tuple(chosen) if chosen else None, point_box=point_box,
+                           bands=tuple(band_list) if band_list else None)
+    label_set = load_label_set(sources, options, aoi=None if aoi is None else str(aoi))
+    splits = spatial_split(label_set, val_fraction=val_fraction, block_size=val_block, seed=seed,
+                           val_aoi=None if val_aoi is None else str(val_aoi), chip_size=chip_size)
+    with counting_bar("writing chips") as progress:
+        done = export_chips(label_set, splits, out, chip_size=chip_size, chips=chips, seed=seed,
+                            image_format=image_format.value, object_share=object_share, overwrite=overwrite,
+                            progress=progress)
+    val = f", val {done.val_images} blocks with {done.val_boxes} boxes" if done.val_images else ""
+    eprint(f"wrote {done.train_images} training chips with {done.train_boxes} boxes{val} "
+           f"({', '.join(done.class_names)}) to {done.out}", soft_wrap=True)

@@ -50,3 +50,59 @@ def test_export_reads_back_with_the_same_boxes(tmp_path: Path, image_format: str
                  overwrite=True)
     again = DetectionDataset(tmp_path / "out/train/annotations.json", tmp_path / "out/train/images", train=False)
     assert again.coco["images"] == train.coco["images"]
+
+
+def _fake_label_modules(monkeypatch: pytest.MonkeyPatch, labels: object) -> None:
+    """Stand-ins for the vector loader (another module), so the command's wiring is tested alone."""
+    import sys
+    import types
+
+    from fsanet_geo.geodata.types import LabelSource
+
+    loader = types.ModuleType("fsanet_geo.geodata.labels")
+    loader.load_label_set = lambda sources, options, aoi=None: labels  # type: ignore[attr-defined]
+    sources = types.ModuleType("fsanet_geo.geodata.sources")
+    sources.pair_sources = lambda s, lab: [LabelSource(a, b) for a, b in zip(s, lab)]  # type: ignore[attr-defined]
+    sources.read_scene_list = lambda path: []  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fsanet_geo.geodata.labels", loader)
+    monkeypatch.setitem(sys.modules, "fsanet_geo.geodata.sources", sources)
+
+
+def test_cli_export_chips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from fsanet_cli.main import app
+
+    path = write_scene(tmp_path / "a.tif", gradient(120, 160))
+    _fake_label_modules(monkeypatch, label_set(scene_labels(path, random_boxes(120, 160, 20, seed=1))))
+    args = ["data", "export-chips", str(tmp_path / "out"), "--scene", str(path), "--labels", "a.gpkg",
+            "--chip-size", "32", "--chips", "5", "--val-fraction", "0.2", "--val-block", "40"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "wrote 5 training chips with" in result.output and "val 2 blocks with" in result.output
+    assert len(list((tmp_path / "out/train/images").glob("*.png"))) == 5
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 2 and "exists and is not empty (use --overwrite to replace it)" in again.output
+    assert "Traceback" not in again.output
+    both = CliRunner().invoke(app, [*args, "--scenes", str(tmp_path / "list.csv")])
+    assert both.exit_code == 2 and "give --scenes or --scene/--labels, not both" in both.output
+
+
+def test_cli_export_chips_from_a_vector_layer(tmp_path: Path) -> None:
+    pytest.importorskip("fsanet_geo.geodata.labels")
+    import geopandas
+    import shapely
+    from typer.testing import CliRunner
+
+    from fsanet_cli.main import app
+
+    path = write_scene(tmp_path / "a.tif", gradient(120, 160))
+    polygons = [shapely.box(*(TRANSFORM @ (x, y)), *(TRANSFORM @ (x + 6, y + 4))) for x, y in [(10, 10), (90, 70)]]
+    geopandas.GeoDataFrame({"kind": ["car", "boat"]}, geometry=polygons, crs="EPSG:32633").to_file(tmp_path / "a.gpkg")
+    result = CliRunner().invoke(app, ["data", "export-chips", str(tmp_path / "out"), "--scene", str(path),
+                                      "--labels", str(tmp_path / "a.gpkg"), "--class-field", "kind",
+                                      "--chip-size", "32", "--chips", "4", "--object-share", "1"])
+    assert result.exit_code == 0, result.output
+    train = DetectionDataset(tmp_path / "out/train/annotations.json", tmp_path / "out/train/images", train=False)
+    assert train.class_names == ["boat", "car"] and len(train) == 4
+    assert all(len(r.boxes) >= 1 for r in train.records)
