@@ -139,7 +139,7 @@ def export_chips_command(
     scene: list[str] = typer.Option([], "--scene", help="Scene raster (repeat; each with one --labels)."),
     labels: list[str] = typer.Option([], "--labels", help="Label layer of the --scene in the same position "
                                      "(any vector format; PATH|layername=NAME picks a layer)."),
-    scenes: Path | None = typer.Option(None, "--scenes", help="CSV of scene,labels[,split] rows instead.",
+    scenes: Path | None = typer.Option(None, "--scenes", help="CSV of scenes: header scene,labels[,split][,layer].",
                                        dir_okay=False),
     class_field: str | None = typer.Option(None, "--class-field", help="Attribute holding the class name.",
                                            show_default="one class named after the layer"),
@@ -173,11 +173,9 @@ def export_chips_command(
     from fsanet_geo.geodata.spatial_split import spatial_split
     from fsanet_geo.geodata.types import LabelOptions
 
-    if scenes is not None and (scene or labels):
-        raise typer.BadParameter("give --scenes or --scene/--labels, not both")
-    if scenes is None and not scene:
-        raise typer.BadParameter("name the scenes with --scene A.tif --labels A.gpkg (or --scenes list.csv)")
-    sources = read_scene_list(scenes) if scenes is not None else pair_sources(scene, labels)
+    sources = pair_sources(scene, labels) + (read_scene_list(scenes) if scenes is not None else [])
+    if not sources:
+        raise typer.BadParameter("name the scenes with --scene A.tif --labels A.gpkg or --scenes list.csv")
     chosen = parse_csv(classes, str, "--classes")
     band_list = parse_csv(bands, int, "--bands")
     options = LabelOptions(class_field=class_field, classes=tuple(chosen) if chosen else None, point_box=point_box,

@@ -84,8 +84,8 @@ def test_cli_export_chips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2 and "exists and is not empty (use --overwrite to replace it)" in again.output
     assert "Traceback" not in again.output
-    both = CliRunner().invoke(app, [*args, "--scenes", str(tmp_path / "list.csv")])
-    assert both.exit_code == 2 and "give --scenes or --scene/--labels, not both" in both.output
+    none = CliRunner().invoke(app, ["data", "export-chips", str(tmp_path / "other"), "--chip-size", "32"])
+    assert none.exit_code == 2 and "name the scenes with --scene A.tif --labels A.gpkg" in none.output
 
 
 def test_cli_export_chips_from_a_vector_layer(tmp_path: Path) -> None:
