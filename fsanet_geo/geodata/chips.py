@@ -191,10 +191,10 @@ class SceneChipDataset(Dataset[tuple[torch.Tensor, Target]]):
             raise IndexError(f"chip {index} out of range 0..{len(self) - 1}")
         scene_index, window = self.sampler.draw(np.random)
         image8, boxes, labels = self.chip(scene_index, window)
-        out = self.transform(torch.from_numpy(image8).float(), boxes)
+        out = self.transform(torch.from_numpy(image8), boxes)  # flipped as uint8: a quarter of the bytes
         target: Target = {"boxes": out.boxes.float(), "labels": labels, "image_id": int(index),
                           "orig_size": (int(window[3]), int(window[2])), "scale": 1.0}
-        return out.image, target
+        return out.image.float(), target
 
     def level_images(self, count: int, seed: int = 0) -> Iterator[np.ndarray]:
         """``count`` chips as the model sees them (uint8 [C, h, w], no flips), drawn from a private

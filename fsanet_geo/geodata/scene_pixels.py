@@ -77,13 +77,18 @@ class ScenePixels:
         """uint8 [C, h, w] of ``window`` (h, w: the window's height and width)."""
         info = self.label_set.scenes[scene_index].info
         col, row, width, height = window
-        out = np.zeros((len(info.bands), height, width), np.uint8)
         c0, r0 = max(col, 0), max(row, 0)
         c1, r1 = min(col + width, info.width), min(row + height, info.height)
+        tile = None
         if c1 > c0 and r1 > r0:
             with gdal_env():
                 tile = self._reader(scene_index, max(width, height)).read(0, TileWindow(r0, c0, r1 - r0, c1 - c0))
-            if not tile.empty:
+        inside = (c0, r0, c1, r1) == (col, row, col + width, row + height)
+        if inside and tile is not None and not tile.empty and tile.image.shape[1:] == (height, width):
+            out = tile.image  # the window lies in the raster: the reader's own array, nothing to paste
+        else:
+            out = np.zeros((len(info.bands), height, width), np.uint8)
+            if tile is not None and not tile.empty:
                 out[:, r0 - row : r1 - row, c0 - col : c1 - col] = tile.image[:, : r1 - r0, : c1 - c0]
         area = self._areas[scene_index]
         if area is not None:

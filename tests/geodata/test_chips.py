@@ -58,8 +58,12 @@ def test_box_cut_by_the_chip_edge_follows_the_crop_rule(one_object: SceneLabels)
     assert kept.tolist() == [[0.0, 10.0, 5.0, 16.0]]
     _, dropped, labels = ds.chip(0, (46, 30, 32, 32))  # 4 of 10: under MIN_VISIBLE, dropped
     assert dropped.shape == (0, 4) and labels.shape == (0,)
-    _, kept, _ = ds.chip(0, (-10, -10, 32, 32))  # hanging off the raster: read as zeros
+    image8, kept, _ = ds.chip(0, (-10, -6, 32, 32))  # hanging off the raster: read as zeros
     assert kept.shape == (0, 4)
+    assert not image8[:, :6].any() and not image8[:, :, :10].any()
+    assert np.array_equal(image8[:, 6:, 10:], gradient(100, 120)[:, :26, :22])
+    image8, _, _ = ds.chip(0, (100, 80, 32, 32))  # off the far corner
+    assert np.array_equal(image8[:, :20, :20], gradient(100, 120)[:, 80:, 100:]) and not image8[:, 20:].any()
 
 
 def test_object_share_and_jitter(one_object: SceneLabels) -> None:
