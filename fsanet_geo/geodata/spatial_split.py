@@ -155,7 +155,12 @@ def spatial_split(
         for k in sorted(int(p) for p in picked):
             vals[free[k][0]].append(free[k][1])
     if (val_fraction > 0 or val_aoi is not None) and not any(vals):
-        where = f"--val-aoi {val_aoi} covers no labelled scene" if val_aoi else "no scene has labelled area to hold out"
+        if val_aoi:
+            where = f"--val-aoi {val_aoi} covers no scene that may be held out"
+        elif all(s.source.split == "train" for s in label_set.scenes):
+            where = "every scene's split is 'train'"
+        else:
+            where = "no scene has labelled area to hold out"
         raise ConfigError(f"no validation block: {where}")
     splits = []
     for i, (scene, area) in enumerate(zip(label_set.scenes, areas)):

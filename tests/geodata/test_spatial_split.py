@@ -117,6 +117,8 @@ def test_scene_splits_and_errors(tiny_scene: SceneLabels) -> None:
     with pytest.raises(ConfigError, match="no training area"):
         spatial_split(label_set(val), val_fraction=0.2, block_size=30, chip_size=8)
     assert spatial_split(one_block, val_fraction=0.0, block_size=30, chip_size=8)[0].val_windows == []
+    with pytest.raises(ConfigError, match="no validation block: every scene's split is 'train'"):
+        spatial_split(label_set(train), val_fraction=0.2, block_size=30, chip_size=8)
 
 
 def test_labelled_area_limits_blocks(tiny_scene: SceneLabels) -> None:
