@@ -90,14 +90,16 @@ class ChipSampler:
         if not self.areas:
             raise ConfigError("no scene has a training area")
         self.cum_area = np.cumsum([a.area for a in self.areas])
-        objects = []
+        areas, indexes = [], []
         for k, area in enumerate(self.areas):
             boxes = np.asarray(label_set.scenes[area.scene_index].boxes, np.float64).reshape(-1, 4)
             col = np.floor((boxes[:, 0] + boxes[:, 2]) / 2).astype(np.int64)
             row = np.floor((boxes[:, 1] + boxes[:, 3]) / 2).astype(np.int64)
-            usable = pixels.inside[area.scene_index] & area.contains_pixel(col, row)
-            objects.extend((k, int(i)) for i in np.flatnonzero(usable))
-        self.objects: list[tuple[int, int]] = objects
+            usable = np.flatnonzero(pixels.inside[area.scene_index] & area.contains_pixel(col, row))
+            areas.append(np.full(len(usable), k, np.int64))
+            indexes.append(usable.astype(np.int64))
+        self.objects: np.ndarray = np.stack([np.concatenate(areas), np.concatenate(indexes)], axis=1)
+        """int64 [O, 2]: (training area index, box index in its scene) of the objects chips centre on."""
 
     @property
     def train_area_px(self) -> float:
@@ -105,8 +107,8 @@ class ChipSampler:
 
     def draw(self, rng: Any) -> tuple[int, Window]:
         """(scene index, chip window): object-centred with probability ``object_share``, else uniform."""
-        if self.objects and rng.random() < self.object_share:
-            k, box_index = self.objects[min(int(rng.random() * len(self.objects)), len(self.objects) - 1)]
+        if len(self.objects) and rng.random() < self.object_share:
+            k, box_index = self.objects[min(int(rng.random() * len(self.objects)), len(self.objects) - 1)].tolist()
             area = self.areas[k]
             col, row = self._jittered(area, box_index, rng)
         else:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import torch
 from affine import Affine
 
 from fsanet_geo.data.coco import LabelledImage, coco_ground_truth
@@ -108,9 +109,9 @@ def export_chips(
             for index in range(len(blocks)):
                 image_id = index + 1
                 scene_index, window = blocks.blocks[image_id]
-                _, target_dict = blocks[index]
+                image, target_dict = blocks[index]  # float copies of 8-bit values: exact back to uint8
                 val.append(writer.write(tmp / "val", f"block_{image_id:06d}", image_id, scene_index, window,
-                                        blocks.pixels.read(scene_index, window),
+                                        image.to(torch.uint8).numpy(),
                                         target_dict["boxes"].double().numpy(), target_dict["labels"].numpy()))
             writer.annotations(tmp / "val", val)
         settings = {"chip_size": chip_size, "chips": len(dataset), "seed": seed, "object_share": object_share,

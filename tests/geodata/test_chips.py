@@ -150,4 +150,4 @@ def test_default_chips_per_epoch_and_errors(one_object: SceneLabels) -> None:
     with pytest.raises(Exception, match="no scene has a training area"):
         SceneChipDataset(label_set(one_object), [SceneSplit(0, None, [(0, 0, 10, 10)])], chip_size=32)
     sampler = ds.sampler
-    assert isinstance(sampler, ChipSampler) and sampler.objects == [(0, 0)]
+    assert isinstance(sampler, ChipSampler) and sampler.objects.tolist() == [[0, 0]]
