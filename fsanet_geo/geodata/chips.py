@@ -146,13 +146,15 @@ class SceneChipDataset(Dataset[tuple[torch.Tensor, Target]]):
         levels: the model's 8-bit levels ([C] low, [C] high) non-uint8 scenes are stretched to
             (None: 0 and 255), as detect's ``--stretch-to model``.
         percentiles: the scene percentiles stretched to those levels.
+        pixels: a :class:`ScenePixels` to share (e.g. with a :class:`ValBlockDataset`), so that each
+            scene's stretch is measured once; ``levels`` and ``percentiles`` are then its own.
     """
 
     def __init__(self, label_set: LabelSet, splits: Sequence[SceneSplit], *, chip_size: int,
                  object_share: float = 0.5, chips_per_epoch: int | None = None, min_visible: float = MIN_VISIBLE,
                  flip_h: float = 0.5, flip_v: float = 0.0, rot90: bool = False,
                  levels: Sequence[Sequence[float]] | None = None,
-                 percentiles: Sequence[float] = (2.0, 98.0)) -> None:
+                 percentiles: Sequence[float] = (2.0, 98.0), pixels: ScenePixels | None = None) -> None:
         for name, p in (("flip_h", flip_h), ("flip_v", flip_v), ("min_visible", min_visible)):
             if not 0.0 <= p <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {p}")
@@ -160,7 +162,7 @@ class SceneChipDataset(Dataset[tuple[torch.Tensor, Target]]):
         self.class_names: list[str] = list(label_set.class_names)
         self.cat_ids: list[int] = list(range(1, len(self.class_names) + 1))
         self.chip_size, self.min_visible = chip_size, min_visible
-        self.pixels = ScenePixels(label_set, levels=levels, percentiles=percentiles)
+        self.pixels = pixels or ScenePixels(label_set, levels=levels, percentiles=percentiles)
         self.sampler = ChipSampler(label_set, splits, self.pixels, chip_size=chip_size, object_share=object_share)
         self.transform = DetectionTransform(flip_h=flip_h, flip_v=flip_v, rot90=rot90)
         if chips_per_epoch is None:
