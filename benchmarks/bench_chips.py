@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -215,7 +216,7 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for side, chip, workers, r, trained in rows:
         print(f"| {side} | {chip} | {workers} | {r['chips_per_s']:.1f} | {r['boxes_per_chip']:.1f} | "
-              f"{r['main_mib']:.0f} | {r['worker_mib']:.0f} | {'-' if trained != trained else f'{trained:.2f}'} |")
+              f"{r['main_mib']:.0f} | {r['worker_mib']:.0f} | {'-' if math.isnan(trained) else f'{trained:.2f}'} |")
 
 
 if __name__ == "__main__":

@@ -166,12 +166,13 @@ def export_chips_command(
     overwrite: bool = overwrite_option("Replace a non-empty output folder."),
 ) -> None:
     """Write the training chips of GeoTIFF scenes + vector labels as a COCO set (PNG or GeoTIFF)."""
-    from fsanet_cli._common import parse_csv
     from fsanet_geo.geodata.export_chips import export_chips
     from fsanet_geo.geodata.labels import load_label_set
     from fsanet_geo.geodata.sources import pair_sources, read_scene_list
     from fsanet_geo.geodata.spatial_split import spatial_split
     from fsanet_geo.geodata.types import LabelOptions
+
+    from fsanet_cli._common import parse_csv
 
     sources = pair_sources(scene, labels) + (read_scene_list(scenes) if scenes is not None else [])
     if not sources:

@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+from chip_helpers import (
+    TRANSFORM,
+    gradient,
+    label_set,
+    random_boxes,
+    scene_labels,
+    write_scene,
+)
 
-from chip_helpers import TRANSFORM, gradient, label_set, random_boxes, scene_labels, write_scene
 from fsanet_geo.data.dataset import DetectionDataset
 from fsanet_geo.errors import FileOverwriteError
 from fsanet_geo.geodata.chips import SceneChipDataset
@@ -69,9 +76,8 @@ def _fake_label_modules(monkeypatch: pytest.MonkeyPatch, labels: object) -> None
 
 
 def test_cli_export_chips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.testing import CliRunner
-
     from fsanet_cli.main import app
+    from typer.testing import CliRunner
 
     path = write_scene(tmp_path / "a.tif", gradient(120, 160))
     _fake_label_modules(monkeypatch, label_set(scene_labels(path, random_boxes(120, 160, 20, seed=1))))
@@ -92,9 +98,8 @@ def test_cli_export_chips_from_a_vector_layer(tmp_path: Path) -> None:
     pytest.importorskip("fsanet_geo.geodata.labels")
     import geopandas
     import shapely
-    from typer.testing import CliRunner
-
     from fsanet_cli.main import app
+    from typer.testing import CliRunner
 
     path = write_scene(tmp_path / "a.tif", gradient(120, 160))
     polygons = [shapely.box(*(TRANSFORM @ (x, y)), *(TRANSFORM @ (x + 6, y + 4))) for x, y in [(10, 10), (90, 70)]]
