@@ -16,7 +16,9 @@ gets :class:`~fsanet_geo.data.transforms.DetectionTransform`'s flips and quarter
 
 Randomness: every draw of ``__getitem__`` comes from numpy's and torch's GLOBAL generators,
 so that :class:`fsanet_geo.train.sampler.SeededItems` makes item i of an epoch a pure
-function of ``(seed, epoch, i)``. ``chips_per_epoch`` default:
+function of ``(seed, epoch, i)``. Use it through ``SeededItems`` (or seed numpy in each
+worker): DataLoader workers reseed torch but not numpy, so unseeded forked workers would
+draw the same chips. ``chips_per_epoch`` default:
 ``max(1, ceil(train area px / chip_size**2), ceil(training objects / 4))``.
 
 C = bands, S = chip side (px), M = boxes in a chip.

@@ -45,3 +45,21 @@ def test_evaluate_model_on_two_blocks(tmp_path: Path) -> None:
     result = evaluate_model(model, ds, batch_size=2)  # blocks of 96 px > the 64 px tile: detect's tiling
     assert result.counts["images"] == 2 and result.counts["ground_truth"] == 2
     assert set(result.per_class) == {"vehicle"}
+
+
+def test_blocks_zero_outside_the_labelled_area_and_share_the_chips_reader(tmp_path: Path) -> None:
+    import shapely
+
+    from fsanet_geo.geodata.chips import SceneChipDataset
+
+    path = write_scene(tmp_path / "a.tif", gradient(60, 60))
+    scene = scene_labels(path, [(5, 5, 11, 11), (40, 5, 46, 11)], labelled_area=shapely.box(0, 0, 30, 60))
+    labels = label_set(scene)
+    split = SceneSplit(0, shapely.box(0, 30, 30, 60), [(0, 0, 60, 30)])
+    chips = SceneChipDataset(labels, [split], chip_size=16)
+    ds = ValBlockDataset(labels, [split], pixels=chips.pixels)
+    image, target = ds[0]
+    assert torch.equal(image[:, :, :30], torch.from_numpy(gradient(60, 60)[:, :30, :30]).float())
+    assert not image[:, :, 30:].any()
+    assert target["boxes"].tolist() == [[5.0, 5.0, 11.0, 11.0]]  # (40..46) lies outside the labelled area
+    assert len(ds.coco["annotations"]) == 1 and ds.pixels is chips.pixels
