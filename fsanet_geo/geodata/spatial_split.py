@@ -74,7 +74,13 @@ def labelled_area(scene: SceneLabels) -> shapely.Geometry:
     raster = shapely.box(0, 0, scene.info.width, scene.info.height)
     if scene.labelled_area is None:
         return raster
-    return shapely.intersection(scene.labelled_area, raster)
+    return polygonal(shapely.intersection(scene.labelled_area, raster))
+
+
+def polygonal(geometry: shapely.Geometry) -> shapely.Geometry:
+    """The polygons of ``geometry`` (an intersection along a shared edge adds lines and points)."""
+    parts = [p for p in shapely.get_parts(geometry) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
 def block_windows(area: shapely.Geometry, width: int, height: int, block_size: int) -> list[Window]:
@@ -105,7 +111,7 @@ def train_area_of(area: shapely.Geometry, val_windows: Sequence[Window], chip_si
     """``area`` minus the :func:`forbidden_box` of every validation window (None when nothing is left)."""
     if val_windows:
         forbidden = shapely.union_all([shapely.box(*forbidden_box(w, chip_size, width, height)) for w in val_windows])
-        area = shapely.difference(area, forbidden)
+        area = polygonal(shapely.difference(area, forbidden))
     return None if area.is_empty or area.area <= 0 else area
 
 

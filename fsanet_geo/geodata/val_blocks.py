@@ -84,6 +84,13 @@ class ValBlockDataset(Dataset[tuple[torch.Tensor, Target]]):
     def __len__(self) -> int:
         return len(self.blocks)
 
+    def to_scene(self, image_id: int, boxes: np.ndarray) -> tuple[int, np.ndarray]:
+        """(scene index, boxes [N, 4] xyxy scene pixels) of ``boxes`` [N, 4] xyxy in block ``image_id``'s
+        pixels; the scene's ``info.transform`` takes them on to map coordinates."""
+        scene_index, (col, row, _, _) = self.blocks[image_id]
+        shift = np.array([col, row, col, row], np.float64)
+        return scene_index, np.asarray(boxes, np.float64).reshape(-1, 4) + shift
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
         image_id = index + 1
         if image_id not in self.blocks:

@@ -128,6 +128,11 @@ def test_labelled_area_limits_blocks(tiny_scene: SceneLabels) -> None:
     # blocks (0, 0) and (25, 0) hold the area; each is clipped to the area's bounds inside it
     assert split.val_windows in ([(10, 0, 15, 25)], [(25, 0, 15, 25)])
     assert split.train_area.within(area)
+    # an area sharing the raster's edge: its intersection with the raster keeps only polygons
+    edge = shapely.MultiPolygon([shapely.box(-5, 0, 0, 50), shapely.box(1, 1, 60, 60)])
+    split = spatial_split(label_set(resized(tiny_scene, 100, 100, np.zeros((0, 4)), edge)), val_fraction=0.0,
+                          block_size=25, chip_size=4)[0]
+    assert split.train_area.geom_type == "Polygon" and split.train_area.equals(shapely.box(1, 1, 60, 60))
 
 
 def test_val_aoi_windows(tmp_path: Path, tiny_scene: SceneLabels) -> None:

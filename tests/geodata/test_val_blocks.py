@@ -33,6 +33,8 @@ def test_blocks_targets_and_coco(tmp_path: Path) -> None:
     assert [a["bbox"] for a in ds.coco["annotations"]] == [[10.0, 10.0, 10.0, 6.0], [25.0, 10.0, 10.0, 10.0],
                                                            [50.0, 40.0, 10.0, 9.0]]
     assert [c["name"] for c in ds.coco["categories"]] == ["car", "boat"]
+    scene_index, scene_boxes = ds.to_scene(2, target["boxes"].numpy())
+    assert scene_index == 0 and scene_boxes.tolist() == [[95.0, 60.0, 105.0, 70.0], [120.0, 90.0, 130.0, 99.0]]
 
 
 def test_evaluate_model_on_two_blocks(tmp_path: Path) -> None:
