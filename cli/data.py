@@ -136,16 +136,21 @@ class ChipFormat(str, Enum):
 def export_chips_command(
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder (train/, val/, export.json).",
                                file_okay=False),
-    scene: list[str] = typer.Option([], "--scene", help="Scene raster (repeat; each with one --labels)."),
-    labels: list[str] = typer.Option([], "--labels", help="Label layer of the --scene in the same position "
-                                     "(any vector format; PATH|layername=NAME picks a layer)."),
-    scenes: Path | None = typer.Option(None, "--scenes", help="CSV of scenes: header scene,labels[,split][,layer].",
-                                       dir_okay=False),
-    class_field: str | None = typer.Option(None, "--class-field", help="Attribute holding the class name.",
+    scene: list[str] | None = typer.Option(
+        None, "--scene", show_default=False, metavar="SCENE",
+        help="Raster scene (GeoTIFF, COG, VRT, https:// or s3:// URL); repeat with one --labels each."),
+    labels: list[str] | None = typer.Option(
+        None, "--labels", show_default=False, metavar="LABELS",
+        help="Vector labels of the --scene at the same position (any format GDAL reads; "
+        "FILE|layername=NAME picks a layer)."),
+    scenes: Path | None = typer.Option(None, "--scenes", exists=True, dir_okay=False,
+                                       help="CSV of scenes: header scene,labels[,split][,layer]; paths relative to it."),
+    class_field: str | None = typer.Option(None, "--class-field", help="Attribute holding each feature's class.",
                                            show_default="one class named after the layer"),
-    classes: str | None = typer.Option(None, "--classes", help="Classes to keep, in label order (a,b).",
-                                       show_default="all, sorted by name"),
-    point_box: float | None = typer.Option(None, "--point-box", min=0.0, help="Box side (metres) around points.",
+    classes: str | None = typer.Option(None, "--classes", help="Classes to keep, in label order, e.g. car,truck.",
+                                       show_default="all found, sorted by name"),
+    point_box: float | None = typer.Option(None, "--point-box", min=0.01, metavar="METRES",
+                                           help="Side of the square box drawn around point features, metres.",
                                            show_default="points refused"),
     bands: str | None = typer.Option(None, "--bands", help="1-based bands to read (3,2,1).",
                                      show_default="as detect chooses"),
@@ -174,7 +179,7 @@ def export_chips_command(
 
     from fsanet_cli._common import parse_csv
 
-    sources = pair_sources(scene, labels) + (read_scene_list(scenes) if scenes is not None else [])
+    sources = pair_sources(scene or [], labels or []) + (read_scene_list(scenes) if scenes is not None else [])
     if not sources:
         raise typer.BadParameter("name the scenes with --scene A.tif --labels A.gpkg or --scenes list.csv")
     chosen = parse_csv(classes, str, "--classes")
