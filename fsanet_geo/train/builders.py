@@ -23,6 +23,10 @@ def build_datasets(config: TrainConfig) -> tuple[Any, Any | None]:
     from fsanet_geo.data.dataset import build_dataset
 
     size = config.input_size or _preset_input_size(config.model)
+    if config.dataset == "scenes":
+        from fsanet_geo.train.scene_data import build_scene_datasets
+
+        return build_scene_datasets(config, size, levels=_init_levels(config))
     common = {"data_root": config.data_root, "input_size": size, "resize_to": config.resize_to}
     train_set = build_dataset(
         config.dataset, split=config.train_split, ann=config.train_ann, images=config.train_images,
@@ -37,6 +41,16 @@ def build_datasets(config: TrainConfig) -> tuple[Any, Any | None]:
             images=config.val_images, train=False, **common,
         )
     return train_set, val_set
+
+
+def _init_levels(config: TrainConfig) -> Any:
+    """The 8-bit levels of the checkpoint a run fine-tunes (its scenes are stretched to them), or None."""
+    if not config.init_weights:
+        return None
+    from fsanet_geo.model.checkpoint import read_checkpoint_metadata
+    from fsanet_geo.model.imagery import imagery_from_metadata
+
+    return imagery_from_metadata(read_checkpoint_metadata(config.init_weights), config.init_weights).levels
 
 
 def epoch_loader(

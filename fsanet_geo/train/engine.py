@@ -20,7 +20,6 @@ from torch import nn
 
 from fsanet_geo.distributed import DistContext, init_distributed
 from fsanet_geo.errors import TrainingError
-from fsanet_geo.evaluate.predict import evaluate_model
 from fsanet_geo.train.builders import build_datasets, build_detector, build_optimizer, epoch_loader
 from fsanet_geo.train.imagery import training_imagery
 from fsanet_geo.train.checkpointing import Checkpoints
@@ -28,6 +27,7 @@ from fsanet_geo.train.config import TrainConfig
 from fsanet_geo.train.events import TrainEvent, TrainResult
 from fsanet_geo.train.interrupt import StopSignals
 from fsanet_geo.train.sampler import iters_per_epoch
+from fsanet_geo.train.validation import validation_metrics
 from fsanet_geo.train.schedule import lr_at
 from fsanet_geo.train.workdir import (
     BEST_MODEL,
@@ -268,16 +268,17 @@ class _Run:
                 self.best_ap = ap
                 self._save_model(self.work / BEST_MODEL, epoch, {
                     "best_metric": "AP", "best_value": f"{ap:.6f}", "best_epoch": str(epoch),
-                    "best_split": str(cfg.val_ann or cfg.val_split)})
+                    "best_split": _val_name(cfg)})
                 self._write_last(saved)
         self.ctx.barrier()
 
-    def _validate(self) -> dict[str, float]:
-        """AI-TOD metrics (fractions) of the model on the validation set."""
-        result = evaluate_model(self.model, self.val_set, batch_size=self.config.batch_size,
-                                device=self.device)
+    def _validate(self) -> dict[str, Any]:
+        """AI-TOD metrics (fractions) of the model on the validation set, with precision and
+        recall per class (:func:`~fsanet_geo.train.validation.validation_metrics`)."""
+        metrics = validation_metrics(self.model, self.val_set, batch_size=self.config.batch_size,
+                                     device=self.device)
         self.model.train()
-        return {k: float(v) for k, v in result.stats.items()}
+        return metrics
 
     def _save_last(self, same_as: Path | None = None) -> None:
         """Write ``last.state.pt`` then ``last.safetensors`` (rank 0; others wait); ``same_as``
@@ -322,3 +323,10 @@ class _Run:
 def _to_device(target: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
             for k, v in target.items()}
+
+
+def _val_name(config: TrainConfig) -> str:
+    """What ``best`` was picked on, for its metadata."""
+    if config.dataset == "scenes":
+        return "validation blocks of the labelled scenes"
+    return str(config.val_ann or config.val_split)
