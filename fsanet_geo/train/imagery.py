@@ -35,4 +35,6 @@ def training_imagery(dataset: Any, gsd: float | None, count: int = LEVEL_IMAGES)
     low, high = image_levels(images, percentiles=(2.0, 98.0))
     if gsd is None:
         gsd = getattr(dataset, "gsd", None)
-    return ImageryProfile(gsd=gsd, percentiles=(2.0, 98.0), low=tuple(low), high=tuple(high))
+    bands = getattr(dataset, "bands", None)  # a scene set trained on --bands records them
+    return ImageryProfile(gsd=gsd, percentiles=(2.0, 98.0), low=tuple(low), high=tuple(high),
+                          bands=tuple(bands) if bands else None)

@@ -58,6 +58,7 @@ def build_scene_datasets(config: TrainConfig, chip_size: int, in_channels: int |
                                  chips_per_epoch=scenes.chips_per_epoch, flip_h=config.flip_h,
                                  flip_v=config.flip_v, rot90=config.rot90, levels=levels)
     train_set.gsd = scene_gsd(label_set)
+    train_set.bands = tuple(scenes.bands) if scenes.bands else None  # recorded for detect
     val_set = None
     if config.validates and any(split.val_windows for split in splits):
         val_set = ValBlockDataset(label_set, splits, levels=levels)
