@@ -179,7 +179,7 @@ def train(
     else:
         name = model or "fsanet_r50"
         _check_preset(name)
-        if dataset is None:
+        if dataset is None and not on_scenes:
             given["dataset"] = "aitod"
         if given["dataset"] == "aitod" and data_root is not None:
             from fsanet_geo.data.aitod_splits import default_splits
