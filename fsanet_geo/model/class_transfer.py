@@ -197,13 +197,13 @@ def load_with_class_transfer(model: nn.Module, path: str | os.PathLike[str]) -> 
 
     Raises :class:`CheckpointError` for an unreadable checkpoint and :class:`ConfigError`
     when its preset differs from ``model``'s or its tensors do not fit."""
-    from fsanet_geo.model.checkpoint import load_model
+    from fsanet_geo.model.checkpoint import load_model, read_checkpoint_config
 
-    checkpoint = load_model(path, "cpu")
-    theirs: ModelConfig = checkpoint.config
+    theirs = read_checkpoint_config(path)  # the header only: refuse before reading the weights
     ours: ModelConfig = model.config  # type: ignore[assignment]
     if theirs.preset != ours.preset:
-        raise ConfigError(preset_mismatch(str(path), theirs.preset, ours.preset))
+        raise ConfigError(preset_mismatch(os.fspath(path), theirs.preset, ours.preset))
+    checkpoint = load_model(path, "cpu")
     return transfer_weights(model, checkpoint.state_dict(), theirs.class_names,
                             source=os.fspath(path), preset=theirs.preset)
 
