@@ -46,7 +46,8 @@ def train(
     images: Path = typer.Option(None, "--images", **_DIR, help="Training image folder."),
     val_ann: Path = typer.Option(None, "--val-ann", **_FILE, help="Validation annotations (COCO JSON)."),
     val_images: Path = typer.Option(None, "--val-images", **_DIR, help="Validation image folder."),
-    model: str = typer.Option(None, "--model", help="Model preset.", show_default="fsanet_r50"),
+    model: str = typer.Option(None, "--model", help="Model preset.",
+                              show_default="the --init-weights checkpoint's, else fsanet_r50"),
     epochs: int = typer.Option(None, "--epochs", min=1, help="Epochs.", show_default="the recipe's"),
     batch_size: int = typer.Option(None, "--batch-size", min=1,
                                    help="Images per process and step.", show_default="8"),
@@ -78,7 +79,8 @@ def train(
                                             help="'imagenet' or a local backbone weights file.",
                                             show_default="none, random init"),
     init_weights: Path = typer.Option(None, "--init-weights", **_FILE,
-                                      help="Start from this checkpoint's weights (fine-tuning)."),
+                                      help="Start from this checkpoint's weights and preset (fine-tuning); "
+                                           "classes matched by name, new ones start fresh."),
     warmup_iters: int = typer.Option(None, "--warmup-iters", min=0,
                                      help="Linear warm-up iterations.", show_default="the recipe's 500"),
     flip_v: float = typer.Option(None, "--flip-v", min=0.0, max=1.0, help="Vertical flip probability.",
@@ -149,6 +151,7 @@ def train(
         raise typer.Exit(launch_torchrun(nproc))
     from fsanet_geo.train import TrainConfig
     from fsanet_geo.train import train as run_training
+    from fsanet_geo.train.finetune import preset_for_run
     from fsanet_geo.train.workdir import resumed_config
 
     given: dict[str, Any] = {
@@ -177,7 +180,7 @@ def train(
         config = resumed_config(work_dir, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
                                 **given)
     else:
-        name = model or "fsanet_r50"
+        name = preset_for_run(model, init_weights)
         _check_preset(name)
         if dataset is None and not on_scenes:
             given["dataset"] = "aitod"

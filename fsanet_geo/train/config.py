@@ -91,7 +91,10 @@ class TrainConfig:
     ``resize_to`` (pixels, None: never) resizes every image's longer side first.
     """
 
-    model: str = "fsanet_r50"
+    model: str | None = None
+    """The model preset; None (the default): the ``init_weights`` checkpoint's preset, else
+    ``fsanet_r50`` (:func:`~fsanet_geo.train.finetune.preset_for_run`), resolved when the config
+    is made, so a made config always names its preset."""
     dataset: str = "aitod"
     data_root: str | None = None
     train_split: str = "trainval"
@@ -134,7 +137,8 @@ class TrainConfig:
     max_iters: int | None = None
     pretrained_backbone: str | bool = False
     init_weights: str | None = None
-    """A fsanet-geo checkpoint whose weights start the run (fine-tuning); same preset and classes."""
+    """A fsanet-geo checkpoint whose weights start the run (fine-tuning): its preset and
+    architecture; classifier rows matched by class name (:mod:`fsanet_geo.model.class_transfer`)."""
     allow_frozen_norm_from_scratch: bool = False
     """Train a frozen-BatchNorm preset from random init anyway (refused otherwise; only to
     reproduce the recorded ablation benchmark, which did so)."""
@@ -154,6 +158,10 @@ class TrainConfig:
                 setattr(self, name, os.fspath(value))
         if isinstance(self.init_weights, os.PathLike):
             self.init_weights = os.fspath(self.init_weights)
+        if self.model is None:
+            from fsanet_geo.train.finetune import preset_for_run
+
+            self.model = preset_for_run(None, self.init_weights)
         if isinstance(self.pretrained_backbone, os.PathLike):
             self.pretrained_backbone = os.fspath(self.pretrained_backbone)
         self.lr_steps = tuple(int(s) for s in self.lr_steps)
@@ -233,7 +241,7 @@ class TrainConfig:
     @classmethod
     def for_preset(
         cls,
-        model: str,
+        model: str | None,
         *,
         epochs: int | None = None,
         batch_size: int | None = None,
@@ -244,7 +252,12 @@ class TrainConfig:
 
         A different ``epochs`` moves the decay steps proportionally; a different
         ``batch_size`` without ``lr`` scales the rate linearly (module docstring).
+        ``model`` None: the ``init_weights`` checkpoint's preset, else ``fsanet_r50``; a
+        ``model`` other than that checkpoint's is a :class:`ConfigError` naming both.
         """
+        from fsanet_geo.train.finetune import preset_for_run
+
+        model = preset_for_run(model, fields.get("init_weights"))
         recipe = recipe_for(model)
         run_epochs = recipe.epochs if epochs is None else epochs
         recipe_fields: dict[str, Any] = {

@@ -9,8 +9,10 @@ built from in :mod:`fsanet_geo.train.builders`; its checkpoints in
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import torch
 from torch import nn
 
 from fsanet_geo.distributed import DistContext, init_distributed
-from fsanet_geo.errors import TrainingError
+from fsanet_geo.errors import Notice, TrainingError
 from fsanet_geo.train.builders import build_datasets, build_detector, build_optimizer, epoch_loader
 from fsanet_geo.train.imagery import training_imagery
 from fsanet_geo.train.checkpointing import Checkpoints
@@ -101,6 +103,9 @@ class _Run:
                                        self.scaler if self.amp else None)
         if ctx.is_main:  # only rank 0 writes checkpoints
             self.checkpoints.imagery = training_imagery(self.train_set, config.gsd)
+        self.transfer = getattr(self.model, "class_transfer", None)  # fine-tuning: classes kept and new
+        if self.transfer is not None:
+            self.checkpoints.metadata["fine_tuned_from"] = json.dumps(self.transfer.to_dict())
         # Only once the data and model are known good: a bad option neither leaves an empty
         # work dir behind nor removes a previous run's files under --overwrite.
         prepare_work_dir(config, write=ctx.is_main)
@@ -131,6 +136,9 @@ class _Run:
             write_config(cfg)
             self._log = MetricsLog(self.work, truncate_after=self.iteration if cfg.resume else None)
         self._emit("start", epoch=self.iteration // self.ipe + 1)
+        if self.transfer is not None and self.ctx.is_main and not cfg.resume:
+            self._write_log({"type": "init_weights", "iter": 0, **self.transfer.to_dict()})
+            warnings.warn(self.transfer.describe(), Notice, stacklevel=2)
         losses: dict[str, float] = {}
         images_done = 0
         busy = 0.0  # seconds spent loading batches and stepping (no checkpoints, no validation)
