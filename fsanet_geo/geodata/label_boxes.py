@@ -84,9 +84,11 @@ def pixel_boxes(
         xy_parts.append(corners.reshape(-1, 2))
         index_parts.append(np.repeat(points[idx], 4))
     xy, index = np.concatenate(xy_parts), np.concatenate(index_parts)
-    cols, rows = ~transform * (xy[:, 0], xy[:, 1])
+    inv = ~transform
+    cols = inv.a * xy[:, 0] + inv.b * xy[:, 1] + inv.c
+    rows = inv.d * xy[:, 0] + inv.e * xy[:, 1] + inv.f
     order = np.argsort(index, kind="stable")
-    index, cols, rows = index[order], np.asarray(cols)[order], np.asarray(rows)[order]
+    index, cols, rows = index[order], cols[order], rows[order]
     starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
     owners = index[starts]
     boxes[owners, 0] = np.minimum.reduceat(cols, starts)
