@@ -66,6 +66,8 @@ def pixel_boxes(
     is_point = dims == 0
     if point_box is None:
         status[is_point] = POINT_REFUSED
+    elif not point_box > 0:
+        raise ConfigError(f"--point-box must be a positive side in metres, not {point_box}")
     if not (status == MAPPED).any():
         return boxes, status
     to_scene = _transformer(layer_crs, scene_crs)
