@@ -1,11 +1,15 @@
 """Which label boxes hold at least one valid (not nodata, not masked) scene pixel.
 
-Validity is read as ``fsanet detect`` reads it (:mod:`fsanet_geo.geo.reader`): a scene with
-a mask or alpha band uses GDAL's dataset mask, a scene with nodata values the selected
-bands' masks (a pixel is valid when any band holds data). Reading is done per block: the
+Validity is read as ``fsanet detect`` reads it, by the reader's own rule
+(:mod:`fsanet_geo.geo.reader`): a scene with a mask or alpha band uses GDAL's dataset mask, a
+scene with nodata values compares the selected bands' pixels with them (a pixel is valid when
+any band holds data). The bands are read once per window and compared here (~10x faster than
+GDAL's per-band ``read_masks`` on a pixel-interleaved GeoTIFF); in a band-interleaved file the
+first band alone first: a box holding data in it holds data, only the others need all bands. Reading is done per block: the
 boxes are grouped by the :data:`CELL` x :data:`CELL` scene cell holding their top-left
 corner, and each cell's boxes are answered from ONE read of the window covering them all
-(then a summed-area table gives each box's valid-pixel count in O(1)), or, where the boxes
+(all valid or all nodata answers every box at once; otherwise each box's slice of it is
+looked at, a few microseconds for the small boxes of tiny objects), or, where the boxes
 are few and far apart, from one small read per box, whichever reads fewer pixels (a read
 costs about :data:`READ_OVERHEAD_PX` pixels of fixed overhead). Every box pixel is looked at
 at full resolution (no decimated read that could miss a sliver of data), and the pixels read
@@ -16,6 +20,7 @@ Letters: N = boxes. Pixel windows are whole pixels: a box covers the pixels it t
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -23,14 +28,14 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from fsanet_geo.errors import RasterError
-from fsanet_geo.geo.reader import SceneInfo
+from fsanet_geo.geo.reader import SceneInfo, _read_valid  # detect's validity rule, shared on purpose
 from fsanet_geo.geo.remote import display_location, open_raster
 from fsanet_geo.geo.unreadable import gdal_error_text
 
 CELL = 1024
 """Side of the scene cells that group boxes for one read, pixels."""
 
-READ_OVERHEAD_PX = 4096
+READ_OVERHEAD_PX = 65_536
 """Fixed cost of one windowed read, counted in pixels, when choosing one read per cell or per box."""
 
 
@@ -68,7 +73,25 @@ def _pixel_windows(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _group_has_data(ds: Any, info: SceneInfo, windows: np.ndarray) -> np.ndarray:
-    """bool [K] for the K windows of one cell: the cheaper of one union read or one read each."""
+    """bool [K] for the K windows of one cell. In a band-interleaved file, first from the first
+    band alone (a pixel is valid when ANY band holds data, so a box valid in it is valid), then
+    all bands for the rest; pixel-interleaved, all bands at once (a band costs as much as all)."""
+    if info.mask_kind == "mask" or len(info.bands) == 1 or _pixel_interleaved(ds):
+        return _answer(ds, info, windows)
+    found = _answer(ds, dataclasses.replace(info, bands=info.bands[:1], nodata=info.nodata[:1]), windows)
+    if not found.all():
+        found[~found] = _answer(ds, info, windows[~found])
+    return found
+
+
+def _pixel_interleaved(ds: Any) -> bool:
+    from rasterio.enums import Interleaving
+
+    return ds.interleaving == Interleaving.pixel
+
+
+def _answer(ds: Any, info: SceneInfo, windows: np.ndarray) -> np.ndarray:
+    """bool [K]: the cheaper of one read of the windows' union or one read each."""
     c0, r0 = windows[:, 0].min(), windows[:, 1].min()
     c1, r1 = windows[:, 2].max(), windows[:, 3].max()
     union = int((c1 - c0) * (r1 - r0)) + READ_OVERHEAD_PX
@@ -76,17 +99,17 @@ def _group_has_data(ds: Any, info: SceneInfo, windows: np.ndarray) -> np.ndarray
     if each < union:
         return np.array([_valid(ds, info, w).any() for w in windows], bool)
     valid = _valid(ds, info, (c0, r0, c1, r1))
-    table = np.zeros((valid.shape[0] + 1, valid.shape[1] + 1), np.int64)
-    table[1:, 1:] = valid.cumsum(0, dtype=np.int64).cumsum(1)
+    if valid.all() or not valid.any():  # the common cases: no table needed
+        return np.full(len(windows), bool(valid.flat[0]))
     x0, y0, x1, y1 = (windows[:, 0] - c0, windows[:, 1] - r0, windows[:, 2] - c0, windows[:, 3] - r0)
-    inside = table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
-    return inside > 0
+    return np.array([valid[a:b, c:d].any() for a, b, c, d in zip(y0.tolist(), y1.tolist(), x0.tolist(), x1.tolist())],
+                    bool)
 
 
 def _valid(ds: Any, info: SceneInfo, window: Any) -> np.ndarray:
     """bool [h, w]: valid pixels of the whole-pixel window (col0, row0, col1, row1)."""
     c0, r0, c1, r1 = (int(v) for v in window)
     win = Window(c0, r0, c1 - c0, r1 - r0)
-    if info.mask_kind == "mask":
+    if info.mask_kind == "mask":  # the dataset mask alone: no need to read the bands
         return ds.dataset_mask(window=win) > 0
-    return (ds.read_masks(list(info.bands), window=win) > 0).any(axis=0)
+    return _read_valid(ds, info, ds.read(list(info.bands), window=win), win)

@@ -13,9 +13,10 @@ import shapely.affinity
 from affine import Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from label_scenes import dense_oracle_box
 
 from fsanet_geo.geo.reader import open_scene
-from fsanet_geo.geodata import label_nodata
+from fsanet_geo.geodata import label_boxes, label_nodata
 from fsanet_geo.geodata.label_boxes import MAPPED, pixel_boxes
 from fsanet_geo.geodata.label_nodata import boxes_with_data
 
@@ -59,17 +60,31 @@ def test_a_pixel_rectangle_round_trips_through_the_affine(
     np.testing.assert_allclose(boxes[0], [c0, r0, c0 + w, r0 + h], rtol=0, atol=1e-6 * (1 + abs(c0) + abs(r0)))
 
 
+def test_large_features_are_densified_where_reprojection_bends_their_edges(monkeypatch: pytest.MonkeyPatch) -> None:
+    north_up = Affine(0.5, 0, 500_000, 0, -0.5, 5_000_000)
+    # a lon/lat rectangle across UTM 33N's central meridian (15 E): its southern edge bulges south
+    shape = shapely.box(15 - 0.0037, 45, 15 + 0.0063, 45.007)
+    expected = dense_oracle_box(shape, "EPSG:4326", "EPSG:32633", north_up)
+    boxes, _ = pixel_boxes(np.array([shape]), "EPSG:4326", "EPSG:32633", north_up)
+    np.testing.assert_allclose(boxes[0], expected, rtol=0, atol=1e-5)
+    monkeypatch.setattr(label_boxes, "DENSIFY_ABOVE_PX", np.inf)
+    corners_only, _ = pixel_boxes(np.array([shape]), "EPSG:4326", "EPSG:32633", north_up)
+    assert np.abs(corners_only[0] - expected).max() > 1e-2
+
+
 @pytest.mark.parametrize("kind", ["nodata", "mask"])
 @pytest.mark.parametrize("overhead", [0, 10**9])  # one read per box / one read per cell
 def test_boxes_with_data_matches_brute_force(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str,
                                              overhead: int) -> None:
     rng = np.random.default_rng(3)
     height, width = 90, 130
-    valid = np.zeros((height, width), bool)
-    for _ in range(25):  # scattered patches of data, mostly nodata
-        r, c = rng.integers(0, height), rng.integers(0, width)
-        valid[r : r + rng.integers(1, 6), c : c + rng.integers(1, 6)] = True
-    data = np.where(valid, 50, 0).astype(np.uint8)[None].repeat(2, axis=0)
+    in_band = np.zeros((2, height, width), bool)
+    for band in in_band:  # scattered patches of data, mostly nodata, different in each band
+        for _ in range(15):
+            r, c = rng.integers(0, height), rng.integers(0, width)
+            band[r : r + rng.integers(1, 6), c : c + rng.integers(1, 6)] = True
+    valid = in_band.any(axis=0)  # a pixel holds data when any band does
+    data = np.where(in_band, 50, 0).astype(np.uint8)
     path = tmp_path / f"{kind}.tif"
     profile = {"driver": "GTiff", "width": width, "height": height, "count": 2, "dtype": "uint8"}
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(
@@ -89,3 +104,6 @@ def test_boxes_with_data_matches_brute_force(tmp_path: Path, monkeypatch: pytest
     found = boxes_with_data(info, boxes)
     assert found.tolist() == expected
     assert 0 < sum(expected) < len(expected)
+    band2_only = [valid[int(b[1]):int(np.ceil(b[3])), int(b[0]):int(np.ceil(b[2]))].any() and not
+                  in_band[0, int(b[1]):int(np.ceil(b[3])), int(b[0]):int(np.ceil(b[2]))].any() for b in boxes]
+    assert any(band2_only)  # the second band decides some boxes
