@@ -31,8 +31,8 @@ from affine import Affine
 
 from fsanet_geo.errors import ConfigError
 
-LABEL_DENSIFY_STEPS = 16
-"""Polygon / line edges are split into pieces of at most 1/16 of the feature's extent before reprojection."""
+LABEL_DENSIFY_STEPS = 8
+"""Polygon / line edges are split into pieces of at most 1/8 of the feature's extent before reprojection."""
 
 DENSIFY_ABOVE_PX = 32.0
 """Only features whose box (from their vertices) is longer than this, pixels, are densified."""
