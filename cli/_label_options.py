@@ -8,14 +8,15 @@ defined once, and the one function that turns their values into library inputs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from fsanet_geo.geodata.types import LabelOptions, LabelSource
-
 from fsanet_cli._common import parse_csv
 from fsanet_cli._options import EXISTING_FILE
+
+if TYPE_CHECKING:  # the geodata modules import rasterio: not at CLI start-up
+    from fsanet_geo.geodata.types import LabelOptions, LabelSource
 
 
 def scene_option(help: str = "Raster scene (GeoTIFF, COG, VRT, https:// or s3:// URL); repeat with one --labels "
@@ -60,6 +61,7 @@ def label_inputs(
 ) -> tuple[list[LabelSource], LabelOptions]:
     """The sources (``--scene/--labels`` pairs, then the rows of ``--scenes``) and label options."""
     from fsanet_geo.geodata.sources import pair_sources, read_scene_list
+    from fsanet_geo.geodata.types import LabelOptions
 
     sources = pair_sources(scene or [], labels or [])
     if scenes is not None:

@@ -139,7 +139,8 @@ def check(
                   "--bands": bands}
     given = [flag for flag, value in label_only.items() if value is not None]
     if given:
-        raise typer.BadParameter(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} scenes with labels (--scene/--labels or --scenes)")
+        verb = "needs" if len(given) == 1 else "need"
+        raise typer.BadParameter(f"{', '.join(given)} {verb} scenes with labels (--scene/--labels or --scenes)")
 
     from fsanet_geo.data.dataset import build_dataset
 
