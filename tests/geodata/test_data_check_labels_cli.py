@@ -33,7 +33,7 @@ def scene_and_labels(tmp_path: Path) -> tuple[Path, Path]:
     return scene, labels
 
 
-def test_check_prints_counts_per_scene_and_sizes_per_class(scene_and_labels: tuple[Path, Path], tmp_path: Path) -> None:
+def test_check_prints_counts_per_scene_and_sizes_per_class(scene_and_labels: tuple[Path, Path]) -> None:
     scene, labels = scene_and_labels
     result = runner.invoke(app, ["data", "check", "--scene", str(scene), "--labels", str(labels),
                                  "--class-field", "cls", "--classes", "car,ship"])
@@ -49,7 +49,7 @@ def test_check_prints_counts_per_scene_and_sizes_per_class(scene_and_labels: tup
 def test_check_reads_a_scene_list_and_sums_scenes(scene_and_labels: tuple[Path, Path], tmp_path: Path) -> None:
     scene, labels = scene_and_labels
     csv = tmp_path / "list.csv"
-    csv.write_text("scene,labels,split\na.tif,a.gpkg,train\na.tif,a.gpkg,val\n")
+    csv.write_text(f"scene,labels,split\n{scene.name},{labels.name},train\n{scene.name},{labels.name},val\n")
     result = runner.invoke(app, ["data", "check", "--scenes", str(csv), "--class-field", "cls"])
     assert result.exit_code == 0, result.output
     assert row(result.output, "all") == ["all", "14", "10", "4", "2", "2", "0", "0", "0"]
