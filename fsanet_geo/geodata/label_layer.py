@@ -77,7 +77,7 @@ def read_label_layer(path: str, layer: str | None = None, class_field: str | Non
     try:
         frame = geopandas.read_file(path, layer=layer, engine="pyogrio")
     except Exception as exc:  # noqa: BLE001 - any read failure is the file's
-        raise DatasetError(f"cannot read labels {shown}: {first_line(exc)}") from exc
+        raise DatasetError(f"cannot read labels {shown}: {_reason(exc)}") from exc
     if class_field is None:
         names = np.full(len(frame), layer_class_name(path, layer_name), dtype=object)
     elif class_field not in frame.columns or class_field == frame.geometry.name:
@@ -103,12 +103,18 @@ def _layer_name(path: str, layer: str | None) -> str | None:
     try:
         layers = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
     except Exception as exc:  # noqa: BLE001 - unreadable: say so with GDAL's reason
-        raise DatasetError(f"cannot read labels {display_location(path)}: {first_line(exc)}") from exc
+        raise DatasetError(f"cannot read labels {display_location(path)}: {_reason(exc)}") from exc
     if layer is None:
         return layers[0] if layers else None
     if layer not in layers:
         raise DatasetError(f"labels {display_location(path)} have no layer {layer!r} (layers: {', '.join(layers)})")
     return layer
+
+
+def _reason(exc: BaseException) -> str:
+    """GDAL's reason, short: its long "not recognized ... specify the driver" text becomes one phrase."""
+    detail = first_line(exc)
+    return "not a vector format GDAL can read" if "not recognized as" in detail else detail
 
 
 def _class_text(value: Any) -> str | None:

@@ -148,6 +148,9 @@ def test_errors_name_the_file_and_the_problem(tmp_path: Path) -> None:
         load_scene_labels(LabelSource(str(scene), str(labels), layer="trucks"), LabelOptions())
     with pytest.raises(DatasetError, match=r"^labels .*nope.gpkg do not exist$"):
         load_scene_labels(LabelSource(str(scene), str(tmp_path / "nope.gpkg")), LabelOptions())
+    (tmp_path / "text.gpkg").write_text("not a GeoPackage")
+    with pytest.raises(DatasetError, match=r"^cannot read labels .*text.gpkg: not a vector format GDAL can read$"):
+        load_scene_labels(LabelSource(str(scene), str(tmp_path / "text.gpkg")), LabelOptions())
     assert load_scene_labels(source, LabelOptions()).counts.kept == 1  # class "cars", the layer's name
     no_crs = write_labels(tmp_path / "nocrs.gpkg", [pixel_polygon(ROTATED, 2, 2, 6, 6)], None)
     with pytest.raises(ConfigError, match=r"^labels .*nocrs.gpkg have no CRS but scene .*rot.tif is in EPSG:32633"):
