@@ -20,15 +20,19 @@ _COLUMNS = (("read", "read"), ("kept", "kept"), ("clipped", "clipped"), ("outsid
 def print_label_check(label_set: LabelSet, *, aoi: str | None = None) -> None:
     """The per-scene table (read, kept, clipped, dropped by reason), then objects per class and size."""
     scenes = Table(title="Labels per scene (kept includes clipped; the rest were dropped)", title_justify="left")
+    with_split = any(scene.source.split for scene in label_set.scenes)  # a --scenes list's split column
     scenes.add_column("scene")
     scenes.add_column("labels")
+    if with_split:
+        scenes.add_column("split")
     for _, title in _COLUMNS:
         scenes.add_column(title, justify="right")
     for scene in label_set.scenes:
         layer = location_name(scene.source.labels) + (f"|{scene.source.layer}" if scene.source.layer else "")
-        scenes.add_row(location_name(scene.info.path), layer, *_cells(scene.counts))
+        split = [scene.source.split or "auto"] if with_split else []
+        scenes.add_row(location_name(scene.info.path), layer, *split, *_cells(scene.counts))
     if len(label_set.scenes) > 1:
-        scenes.add_row("all", "", *_cells(total_counts(label_set)), style="bold")
+        scenes.add_row("all", "", *([""] if with_split else []), *_cells(total_counts(label_set)), style="bold")
     print_table(scenes)
     sizes = set_size_range_counts(label_set)
     per_class = Table(title="Kept objects per class and AI-TOD size (square root of box area, pixels)",
