@@ -10,8 +10,17 @@ from pathlib import Path
 
 import typer
 
-from fsanet_cli._common import handle_errors
+from fsanet_cli._common import fail, handle_errors
 from fsanet_cli._help import HelpCommand
+from fsanet_cli._label_options import (
+    class_field_option,
+    classes_option,
+    label_inputs,
+    labels_option,
+    point_box_option,
+    scene_option,
+    scenes_list_option,
+)
 from fsanet_cli._options import (
     DatasetKind,
     SplitChoice,
@@ -99,9 +108,39 @@ def check(
     split: SplitChoice = split_option(),
     ann: Path | None = ann_option(),
     images: Path | None = image_folder_option(),
+    scene: list[str] | None = scene_option(),
+    labels: list[str] | None = labels_option(),
+    scenes: Path | None = scenes_list_option(),
+    class_field: str | None = class_field_option(),
+    classes: str | None = classes_option(),
+    point_box: float | None = point_box_option(),
+    aoi: Path | None = typer.Option(None, "--aoi", exists=True, dir_okay=False, show_default="whole scenes",
+                                    help="Polygons labelled exhaustively (vector file, any CRS): objects centred "
+                                         "outside them are counted as outside."),
+    bands: str | None = typer.Option(None, "--bands", help="1-based bands to read, e.g. 3,2,1.",
+                                     show_default="the non-alpha bands"),
 ) -> None:
-    """Load a data set with the training rules and report what is kept, repaired and dropped."""
+    """Load a data set with the training rules and report what is kept, repaired and dropped.
+
+    With --scene/--labels (or --scenes) check GeoTIFF scenes and their vector labels instead: per
+    scene the features read, kept, clipped and dropped by reason, and the kept objects per class
+    and AI-TOD size. Exit code 1 when no object is kept.
+    """
     import warnings
+
+    if scene or labels or scenes is not None:
+        if data_root is not None or ann is not None or images is not None:
+            raise typer.BadParameter("--scene/--labels/--scenes check scene labels; --data-root, --ann and "
+                                     "--images check a COCO set: give one kind")
+        _check_labels(scene, labels, scenes, class_field=class_field, classes=classes, point_box=point_box,
+                      aoi=aoi, bands=bands)
+        return
+    label_only = {"--class-field": class_field, "--classes": classes, "--point-box": point_box, "--aoi": aoi,
+                  "--bands": bands}
+    given = [flag for flag, value in label_only.items() if value is not None]
+    if given:
+        verb = "needs" if len(given) == 1 else "need"
+        raise typer.BadParameter(f"{', '.join(given)} {verb} scenes with labels (--scene/--labels or --scenes)")
 
     from fsanet_geo.data.dataset import build_dataset
 
@@ -122,3 +161,21 @@ def check(
            f"{s.annotations} annotations: {s.kept} kept, {s.clipped} clipped, {s.outside} outside dropped, "
            f"{s.tiny} under 1 px dropped, {s.crowd} crowd/ignore", soft_wrap=True)
     eprint(f"training boxes per class: {per_class}", soft_wrap=True)
+
+
+def _check_labels(
+    scene: list[str] | None, labels: list[str] | None, scenes: Path | None, *, class_field: str | None,
+    classes: str | None, point_box: float | None, aoi: Path | None, bands: str | None,
+) -> None:
+    """``fsanet data check --scene/--labels``: load the label set as training does and report it."""
+    from fsanet_geo.geodata.labels import load_label_set
+
+    from fsanet_cli._label_report import print_label_check
+
+    sources, options = label_inputs(scene, labels, scenes, class_field=class_field, classes=classes,
+                                    point_box=point_box, bands=bands)
+    label_set = load_label_set(sources, options, aoi=str(aoi) if aoi is not None else None)
+    print_label_check(label_set, aoi=str(aoi) if aoi is not None else None)
+    if label_set.num_objects == 0:
+        fail(f"no object kept in {len(label_set.scenes)} scene(s): training would have nothing to learn "
+             "(see the dropped columns above)", 1)
