@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from fsanet_geo.errors import ConfigError
-
-
-def comma_list(value: str | None, flag: str) -> list[str] | None:
-    """``"a, b"`` -> ``["a", "b"]`` (None stays None); an empty item is a ConfigError naming ``flag``."""
-    if value is None:
-        return None
-    items = [v.strip() for v in value.split(",")]
-    if not all(items):
-        raise ConfigError(f"{flag} {value!r} has an empty item: give names separated by commas")
-    return items
-
-
-def band_list(value: str | None) -> list[int] | None:
-    """``"4,3,2"`` -> ``[4, 3, 2]``; anything but positive integers is a ConfigError."""
-    items = comma_list(value, "--bands")
-    if items is None:
-        return None
-    try:
-        bands = [int(v) for v in items]
-    except ValueError:
-        raise ConfigError(f"--bands {value!r}: give 1-based band numbers, e.g. 3,2,1") from None
-    if any(b < 1 for b in bands):
-        raise ConfigError(f"--bands {value!r}: bands are numbered from 1")
-    return bands
+from fsanet_cli._label_options import label_inputs
 
 
 def scene_data(
@@ -40,17 +17,14 @@ def scene_data(
 ) -> dict[str, Any]:
     """The JSON-safe :class:`~fsanet_geo.train.scene_config.SceneData` dict of the options
     (``--scene``/``--labels`` pairs first, then the rows of ``--scenes``); validated."""
-    import dataclasses
-
-    from fsanet_geo.geodata.sources import pair_sources, read_scene_list
     from fsanet_geo.train.scene_config import SceneData
 
-    sources = list(pair_sources(scenes, labels)) if (scenes or labels) else []
-    if scene_list is not None:
-        sources += read_scene_list(scene_list)
+    sources, options = label_inputs(scenes, labels, scene_list, class_field=class_field, classes=classes,
+                                    point_box=point_box, bands=bands)
     given: dict[str, Any] = {
-        "class_field": class_field, "classes": comma_list(classes, "--classes"), "point_box": point_box,
-        "bands": band_list(bands), "aoi": None if aoi is None else str(aoi), "val_fraction": val_fraction,
+        "class_field": options.class_field, "classes": list(options.classes) if options.classes else None,
+        "point_box": options.point_box, "bands": list(options.bands) if options.bands else None,
+        "aoi": None if aoi is None else str(aoi), "val_fraction": val_fraction,
         "val_aoi": None if val_aoi is None else str(val_aoi), "val_block": val_block, "object_share": object_share,
         "chips_per_epoch": chips_per_epoch,
     }
