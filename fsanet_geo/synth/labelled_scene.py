@@ -83,7 +83,7 @@ def make_labelled_scene(
     truth = truth_geodataframe(scene.boxes, scene.labels, transform, SCENE_CRS, class_names=list(classes))
     labels = truth[["class_name", "geometry"]].rename(columns={"class_name": "class"}).to_crs(label_crs)
     corner = size - holdout
-    block = shapely.box(*(transform * (corner, size)), *(transform * (size, corner)))
+    block = shapely.box(*(transform @ (corner, size)), *(transform @ (size, corner)))
     block_frame = geopandas.GeoDataFrame({"name": ["holdout"]}, geometry=[block], crs=SCENE_CRS).to_crs(label_crs)
     for frame, path in ((labels, paths[1]), (block_frame, paths[2])):
         with atomic_path(path, overwrite=overwrite) as tmp:

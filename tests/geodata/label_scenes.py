@@ -14,7 +14,7 @@ import shapely.affinity
 from affine import Affine
 from pyproj import Transformer
 
-ROTATED = Affine.translation(500_000, 5_000_000) * Affine.rotation(30) * Affine.shear(10, 0) * Affine.scale(2, -3)
+ROTATED = Affine.translation(500_000, 5_000_000) @ Affine.rotation(30) @ Affine.shear(10, 0) @ Affine.scale(2, -3)
 """A rotated and sheared pixel -> EPSG:32633 affine (2 m x 3 m pixels)."""
 
 WIDTH, HEIGHT = 40, 30
