@@ -10,8 +10,17 @@ from pathlib import Path
 
 import typer
 
-from fsanet_cli._common import handle_errors
+from fsanet_cli._common import fail, handle_errors
 from fsanet_cli._help import HelpCommand
+from fsanet_cli._label_options import (
+    class_field_option,
+    classes_option,
+    label_inputs,
+    labels_option,
+    point_box_option,
+    scene_option,
+    scenes_list_option,
+)
 from fsanet_cli._options import (
     DatasetKind,
     SplitChoice,
@@ -99,9 +108,39 @@ def check(
     split: SplitChoice = split_option(),
     ann: Path | None = ann_option(),
     images: Path | None = image_folder_option(),
+    scene: list[str] | None = scene_option(),
+    labels: list[str] | None = labels_option(),
+    scenes: Path | None = scenes_list_option(),
+    class_field: str | None = class_field_option(),
+    classes: str | None = classes_option(),
+    point_box: float | None = point_box_option(),
+    aoi: Path | None = typer.Option(None, "--aoi", exists=True, dir_okay=False, show_default="whole scenes",
+                                    help="Polygons labelled exhaustively (vector file, any CRS): objects centred "
+                                         "outside them are counted as outside."),
+    bands: str | None = typer.Option(None, "--bands", help="1-based bands to read, e.g. 3,2,1.",
+                                     show_default="the non-alpha bands"),
 ) -> None:
-    """Load a data set with the training rules and report what is kept, repaired and dropped."""
+    """Load a data set with the training rules and report what is kept, repaired and dropped.
+
+    With --scene/--labels (or --scenes) check GeoTIFF scenes and their vector labels instead: per
+    scene the features read, kept, clipped and dropped by reason, and the kept objects per class
+    and AI-TOD size. Exit code 1 when no object is kept.
+    """
     import warnings
+
+    if scene or labels or scenes is not None:
+        if data_root is not None or ann is not None or images is not None:
+            raise typer.BadParameter("--scene/--labels/--scenes check scene labels; --data-root, --ann and "
+                                     "--images check a COCO set: give one kind")
+        _check_labels(scene, labels, scenes, class_field=class_field, classes=classes, point_box=point_box,
+                      aoi=aoi, bands=bands)
+        return
+    label_only = {"--class-field": class_field, "--classes": classes, "--point-box": point_box, "--aoi": aoi,
+                  "--bands": bands}
+    given = [flag for flag, value in label_only.items() if value is not None]
+    if given:
+        verb = "needs" if len(given) == 1 else "need"
+        raise typer.BadParameter(f"{', '.join(given)} {verb} scenes with labels (--scene/--labels or --scenes)")
 
     from fsanet_geo.data.dataset import build_dataset
 
@@ -124,6 +163,24 @@ def check(
     eprint(f"training boxes per class: {per_class}", soft_wrap=True)
 
 
+def _check_labels(
+    scene: list[str] | None, labels: list[str] | None, scenes: Path | None, *, class_field: str | None,
+    classes: str | None, point_box: float | None, aoi: Path | None, bands: str | None,
+) -> None:
+    """``fsanet data check --scene/--labels``: load the label set as training does and report it."""
+    from fsanet_geo.geodata.labels import load_label_set
+
+    from fsanet_cli._label_report import print_label_check
+
+    sources, options = label_inputs(scene, labels, scenes, class_field=class_field, classes=classes,
+                                    point_box=point_box, bands=bands)
+    label_set = load_label_set(sources, options, aoi=str(aoi) if aoi is not None else None)
+    print_label_check(label_set, aoi=str(aoi) if aoi is not None else None)
+    if label_set.num_objects == 0:
+        fail(f"no object kept in {len(label_set.scenes)} scene(s): training would have nothing to learn "
+             "(see the dropped columns above)", 1)
+
+
 class ChipFormat(str, Enum):
     """Image format of exported chips."""
 
@@ -136,26 +193,17 @@ class ChipFormat(str, Enum):
 def export_chips_command(
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder (train/, val/, export.json).",
                                file_okay=False),
-    scene: list[str] | None = typer.Option(
-        None, "--scene", show_default=False, metavar="SCENE",
-        help="Raster scene (GeoTIFF, COG, VRT, https:// or s3:// URL); repeat with one --labels each."),
-    labels: list[str] | None = typer.Option(
-        None, "--labels", show_default=False, metavar="LABELS",
-        help="Vector labels of the --scene at the same position (any format GDAL reads; "
-        "FILE|layername=NAME picks a layer)."),
-    scenes: Path | None = typer.Option(None, "--scenes", exists=True, dir_okay=False,
-                                       help="CSV of scenes: header scene,labels[,split][,layer]; paths relative to it."),
-    class_field: str | None = typer.Option(None, "--class-field", help="Attribute holding each feature's class.",
-                                           show_default="one class named after the layer"),
-    classes: str | None = typer.Option(None, "--classes", help="Classes to keep, in label order, e.g. car,truck.",
-                                       show_default="all found, sorted by name"),
-    point_box: float | None = typer.Option(None, "--point-box", min=0.01, metavar="METRES",
-                                           help="Side of the square box drawn around point features, metres.",
-                                           show_default="points refused"),
-    bands: str | None = typer.Option(None, "--bands", help="1-based bands to read (3,2,1).",
-                                     show_default="as detect chooses"),
-    aoi: Path | None = typer.Option(None, "--aoi", help="Polygons labelled exhaustively (chips stay inside).",
-                                    show_default="the whole raster", dir_okay=False),
+    scene: list[str] = scene_option(),
+    labels: list[str] = labels_option(),
+    scenes: Path | None = scenes_list_option(),
+    class_field: str | None = class_field_option(),
+    classes: str | None = classes_option(),
+    point_box: float | None = point_box_option(),
+    bands: str | None = typer.Option(None, "--bands", metavar="B,B,B", help="1-based raster bands to read.",
+                                     show_default="as fsanet detect picks"),
+    aoi: Path | None = typer.Option(None, "--aoi", exists=True, dir_okay=False, metavar="VECTOR",
+                                    help="Area labelled exhaustively; chips stay inside it.",
+                                    show_default="the whole rasters"),
     chip_size: int = typer.Option(800, "--chip-size", min=32, help="Chip side in pixels (the model's input size)."),
     chips: int | None = typer.Option(None, "--chips", min=1, help="Training chips to write.",
                                      show_default="train area / chip area, at least objects / 4"),
@@ -163,9 +211,10 @@ def export_chips_command(
                                        help="Share of chips centred on a labelled object."),
     val_fraction: float = typer.Option(0.0, "--val-fraction", min=0.0, max=0.95,
                                        help="Share of spatial blocks held out as a val split."),
-    val_block: int = typer.Option(2048, "--val-block", min=32, help="Side of the validation blocks in pixels."),
-    val_aoi: Path | None = typer.Option(None, "--val-aoi", help="Polygons whose bounding windows are the val split.",
-                                        dir_okay=False),
+    val_block: int | None = typer.Option(None, "--val-block", min=32, metavar="PIXELS",
+                                         help="Side of the validation blocks.", show_default="2 chips"),
+    val_aoi: Path | None = typer.Option(None, "--val-aoi", exists=True, dir_okay=False, metavar="VECTOR",
+                                        help="Validate on these polygons instead of --val-fraction."),
     image_format: ChipFormat = typer.Option(ChipFormat.png, "--format", help="Chip image format (tif: georeferenced)."),
     seed: int = seed_option(help="Random seed: same seed, same chips."),
     overwrite: bool = overwrite_option("Replace a non-empty output folder."),
@@ -173,21 +222,14 @@ def export_chips_command(
     """Write the training chips of GeoTIFF scenes + vector labels as a COCO set (PNG or GeoTIFF)."""
     from fsanet_geo.geodata.export_chips import export_chips
     from fsanet_geo.geodata.labels import load_label_set
-    from fsanet_geo.geodata.sources import pair_sources, read_scene_list
     from fsanet_geo.geodata.spatial_split import spatial_split
-    from fsanet_geo.geodata.types import LabelOptions
+    from fsanet_geo.train.scene_config import VAL_BLOCK_CHIPS
 
-    from fsanet_cli._common import parse_csv
-
-    sources = pair_sources(scene or [], labels or []) + (read_scene_list(scenes) if scenes is not None else [])
-    if not sources:
-        raise typer.BadParameter("name the scenes with --scene A.tif --labels A.gpkg or --scenes list.csv")
-    chosen = parse_csv(classes, str, "--classes")
-    band_list = parse_csv(bands, int, "--bands")
-    options = LabelOptions(class_field=class_field, classes=tuple(chosen) if chosen else None, point_box=point_box,
-                           bands=tuple(band_list) if band_list else None)
+    sources, options = label_inputs(scene, labels, scenes, class_field=class_field, classes=classes,
+                                    point_box=point_box, bands=bands)
     label_set = load_label_set(sources, options, aoi=None if aoi is None else str(aoi))
-    splits = spatial_split(label_set, val_fraction=val_fraction, block_size=val_block, seed=seed,
+    block = val_block if val_block is not None else VAL_BLOCK_CHIPS * chip_size
+    splits = spatial_split(label_set, val_fraction=val_fraction, block_size=block, seed=seed,
                            val_aoi=None if val_aoi is None else str(val_aoi), chip_size=chip_size)
     with counting_bar("writing chips") as progress:
         done = export_chips(label_set, splits, out, chip_size=chip_size, chips=chips, seed=seed,

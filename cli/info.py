@@ -66,7 +66,8 @@ def info(
     extra = {k: v for k, v in metadata.items() if k not in ("format", "format_version", "config")}
     if as_json:
         typer.echo(json.dumps({"config": config.to_dict(), "metadata": extra,
-                               "gsd": imagery.gsd, "levels": imagery.levels}, indent=2))
+                               "gsd": imagery.gsd, "levels": imagery.levels,
+                               "bands": imagery.bands}, indent=2))
         return
     table = Table(title=str(checkpoint), show_header=True)
     table.add_column("setting")
@@ -79,6 +80,7 @@ def info(
     levels = imagery.levels
     table.add_row(f"levels at {imagery.percentiles[0]:g}-{imagery.percentiles[1]:g}%",
                   "; ".join(f"{lo:g}..{hi:g}" for lo, hi in zip(*levels)) if levels else "unknown (0..255)")
+    table.add_row("bands", ",".join(str(b) for b in imagery.bands) if imagery.bands else "detect's choice")
     for key, value in extra.items():
         table.add_row(f"metadata: {key}", value)
     print_data(table)

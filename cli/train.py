@@ -22,6 +22,15 @@ from rich.markup import escape
 from fsanet_cli._common import handle_errors, launch_torchrun, missing_parameter
 from fsanet_cli._options import DatasetKind, apply_threads, threads_option
 from fsanet_cli._render import console, plural, print_table
+from fsanet_cli._label_options import (
+    class_field_option,
+    classes_option,
+    labels_option,
+    point_box_option,
+    scene_option,
+    scenes_list_option,
+)
+from fsanet_cli._scene_data import scene_data
 
 
 class OptimizerKind(str, Enum):
@@ -45,7 +54,8 @@ def train(
     images: Path = typer.Option(None, "--images", **_DIR, help="Training image folder."),
     val_ann: Path = typer.Option(None, "--val-ann", **_FILE, help="Validation annotations (COCO JSON)."),
     val_images: Path = typer.Option(None, "--val-images", **_DIR, help="Validation image folder."),
-    model: str = typer.Option(None, "--model", help="Model preset.", show_default="fsanet_r50"),
+    model: str = typer.Option(None, "--model", help="Model preset.",
+                              show_default="the --init-weights checkpoint's, else fsanet_r50"),
     epochs: int = typer.Option(None, "--epochs", min=1, help="Epochs.", show_default="the recipe's"),
     batch_size: int = typer.Option(None, "--batch-size", min=1,
                                    help="Images per process and step.", show_default="8"),
@@ -77,7 +87,8 @@ def train(
                                             help="'imagenet' or a local backbone weights file.",
                                             show_default="none, random init"),
     init_weights: Path = typer.Option(None, "--init-weights", **_FILE,
-                                      help="Start from this checkpoint's weights (fine-tuning)."),
+                                      help="Start from this checkpoint's weights and preset (fine-tuning); "
+                                           "classes matched by name, new ones start fresh."),
     warmup_iters: int = typer.Option(None, "--warmup-iters", min=0,
                                      help="Linear warm-up iterations.", show_default="the recipe's 500"),
     flip_v: float = typer.Option(None, "--flip-v", min=0.0, max=1.0, help="Vertical flip probability.",
@@ -98,15 +109,41 @@ def train(
                                    "recorded in the checkpoints for fsanet detect --gsd auto.",
                               show_default="unknown, not recorded"),
     threads: int = threads_option(),
+    scene: list[str] = scene_option(),
+    labels: list[str] = labels_option(),
+    scene_list: Path = scenes_list_option(),
+    class_field: str = class_field_option(),
+    classes: str = classes_option(),
+    point_box: float = point_box_option(),
+    bands: str = typer.Option(None, "--bands", metavar="B,B,B", help="1-based raster bands to train on.",
+                              show_default="as fsanet detect picks"),
+    aoi: Path = typer.Option(None, "--aoi", **_FILE, metavar="VECTOR",
+                             help="Area labelled exhaustively; chips stay inside it.",
+                             show_default="the whole rasters"),
+    val_fraction: float = typer.Option(None, "--val-fraction", min=0.0, max=0.99,
+                                       help="Share of the labelled area held out in spatial blocks.",
+                                       show_default="0.2"),
+    val_aoi: Path = typer.Option(None, "--val-aoi", **_FILE, metavar="VECTOR",
+                                 help="Validate on these polygons instead of --val-fraction."),
+    val_block: int = typer.Option(None, "--val-block", min=32, metavar="PIXELS",
+                                  help="Side of the validation blocks.", show_default="2 chips"),
+    object_share: float = typer.Option(None, "--object-share", min=0.0, max=1.0,
+                                       help="Share of chips centred on a labelled object.",
+                                       show_default="0.5"),
+    chips_per_epoch: int = typer.Option(None, "--chips-per-epoch", min=1,
+                                        help="Training chips per epoch.", show_default="from the labelled area"),
 ) -> None:
     """Train a detector; progress on stderr, checkpoints and metrics in the work dir."""
     apply_threads(threads)
-    if not resume and data_root is None and ann is None and images is None:  # no data at all
-        missing_parameter("option", "--data-root DIR", "Give the AI-TOD root, or --ann FILE and --images DIR.")
+    on_scenes = bool(scene or labels or scene_list)
+    if not resume and data_root is None and ann is None and images is None and not on_scenes:  # no data at all
+        missing_parameter("option", "--data-root DIR",
+                          "Give the AI-TOD root, --ann FILE and --images DIR, or --scene RASTER --labels VECTOR.")
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         raise typer.Exit(launch_torchrun(nproc))
     from fsanet_geo.train import TrainConfig
     from fsanet_geo.train import train as run_training
+    from fsanet_geo.train.finetune import preset_for_run
     from fsanet_geo.train.workdir import resumed_config
 
     given: dict[str, Any] = {
@@ -121,6 +158,12 @@ def train(
         "init_weights": init_weights, "warmup_iters": warmup_iters, "gsd": gsd, "checkpoint_every": checkpoint_every,
     }
     given = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
+    if on_scenes and not resume:
+        given["dataset"] = _scenes_dataset(data_root, ann, dataset)
+        given["scene_data"] = scene_data(
+            scene or [], labels or [], scene_list, class_field=class_field, classes=classes, point_box=point_box,
+            bands=bands, aoi=aoi, val_fraction=val_fraction, val_aoi=val_aoi, val_block=val_block,
+            object_share=object_share, chips_per_epoch=chips_per_epoch)
     if resume:
         if work_dir is None:
             from fsanet_geo.errors import ConfigError
@@ -129,9 +172,9 @@ def train(
         config = resumed_config(work_dir, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
                                 **given)
     else:
-        name = model or "fsanet_r50"
+        name = preset_for_run(model, init_weights)
         _check_preset(name)
-        if dataset is None:
+        if dataset is None and not on_scenes:
             given["dataset"] = "aitod"
         if given["dataset"] == "aitod" and data_root is not None:
             from fsanet_geo.data.aitod_splits import default_splits
@@ -153,8 +196,20 @@ def train(
     _summary(result)
 
 
+def _scenes_dataset(data_root: Path | None, ann: Path | None, dataset: Any) -> str:
+    """``"scenes"``, or a ConfigError when another data source is given too."""
+    if data_root is not None or ann is not None or dataset is not None:
+        from fsanet_geo.errors import ConfigError
+
+        raise ConfigError("--scene/--scenes train on rasters + vector labels: leave out --data-root, --ann and --dataset")
+    return "scenes"
+
+
 def _splits_line(config: Any) -> None:
     """The run's first line: which data it trains on and which split picks ``best``."""
+    if config.dataset == "scenes":
+        _scenes_line(config)
+        return
     if config.train_ann:
         train = f"training on {config.train_ann}"
     else:
@@ -165,6 +220,19 @@ def _splits_line(config: Any) -> None:
     val = str(config.val_ann) if config.val_ann else repr(config.val_split)
     note = ": the split fsanet eval reports, so AP on it is not a held-out score" if val == "'test'" else ""
     console.print(f"{train}, validating on {val} (best is picked on it){note}")
+
+
+def _scenes_line(config: Any) -> None:
+    scenes = config.scenes
+    train = f"training on {plural(len(scenes.sources), 'scene')} with vector labels"
+    if not config.validates:
+        console.print(f"{train}; no validation (best is not kept)")
+    elif scenes.val_aoi:
+        console.print(f"{train}, validating on the blocks of {scenes.val_aoi} (best is picked on them)")
+    else:
+        held = f"{scenes.val_fraction:.0%} of the labelled area in spatial blocks" if scenes.val_fraction else ""
+        named = "the scenes marked val" if scenes.has_val_scenes else ""
+        console.print(f"{train}, validating on {' and '.join(x for x in (held, named) if x)} (best is picked on it)")
 
 
 def _is_main_process() -> bool:
@@ -250,6 +318,18 @@ class _TrainProgress:
             console.print(f"epoch {event.epoch} validation: AP {_pct(m.get('AP'))} "
                           f"AP50 {_pct(m.get('AP50'))} "
                           f"APvt {_pct(m.get('APvt'))} APt {_pct(m.get('APt'))}")
+            _class_lines(m)
+
+
+def _class_lines(metrics: dict[str, Any]) -> None:
+    """Precision and recall at the model's score threshold, overall and per class."""
+    classes = metrics.get("classes")
+    if not classes:
+        return
+    parts = ", ".join(f"{name} P {_pct(c['precision'])} R {_pct(c['recall'])} ({c['tp'] + c['fn']})"
+                      for name, c in classes.items())
+    console.print(f"  at score >= {metrics.get('score_thr', 0.05):g}, IoU 0.5: P {_pct(metrics.get('precision'))} "
+                  f"R {_pct(metrics.get('recall'))}; {parts}", markup=False)
 
 
 def _pct(value: float | None) -> str:

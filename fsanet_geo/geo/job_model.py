@@ -17,9 +17,10 @@ class CheckpointStandIn:
     """A predictor-shaped object with a checkpoint's ``config`` and ``class_names`` and no
     weights; it only serves the checks made before any pixel is read, never called."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, imagery: Any = None) -> None:
         self.config = config
         self.class_names = list(config.class_names)
+        self.imagery = imagery
 
     def __call__(self, images: Any) -> list[dict[str, Any]]:  # pragma: no cover - never run
         raise TypeError("a checkpoint stand-in has no weights; load the model to predict")
@@ -29,10 +30,12 @@ def checkpoint_stand_in(weights: Path) -> CheckpointStandIn | None:
     """The stand-in of checkpoint ``weights``, or None when its metadata does not read
     (the model load then reports why, in its own words)."""
     from fsanet_geo.errors import FsanetError
-    from fsanet_geo.model.checkpoint import read_checkpoint_config
+    from fsanet_geo.model.checkpoint import read_checkpoint_config, read_checkpoint_metadata
+    from fsanet_geo.model.imagery import imagery_from_metadata
 
     try:
-        return CheckpointStandIn(read_checkpoint_config(weights))
+        return CheckpointStandIn(read_checkpoint_config(weights),
+                                 imagery_from_metadata(read_checkpoint_metadata(weights), str(weights)))
     except (FsanetError, OSError, ValueError):
         return None
 

@@ -148,8 +148,9 @@ class SceneRun:
         in_channels = predictor_config(predictor, "in_channels")
         class_names = [str(c) for c in (getattr(predictor, "class_names", None) or [])]
         keep = class_filter(settings.classes, class_names)
+        imagery = getattr(predictor, "imagery", None)
         scenes = open_tiled_scenes(scene_paths, settings, tile, overlap, in_channels, warn=warn,
-                                   model_gsd=getattr(getattr(predictor, "imagery", None), "gsd", None))
+                                   model_gsd=getattr(imagery, "gsd", None), model_bands=getattr(imagery, "bands", None))
         if not scenes:
             raise RasterError(f"the area of interest {settings.aoi} misses every scene")
         predict = TilePredictor(predictor, device, settings, keep)

@@ -52,6 +52,7 @@ def open_tiled_scenes(
     *,
     warn: bool = True,
     model_gsd: float | None = None,
+    model_bands: Sequence[int] | None = None,
 ) -> list[TiledScene]:
     """Open and check every scene (bands, CRS) and cut it into tiles.
 
@@ -59,12 +60,13 @@ def open_tiled_scenes(
     (:class:`NotGeoreferencedWarning`) when ``warn``, and its outputs are in pixels; it cannot
     be mixed with georeferenced scenes. ``settings.gsd`` and ``model_gsd`` (metres) decide a
     resampling; tiles then cover ``tile_size`` model pixels, and a :class:`~fsanet_geo.errors.Notice`
-    says so once (when ``warn``). With ``settings.aoi`` only the tiles touching the area are kept,
+    says so once (when ``warn``). Without ``settings.bands``, a scene is read in the bands the model
+    was trained on (``model_bands``) when it has them. With ``settings.aoi`` only the tiles touching the area are kept,
     and a scene the area misses is left out (a :class:`SceneSkippedWarning` when ``warn``).
     """
     scenes = []
     for p in paths:
-        info = open_scene(p, bands=settings.bands, in_channels=in_channels)
+        info = _open(p, settings.bands, model_bands, in_channels)
         transform = info.transform
         if info.crs is None:
             if not settings.allow_no_crs:
@@ -86,3 +88,17 @@ def open_tiled_scenes(
         scenes.append(TiledScene(info, windows, transform, location_name(p), match, area))
     layer_crs([s.crs for s in scenes], crs_bound=False)  # refuses scenes with and without CRS together
     return scenes
+
+
+
+def _open(path: str | os.PathLike[str], bands: Sequence[int] | None, model_bands: Sequence[int] | None,
+          in_channels: int | None) -> SceneInfo:
+    """:func:`open_scene` in the user's ``bands``, else in the bands the model was trained on
+    when the scene has them all, else in the default choice."""
+    if bands is None and model_bands is not None:
+        try:
+            return open_scene(path, bands=model_bands, in_channels=in_channels)
+        except RasterError as exc:
+            if "out of range" not in str(exc):
+                raise
+    return open_scene(path, bands=bands, in_channels=in_channels)

@@ -62,7 +62,7 @@ class LabelCounts:
     kept: int = 0
     """Kept whole (includes ``clipped``)."""
     clipped: int = 0
-    """Kept, but cut by the raster edge or the labelled area."""
+    """Kept, but cut by the raster edge (the labelled area decides by box centre, it does not clip)."""
     outside: int = 0
     """Dropped: no area inside the raster (or the labelled area)."""
     on_nodata: int = 0

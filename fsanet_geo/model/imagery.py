@@ -20,6 +20,7 @@ from fsanet_geo.errors import CheckpointError, ConfigError
 
 GSD_KEY = "gsd"
 LEVELS_KEY = "levels"
+BANDS_KEY = "bands"
 DEMO_KEY = "demo"
 """The metadata key only the packaged demo model carries."""
 
@@ -32,12 +33,15 @@ class ImageryProfile:
         gsd: metres per pixel; None when unknown.
         percentiles: (low, high) percent at which ``low``/``high`` were measured.
         low, high: [C] 8-bit levels per band; None when unknown (stretches go to 0..255).
+        bands: 1-based raster bands the model was trained on when chosen explicitly
+            (``fsanet train --bands``); ``fsanet detect`` reads them by default. None: detect's choice.
     """
 
     gsd: float | None = None
     percentiles: tuple[float, float] = (2.0, 98.0)
     low: tuple[float, ...] | None = None
     high: tuple[float, ...] | None = None
+    bands: tuple[int, ...] | None = None
 
     @property
     def levels(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
@@ -52,6 +56,8 @@ class ImageryProfile:
             out[LEVELS_KEY] = json.dumps(
                 {"percentiles": list(self.percentiles), "low": list(self.low or ()), "high": list(self.high or ())}
             )
+        if self.bands is not None:
+            out[BANDS_KEY] = json.dumps(list(self.bands))
         return out
 
 
@@ -82,8 +88,9 @@ def imagery_from_metadata(metadata: dict[str, str], source: str = "checkpoint") 
             gsd = check_gsd(float(metadata[GSD_KEY]))
         except (ValueError, ConfigError):
             raise CheckpointError(f"{source}: metadata gsd {metadata[GSD_KEY]!r} is not metres > 0") from None
+    bands = _bands_from_metadata(metadata, source)
     if LEVELS_KEY not in metadata:
-        return ImageryProfile(gsd=gsd)
+        return ImageryProfile(gsd=gsd, bands=bands)
     try:
         data = json.loads(metadata[LEVELS_KEY])
         pct = (float(data["percentiles"][0]), float(data["percentiles"][1]))
@@ -92,4 +99,16 @@ def imagery_from_metadata(metadata: dict[str, str], source: str = "checkpoint") 
         raise CheckpointError(f"{source}: metadata levels {metadata[LEVELS_KEY]!r} are malformed") from None
     if len(low) != len(high) or any(not 0 <= lo < hi <= 255 for lo, hi in zip(low, high)):
         raise CheckpointError(f"{source}: metadata levels need 0 <= low < high <= 255 per band")
-    return ImageryProfile(gsd, pct, low, high)
+    return ImageryProfile(gsd, pct, low, high, bands)
+
+
+def _bands_from_metadata(metadata: dict[str, str], source: str) -> tuple[int, ...] | None:
+    if BANDS_KEY not in metadata:
+        return None
+    try:
+        bands = tuple(int(b) for b in json.loads(metadata[BANDS_KEY]))
+    except (ValueError, TypeError):
+        raise CheckpointError(f"{source}: metadata bands {metadata[BANDS_KEY]!r} are not band numbers") from None
+    if not bands or any(b < 1 for b in bands):
+        raise CheckpointError(f"{source}: metadata bands {metadata[BANDS_KEY]!r} are not 1-based band numbers")
+    return bands

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -11,7 +11,11 @@ from torch.utils.data import DataLoader
 
 from fsanet_geo.errors import ConfigError, TrainingError
 from fsanet_geo.train.config import TrainConfig
+from fsanet_geo.train.finetune import finetune_detector, run_input_size
 from fsanet_geo.train.sampler import SeededItems, epoch_batches, keyed_batches
+
+if TYPE_CHECKING:
+    from fsanet_geo.model.class_transfer import ClassTransfer
 
 
 def build_datasets(config: TrainConfig) -> tuple[Any, Any | None]:
@@ -22,7 +26,11 @@ def build_datasets(config: TrainConfig) -> tuple[Any, Any | None]:
     """
     from fsanet_geo.data.dataset import build_dataset
 
-    size = config.input_size or _preset_input_size(config.model)
+    size = run_input_size(config)
+    if config.dataset == "scenes":
+        from fsanet_geo.train.scene_data import build_scene_datasets
+
+        return build_scene_datasets(config, size, levels=_init_levels(config))
     common = {"data_root": config.data_root, "input_size": size, "resize_to": config.resize_to}
     train_set = build_dataset(
         config.dataset, split=config.train_split, ann=config.train_ann, images=config.train_images,
@@ -37,6 +45,16 @@ def build_datasets(config: TrainConfig) -> tuple[Any, Any | None]:
             images=config.val_images, train=False, **common,
         )
     return train_set, val_set
+
+
+def _init_levels(config: TrainConfig) -> Any:
+    """The 8-bit levels of the checkpoint a run fine-tunes (its scenes are stretched to them), or None."""
+    if not config.init_weights:
+        return None
+    from fsanet_geo.model.checkpoint import read_checkpoint_metadata
+    from fsanet_geo.model.imagery import imagery_from_metadata
+
+    return imagery_from_metadata(read_checkpoint_metadata(config.init_weights), config.init_weights).levels
 
 
 def epoch_loader(
@@ -67,16 +85,13 @@ def epoch_loader(
     )
 
 
-def _preset_input_size(name: str) -> int:
-    from fsanet_geo.model.presets import preset_config
-
-    return int(preset_config(name).input_size)
-
-
 def build_detector(config: TrainConfig, class_names: list[str]) -> nn.Module:
     """The model preset ``config.model`` for ``class_names`` with ``config``'s overrides,
     input size, pretrained backbone and (fine-tuning) initial weights; on the CPU.
 
+    With ``init_weights`` the model is the checkpoint's architecture started from its
+    weights, classifier rows matched by class name, and carries the report as
+    ``model.class_transfer`` (:func:`~fsanet_geo.train.finetune.finetune_detector`).
     A new run from random init of a preset with frozen BatchNorm is refused
     (:func:`~fsanet_geo.model.presets.check_trainable_from_scratch`)."""
     from fsanet_geo.model.presets import build_model, check_trainable_from_scratch, preset_config
@@ -84,31 +99,24 @@ def build_detector(config: TrainConfig, class_names: list[str]) -> nn.Module:
     overrides = dict(config.model_overrides)
     if config.input_size is not None:
         overrides["input_size"] = config.input_size
+    if config.init_weights:  # every weight comes from the checkpoint: no pretrained backbone needed
+        return finetune_detector(config, class_names, overrides)
     pretrained = config.pretrained_backbone
     if isinstance(pretrained, str) and pretrained.lower() == "imagenet":
         pretrained = True
     if not (pretrained or config.init_weights or config.resume or config.allow_frozen_norm_from_scratch):
         check_trainable_from_scratch(preset_config(config.model, len(class_names), class_names, **overrides))
-    model = build_model(config.model, num_classes=len(class_names), class_names=class_names,
-                        pretrained_backbone=pretrained, **overrides)
-    if config.init_weights:
-        load_init_weights(model, config.init_weights)
-    return model
+    return build_model(config.model, num_classes=len(class_names), class_names=class_names,
+                       pretrained_backbone=pretrained, **overrides)
 
 
-def load_init_weights(model: nn.Module, path: str) -> None:
-    """Start from a checkpoint's weights (fine-tuning); architecture and classes must match
-    (:class:`ConfigError` otherwise)."""
-    from fsanet_geo.model.checkpoint import load_model
+def load_init_weights(model: nn.Module, path: str) -> ClassTransfer:
+    """Start ``model`` from a checkpoint's weights (fine-tuning): same preset, every tensor
+    but the classifier strictly, classifier rows matched by class name
+    (:func:`~fsanet_geo.model.class_transfer.load_with_class_transfer`); returns the report."""
+    from fsanet_geo.model.class_transfer import load_with_class_transfer
 
-    source = load_model(path, "cpu")
-    ours, theirs = model.config, source.config  # type: ignore[attr-defined]
-    if (ours.preset, ours.num_classes) != (theirs.preset, theirs.num_classes):
-        raise ConfigError(
-            f"--init-weights {path} is a {theirs.preset} with {theirs.num_classes} classes, "
-            f"but this run trains a {ours.preset} with {ours.num_classes} classes"
-        )
-    model.load_state_dict(source.state_dict())
+    return load_with_class_transfer(model, path)
 
 
 def build_optimizer(config: TrainConfig, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:

@@ -74,6 +74,8 @@ class Checkpoints:
         self.imagery: ImageryProfile = ImageryProfile(gsd=config.gsd)
         """What the checkpoints record of the training imagery (GSD, 8-bit levels); the engine
         sets the measured one (:func:`~fsanet_geo.train.imagery.training_imagery`)."""
+        self.metadata: dict[str, str] = {}
+        """Further metadata of every model file (e.g. ``fine_tuned_from``: the class transfer)."""
 
     def save_model(self, path: Path, *, epoch: int, iteration: int, extra: dict[str, str] | None = None) -> None:
         """The model's weights with the epoch, iteration, training config and ``extra`` as metadata."""
@@ -81,7 +83,7 @@ class Checkpoints:
 
         meta = {"epoch": str(epoch), "iteration": str(iteration),
                 "train_config": json.dumps(self.config.to_dict()),
-                **self.imagery.to_metadata(), **(extra or {})}
+                **self.imagery.to_metadata(), **self.metadata, **(extra or {})}
         save_checkpoint(self.model, path, overwrite=True, extra_metadata=meta)  # atomic
 
     def save_last(self, *, iteration: int, iters_per_epoch: int, world_size: int,

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from fsanet_geo.errors import ConfigError
+from fsanet_geo.train.scene_config import SceneData
 
-DATASET_KINDS = ("aitod", "coco")
+DATASET_KINDS = ("aitod", "coco", "scenes")
 OPTIMIZERS = ("sgd", "adamw")
 
 
@@ -90,7 +91,10 @@ class TrainConfig:
     ``resize_to`` (pixels, None: never) resizes every image's longer side first.
     """
 
-    model: str = "fsanet_r50"
+    model: str | None = None
+    """The model preset; None (the default): the ``init_weights`` checkpoint's preset, else
+    ``fsanet_r50`` (:func:`~fsanet_geo.train.finetune.preset_for_run`), resolved when the config
+    is made, so a made config always names its preset."""
     dataset: str = "aitod"
     data_root: str | None = None
     train_split: str = "trainval"
@@ -133,7 +137,8 @@ class TrainConfig:
     max_iters: int | None = None
     pretrained_backbone: str | bool = False
     init_weights: str | None = None
-    """A fsanet-geo checkpoint whose weights start the run (fine-tuning); same preset and classes."""
+    """A fsanet-geo checkpoint whose weights start the run (fine-tuning): its preset and
+    architecture; classifier rows matched by class name (:mod:`fsanet_geo.model.class_transfer`)."""
     allow_frozen_norm_from_scratch: bool = False
     """Train a frozen-BatchNorm preset from random init anyway (refused otherwise; only to
     reproduce the recorded ablation benchmark, which did so)."""
@@ -141,7 +146,10 @@ class TrainConfig:
     overwrite: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)
     gsd: float | None = None
-    """Metres per pixel of the training images, recorded in the checkpoints (None: unknown)."""
+    """Metres per pixel of the training images, recorded in the checkpoints (None: unknown;
+    scene runs measure it from their rasters)."""
+    scene_data: dict[str, Any] | None = None
+    """``dataset="scenes"``: the scenes, labels and split (:class:`~fsanet_geo.train.scene_config.SceneData` as a dict)."""
 
     def __post_init__(self) -> None:
         for name in ("data_root", "train_ann", "train_images", "val_ann", "val_images", "work_dir"):
@@ -150,6 +158,10 @@ class TrainConfig:
                 setattr(self, name, os.fspath(value))
         if isinstance(self.init_weights, os.PathLike):
             self.init_weights = os.fspath(self.init_weights)
+        if self.model is None:
+            from fsanet_geo.train.finetune import preset_for_run
+
+            self.model = preset_for_run(None, self.init_weights)
         if isinstance(self.pretrained_backbone, os.PathLike):
             self.pretrained_backbone = os.fspath(self.pretrained_backbone)
         self.lr_steps = tuple(int(s) for s in self.lr_steps)
@@ -193,6 +205,10 @@ class TrainConfig:
             raise ConfigError(f"resize_to must be >= 32 px, got {self.resize_to}")
         if any(s < 0 for s in self.lr_steps) or list(self.lr_steps) != sorted(self.lr_steps):
             raise ConfigError(f"lr_steps must be increasing epochs >= 0, got {list(self.lr_steps)}")
+        if self.dataset == "scenes":
+            if self.scene_data is None:
+                raise ConfigError("training on scenes needs --scene and --labels (or --scenes LIST.csv)")
+            self.scenes.validate()
         if self.dataset == "coco" and not (self.train_ann and self.train_images):
             raise ConfigError("a COCO dataset needs both its annotation JSON and its image folder")
         if self.dataset == "aitod" and not self.data_root and not (self.train_ann and self.train_images):
@@ -218,12 +234,14 @@ class TrainConfig:
             return False
         if self.val_ann and self.val_images:
             return True
+        if self.dataset == "scenes":
+            return self.scenes.validates
         return self.dataset == "aitod" and bool(self.val_split) and bool(self.data_root)
 
     @classmethod
     def for_preset(
         cls,
-        model: str,
+        model: str | None,
         *,
         epochs: int | None = None,
         batch_size: int | None = None,
@@ -234,7 +252,12 @@ class TrainConfig:
 
         A different ``epochs`` moves the decay steps proportionally; a different
         ``batch_size`` without ``lr`` scales the rate linearly (module docstring).
+        ``model`` None: the ``init_weights`` checkpoint's preset, else ``fsanet_r50``; a
+        ``model`` other than that checkpoint's is a :class:`ConfigError` naming both.
         """
+        from fsanet_geo.train.finetune import preset_for_run
+
+        model = preset_for_run(model, fields.get("init_weights"))
         recipe = recipe_for(model)
         run_epochs = recipe.epochs if epochs is None else epochs
         recipe_fields: dict[str, Any] = {
@@ -276,8 +299,24 @@ class TrainConfig:
         return cls(**values)
 
     def resume_mismatches(self, saved: TrainConfig) -> list[str]:
-        """Names of :data:`RESUME_FIXED` settings that differ from ``saved``."""
-        return [name for name in RESUME_FIXED if getattr(self, name) != getattr(saved, name)]
+        """Names of :data:`RESUME_FIXED` settings (and scene settings) that differ from ``saved``."""
+        names = [name for name in RESUME_FIXED if getattr(self, name) != getattr(saved, name)]
+        if self.scene_data is not None and saved.scene_data is not None:
+            names += self.scenes.mismatches(saved.scenes)
+        return names
+
+    def setting(self, name: str) -> Any:
+        """The value of setting ``name``: a field, or a scene setting of a scene-trained run."""
+        if hasattr(self, name) or self.scene_data is None:
+            return getattr(self, name)
+        return getattr(self.scenes, name)
+
+    @property
+    def scenes(self) -> SceneData:
+        """The typed scene settings (``dataset="scenes"`` only)."""
+        if self.scene_data is None:
+            raise ConfigError("this run does not train on scenes")
+        return SceneData.from_dict(self.scene_data)
 
     @property
     def work_path(self) -> Path:

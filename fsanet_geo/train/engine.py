@@ -9,8 +9,10 @@ built from in :mod:`fsanet_geo.train.builders`; its checkpoints in
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,7 @@ import torch
 from torch import nn
 
 from fsanet_geo.distributed import DistContext, init_distributed
-from fsanet_geo.errors import TrainingError
-from fsanet_geo.evaluate.predict import evaluate_model
+from fsanet_geo.errors import Notice, TrainingError
 from fsanet_geo.train.builders import build_datasets, build_detector, build_optimizer, epoch_loader
 from fsanet_geo.train.imagery import training_imagery
 from fsanet_geo.train.checkpointing import Checkpoints
@@ -28,6 +29,7 @@ from fsanet_geo.train.config import TrainConfig
 from fsanet_geo.train.events import TrainEvent, TrainResult
 from fsanet_geo.train.interrupt import StopSignals
 from fsanet_geo.train.sampler import iters_per_epoch
+from fsanet_geo.train.validation import validation_metrics
 from fsanet_geo.train.schedule import lr_at
 from fsanet_geo.train.workdir import (
     BEST_MODEL,
@@ -101,6 +103,9 @@ class _Run:
                                        self.scaler if self.amp else None)
         if ctx.is_main:  # only rank 0 writes checkpoints
             self.checkpoints.imagery = training_imagery(self.train_set, config.gsd)
+        self.transfer = getattr(self.model, "class_transfer", None)  # fine-tuning: classes kept and new
+        if self.transfer is not None:
+            self.checkpoints.metadata["fine_tuned_from"] = json.dumps(self.transfer.to_dict())
         # Only once the data and model are known good: a bad option neither leaves an empty
         # work dir behind nor removes a previous run's files under --overwrite.
         prepare_work_dir(config, write=ctx.is_main)
@@ -131,6 +136,9 @@ class _Run:
             write_config(cfg)
             self._log = MetricsLog(self.work, truncate_after=self.iteration if cfg.resume else None)
         self._emit("start", epoch=self.iteration // self.ipe + 1)
+        if self.transfer is not None and self.ctx.is_main and not cfg.resume:
+            self._write_log({"type": "init_weights", "iter": 0, **self.transfer.to_dict()})
+            warnings.warn(self.transfer.describe(), Notice, stacklevel=2)
         losses: dict[str, float] = {}
         images_done = 0
         busy = 0.0  # seconds spent loading batches and stepping (no checkpoints, no validation)
@@ -268,16 +276,17 @@ class _Run:
                 self.best_ap = ap
                 self._save_model(self.work / BEST_MODEL, epoch, {
                     "best_metric": "AP", "best_value": f"{ap:.6f}", "best_epoch": str(epoch),
-                    "best_split": str(cfg.val_ann or cfg.val_split)})
+                    "best_split": _val_name(cfg)})
                 self._write_last(saved)
         self.ctx.barrier()
 
-    def _validate(self) -> dict[str, float]:
-        """AI-TOD metrics (fractions) of the model on the validation set."""
-        result = evaluate_model(self.model, self.val_set, batch_size=self.config.batch_size,
-                                device=self.device)
+    def _validate(self) -> dict[str, Any]:
+        """AI-TOD metrics (fractions) of the model on the validation set, with precision and
+        recall per class (:func:`~fsanet_geo.train.validation.validation_metrics`)."""
+        metrics = validation_metrics(self.model, self.val_set, batch_size=self.config.batch_size,
+                                     device=self.device)
         self.model.train()
-        return {k: float(v) for k, v in result.stats.items()}
+        return metrics
 
     def _save_last(self, same_as: Path | None = None) -> None:
         """Write ``last.state.pt`` then ``last.safetensors`` (rank 0; others wait); ``same_as``
@@ -322,3 +331,10 @@ class _Run:
 def _to_device(target: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
             for k, v in target.items()}
+
+
+def _val_name(config: TrainConfig) -> str:
+    """What ``best`` was picked on, for its metadata."""
+    if config.dataset == "scenes":
+        return "validation blocks of the labelled scenes"
+    return str(config.val_ann or config.val_split)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class TrainEvent:
     lr: float = 0.0
     images_per_s: float = 0.0
     eta_s: float = 0.0
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
 

@@ -9,6 +9,7 @@ trained on, instead of a 0..255 stretch that can be twice as contrasted.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,13 @@ def sampled_images(dataset: DetectionDataset, count: int = LEVEL_IMAGES) -> Iter
         yield read_image(dataset.records[index].path).numpy().astype(np.uint8)
 
 
-def training_imagery(dataset: DetectionDataset, gsd: float | None, count: int = LEVEL_IMAGES) -> ImageryProfile:
-    """GSD ``gsd`` (None: unknown) and the 2-98 % levels per band of ``count`` of ``dataset``'s images."""
-    low, high = image_levels(sampled_images(dataset, count), percentiles=(2.0, 98.0))
-    return ImageryProfile(gsd=gsd, percentiles=(2.0, 98.0), low=tuple(low), high=tuple(high))
+def training_imagery(dataset: Any, gsd: float | None, count: int = LEVEL_IMAGES) -> ImageryProfile:
+    """GSD ``gsd`` (None: the dataset's own ``gsd``, else unknown) and the 2-98 % levels per band of
+    ``count`` of ``dataset``'s images (a scene set's chips through its ``level_images``)."""
+    images = dataset.level_images(count) if hasattr(dataset, "level_images") else sampled_images(dataset, count)
+    low, high = image_levels(images, percentiles=(2.0, 98.0))
+    if gsd is None:
+        gsd = getattr(dataset, "gsd", None)
+    bands = getattr(dataset, "bands", None)  # a scene set trained on --bands records them
+    return ImageryProfile(gsd=gsd, percentiles=(2.0, 98.0), low=tuple(low), high=tuple(high),
+                          bands=tuple(bands) if bands else None)

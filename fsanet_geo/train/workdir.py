@@ -84,7 +84,7 @@ def prepare_work_dir(config: TrainConfig, *, write: bool) -> TrainConfig | None:
         changed = config.resume_mismatches(saved)
         if changed:
             details = ", ".join(
-                f"{name} {getattr(saved, name)!r} -> {getattr(config, name)!r}" for name in changed
+                f"{name} {saved.setting(name)!r} -> {config.setting(name)!r}" for name in changed
             )
             raise ConfigError(f"cannot resume {work} with different settings: {details}")
         return saved

@@ -60,7 +60,7 @@ def test_export_reads_back_with_the_same_boxes(tmp_path: Path, image_format: str
 
 
 def _fake_label_modules(monkeypatch: pytest.MonkeyPatch, labels: object) -> None:
-    """Stand-ins for the vector loader (another module), so the command's wiring is tested alone."""
+    """Stand-ins for the vector loader, so that the command's wiring is tested on numpy boxes alone."""
     import sys
     import types
 
@@ -95,7 +95,6 @@ def test_cli_export_chips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_cli_export_chips_from_a_vector_layer(tmp_path: Path) -> None:
-    pytest.importorskip("fsanet_geo.geodata.labels")
     import geopandas
     import shapely
     from fsanet_cli.main import app

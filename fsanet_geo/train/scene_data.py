@@ -1,0 +1,82 @@
+"""The datasets of a run trained on scenes + vector labels (``dataset="scenes"``).
+
+Labels are read and mapped to each scene's pixels (:mod:`fsanet_geo.geodata.labels`), the
+labelled area is split into training area and validation blocks
+(:mod:`fsanet_geo.geodata.spatial_split`), training chips are read on the fly through
+``fsanet detect``'s reader and stretch (:mod:`fsanet_geo.geodata.chips`) and validation
+runs on whole blocks, tiled like ``detect`` (:mod:`fsanet_geo.geodata.val_blocks`).
+"""
+
+from __future__ import annotations
+
+import statistics
+import warnings
+from typing import Any
+
+from fsanet_geo.errors import Notice, TrainingError
+from fsanet_geo.train.config import TrainConfig
+
+GSD_SPREAD = 0.10
+"""Scenes whose GSDs differ from their median by more than this share are reported."""
+
+
+def build_scene_datasets(config: TrainConfig, chip_size: int, in_channels: int | None = None,
+                         levels: Any = None) -> tuple[Any, Any | None]:
+    """``(training chips, validation blocks or None)`` of ``config``'s scenes.
+
+    Args:
+        config: a ``dataset="scenes"`` config.
+        chip_size: training chip side, pixels (the model's input size).
+        in_channels: the model's channel count (band choice and checks).
+        levels: 8-bit levels non-8-bit scenes are stretched to (a fine-tuned checkpoint's);
+            None: their 2-98 % range to 0..255.
+
+    Raises:
+        TrainingError: no labelled object is left for training.
+    """
+    from fsanet_geo.geodata.chips import SceneChipDataset
+    from fsanet_geo.geodata.labels import load_label_set
+    from fsanet_geo.geodata.spatial_split import spatial_split
+    from fsanet_geo.geodata.types import LabelOptions, LabelSource
+    from fsanet_geo.geodata.val_blocks import ValBlockDataset
+
+    scenes = config.scenes
+    sources = [LabelSource(**source) for source in scenes.sources]
+    options = LabelOptions(
+        class_field=scenes.class_field, classes=tuple(scenes.classes) if scenes.classes else None,
+        point_box=scenes.point_box, bands=tuple(scenes.bands) if scenes.bands else None, in_channels=in_channels,
+    )
+    label_set = load_label_set(sources, options, aoi=scenes.aoi)
+    if label_set.num_objects == 0:
+        raise TrainingError("the labels hold no object inside their scenes: nothing to train on "
+                            "(fsanet data check --scene ... --labels ... shows why)")
+    val_fraction = scenes.val_fraction if config.val_interval else 0.0
+    splits = spatial_split(label_set, val_fraction=val_fraction, block_size=scenes.block_size(chip_size),
+                           seed=config.seed, val_aoi=scenes.val_aoi if config.val_interval else None,
+                           chip_size=chip_size)
+    train_set = SceneChipDataset(label_set, splits, chip_size=chip_size, object_share=scenes.object_share,
+                                 chips_per_epoch=scenes.chips_per_epoch, flip_h=config.flip_h,
+                                 flip_v=config.flip_v, rot90=config.rot90, levels=levels)
+    train_set.gsd = scene_gsd(label_set)
+    train_set.bands = tuple(scenes.bands) if scenes.bands else None  # recorded for detect
+    val_set = None
+    if config.validates and any(split.val_windows for split in splits):
+        val_set = ValBlockDataset(label_set, splits, levels=levels)
+    return train_set, val_set
+
+
+def scene_gsd(label_set: Any) -> float | None:
+    """The median ground sample distance of the training scenes, metres (None: unknown);
+    a spread over :data:`GSD_SPREAD` is reported once as a :class:`Notice`."""
+    from fsanet_geo.geo.gsd import raster_gsd
+
+    found = [raster_gsd(s.info.crs, s.info.transform, s.info.height, s.info.width) for s in label_set.scenes]
+    known = [g for g in found if g is not None]
+    if not known:
+        return None
+    median = statistics.median(known)
+    far = [g for g in known if abs(g - median) > GSD_SPREAD * median]
+    if far or len(known) < len(found):
+        warnings.warn(f"the training scenes have different pixel sizes ({', '.join(f'{g:.3g}' for g in known)} m); "
+                      f"the checkpoints record their median {median:.3g} m", Notice, stacklevel=2)
+    return median
