@@ -58,6 +58,16 @@ class _TrainArea:
         self.cum_area = np.cumsum(shapely.area(triangles))
         self.area = float(geometry.area)
 
+    def has_pixel(self, max_pixels: int = 4_000_000) -> bool:
+        """Whether some pixel centre lies in the area (counted when its bounds hold at most
+        ``max_pixels`` pixels; a larger area is taken to hold one)."""
+        x1, y1, x2, y2 = self.geometry.bounds
+        c0, r0, c1, r1 = math.floor(x1), math.floor(y1), math.ceil(x2), math.ceil(y2)
+        if (c1 - c0) * (r1 - r0) > max_pixels:
+            return True
+        rows, cols = np.mgrid[r0:r1, c0:c1]
+        return bool(np.any(self.contains_pixel(cols, rows)))
+
     def contains_pixel(self, col: np.ndarray | int, row: np.ndarray | int) -> Any:
         """Whether the centre of pixel (``col``, ``row``) lies in the area."""
         return shapely.contains_xy(self.geometry, np.asarray(col) + 0.5, np.asarray(row) + 0.5)
@@ -88,9 +98,11 @@ class ChipSampler:
         if not 0.0 <= object_share <= 1.0:
             raise ConfigError(f"object share must be in [0, 1], got {object_share}")
         self.label_set, self.chip_size, self.object_share = label_set, chip_size, object_share
-        self.areas = [_TrainArea(s.scene_index, s.train_area) for s in splits if s.train_area is not None]
+        areas = [_TrainArea(s.scene_index, s.train_area) for s in splits if s.train_area is not None]
+        self.areas = [a for a in areas if a.has_pixel()]  # slivers between blocks hold no pixel centre
         if not self.areas:
-            raise ConfigError("no scene has a training area")
+            raise ConfigError("no scene has a training area" if not areas else
+                              "the training area holds no whole pixel: use a smaller --val-block or --val-fraction")
         self.cum_area = np.cumsum([a.area for a in self.areas])
         areas, indexes = [], []
         for k, area in enumerate(self.areas):

@@ -149,5 +149,8 @@ def test_default_chips_per_epoch_and_errors(one_object: SceneLabels) -> None:
         SceneChipDataset(label_set(one_object), whole(one_object), chip_size=32, object_share=1.5)
     with pytest.raises(Exception, match="no scene has a training area"):
         SceneChipDataset(label_set(one_object), [SceneSplit(0, None, [(0, 0, 10, 10)])], chip_size=32)
+    sliver = SceneSplit(0, shapely.box(10.6, 0, 11.4, 100))  # no pixel centre (x + 0.5) inside
+    with pytest.raises(Exception, match="the training area holds no whole pixel"):
+        SceneChipDataset(label_set(one_object), [sliver], chip_size=32)
     sampler = ds.sampler
     assert isinstance(sampler, ChipSampler) and sampler.objects.tolist() == [[0, 0]]

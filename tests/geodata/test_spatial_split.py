@@ -65,7 +65,9 @@ def test_no_training_chip_meets_a_validation_block(
     for v in split.val_windows:
         meets = (c0 < v[0] + v[2]) & (v[0] < c0 + cw) & (r0 < v[1] + v[3]) & (v[1] < r0 + ch)
         assert not np.any(meets), v
-    # ... and many chips the sampler draws, object-centred and uniform.
+    # ... and many chips the sampler draws, object-centred and uniform (when a pixel is left).
+    if not inside.any():
+        return
     pixels = ScenePixels(labels)
     sampler = ChipSampler(labels, [split], pixels, chip_size=chip, object_share=0.5)
     rng = np.random.default_rng(seed)
