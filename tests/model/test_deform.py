@@ -116,8 +116,8 @@ def test_inference_blocks_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> Non
     torch.testing.assert_close(blocked, whole)
     monkeypatch.setattr(deform, "_MAX_GATHER_INDICES", 10)  # training: image by image
     calls = []
-    original = deform.deform_conv3x3_gather
-    monkeypatch.setattr(deform, "deform_conv3x3_gather", lambda *a: calls.append(a[0].shape[0]) or original(*a))
+    original = deform.deform_conv3x3_gather_shared
+    monkeypatch.setattr(deform, "deform_conv3x3_gather_shared", lambda *a: calls.append(a[0][0].shape[0]) or original(*a))
     per_image = deform.deform_conv3x3_gather(x.requires_grad_(True), offset, weight, 4)
     assert calls == [2, 1, 1]
     torch.testing.assert_close(per_image.detach(), whole)
