@@ -5,11 +5,14 @@ slow (about 7x a dense conv), so the same operation is written two other ways, b
 to torchvision's within float rounding, values and gradients (tested):
 
 - :func:`deform_conv3x3_gather` (the CPU path, training and inference): the four bilinear
-  corner indices and weights are computed once per (pixel, tap, deform group); the input,
-  channels-last, is a table of rows of C/G channels, and :func:`torch.nn.functional.embedding_bag`
-  gathers and weights the 4 corner rows in one fused call; one GEMM with the kernel follows.
-  In inference it runs in blocks of pixels so the sampled columns stay in the CPU cache
-  (about 1.6x a dense conv of the same shape, against 4x for the grid-sample path);
+  corner indices and weights are computed once per (pixel, tap, deform group), for the whole
+  map; the input, channels-last with a zero border, is a table of rows of C/G channels, and
+  :func:`torch.nn.functional.embedding_bag` gathers and weights the 4 corner rows in one
+  fused call; one GEMM with the kernel follows. In inference the gathers and GEMMs run in
+  blocks of pixels so the sampled columns stay in the CPU cache.
+  :func:`deform_conv3x3_gather_shared` runs several convs that share one offset map (SAGH's
+  classification and regression convs, through :class:`SharedOffsetDeform`) on one set of
+  corners;
 - :func:`deform_conv3x3_sampled`: bilinear sampling of the 9 taps with
   :func:`torch.nn.functional.grid_sample` (one call) and one matrix multiply: the form
   ONNX export traces (``GridSample``, opset 16+), since ONNX has no ``EmbeddingBag``.
@@ -34,7 +37,10 @@ from torchvision.ops import deform_conv2d
 KERNEL_TAPS = 9
 _MAX_SAMPLED_ELEMENTS = 1 << 26  # 256 MB of float32 sampled taps per call
 _MAX_GATHER_INDICES = 1 << 25  # 128 MB of int32 corner indices per call
-_GATHER_BLOCK_PIXELS = 1024  # GEMM rows per block: 1024 x 9C sampled floats (9 MB at C=256)
+# Sampled floats per inference block (16 MB: 4854 pixels at C=96, 1820 at C=256): large
+# enough for few parallel regions (each one stalls when other processes share the cores),
+# small enough for the CPU's last-level cache.
+_GATHER_BLOCK_FLOATS = 1 << 22
 _BORDER = 2  # zero pixels around the gather table (3 below / right: the clamped samples' +1 corners)
 
 
@@ -154,8 +160,9 @@ def deform_conv3x3_gather_shared(
         outs = [_gathered(index, corner_weight, table) @ k for table, k in zip(tables, kernels, strict=True)]
     else:  # blocks of pixels: the sampled columns stay in the CPU cache for their GEMM
         outs = [inputs[0].new_empty(pixels, k.shape[1]) for k in kernels]
-        for start in range(0, pixels, _GATHER_BLOCK_PIXELS):
-            stop = min(pixels, start + _GATHER_BLOCK_PIXELS)
+        block = max(1, _GATHER_BLOCK_FLOATS // (KERNEL_TAPS * c))
+        for start in range(0, pixels, block):
+            stop = min(pixels, start + block)
             for table, kernel, out in zip(tables, kernels, outs, strict=True):
                 cols = _gathered(index[start:stop], corner_weight[start:stop], table)
                 torch.mm(cols, kernel, out=out[start:stop])

@@ -110,7 +110,7 @@ def test_inference_blocks_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> Non
 
     x, offset, weight = _case(2, 8, 9, 7, 4, 5, offset_scale=2.0, seed=6)
     whole = deform_conv3x3_gather(x, offset, weight, 4)
-    monkeypatch.setattr(deform, "_GATHER_BLOCK_PIXELS", 10)  # 126 pixels: 13 blocks, last partial
+    monkeypatch.setattr(deform, "_GATHER_BLOCK_FLOATS", 10 * 9 * 8)  # 10 of 126 pixels a block: 13, last partial
     with torch.inference_mode():
         blocked = deform.deform_conv3x3_gather(x, offset, weight, 4)
     torch.testing.assert_close(blocked, whole)
