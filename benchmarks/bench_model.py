@@ -25,11 +25,15 @@ the P3 size of an 800x800 tile) with torchvision's kernel, this project's two CP
 a dense 3x3 conv of the same shape.
 
 ``--compare`` (default on) times, in the same run and interleaved, the CPU inference
-``before`` (grid-sample deformable conv, BatchNorm unfolded: the code before issue 15) and
-``after`` (fused-gather deformable conv, BatchNorm folded, as ``fsanet detect`` loads a
-checkpoint) of ``fsanet_r18_tiny`` with its FCOS twin ``fcos_r18_tiny`` and of
-``fsanet_r50`` with torchvision's ``fcos_resnet50_fpn``, plus the same models exported to
-ONNX and run by ONNX Runtime (when the ``[onnx]`` extra is installed), and prints the ratios.
+``before`` (grid-sample deformable conv, BatchNorm unfolded: the code before issue 15),
+``prev`` (each deformable conv through the gather path as it was before the convs shared
+their corners, ``deform_prev.py``) and ``after`` (shared-corner gather path, BatchNorm
+folded, as ``fsanet detect`` loads a checkpoint) of ``fsanet_r18_tiny`` with its FCOS twin
+``fcos_r18_tiny`` and of ``fsanet_r50`` with torchvision's ``fcos_resnet50_fpn``
+(``--compare-pairs``), plus the same models exported to ONNX and run by ONNX Runtime (when
+the ``[onnx]`` extra is installed), and prints the median of the per-round ratios with
+their range. The micro-benchmarks end with SAGH's two 96-channel convs at the tiny
+preset's P2 (200x200) against two dense convs. Run with ``PYTHONPATH=.:benchmarks``.
 """
 
 from __future__ import annotations
