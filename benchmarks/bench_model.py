@@ -25,11 +25,15 @@ the P3 size of an 800x800 tile) with torchvision's kernel, this project's two CP
 a dense 3x3 conv of the same shape.
 
 ``--compare`` (default on) times, in the same run and interleaved, the CPU inference
-``before`` (grid-sample deformable conv, BatchNorm unfolded: the code before issue 15) and
-``after`` (fused-gather deformable conv, BatchNorm folded, as ``fsanet detect`` loads a
-checkpoint) of ``fsanet_r18_tiny`` with its FCOS twin ``fcos_r18_tiny`` and of
-``fsanet_r50`` with torchvision's ``fcos_resnet50_fpn``, plus the same models exported to
-ONNX and run by ONNX Runtime (when the ``[onnx]`` extra is installed), and prints the ratios.
+``before`` (grid-sample deformable conv, BatchNorm unfolded: the code before issue 15),
+``prev`` (each deformable conv through the gather path as it was before the convs shared
+their corners, ``deform_prev.py``) and ``after`` (shared-corner gather path, BatchNorm
+folded, as ``fsanet detect`` loads a checkpoint) of ``fsanet_r18_tiny`` with its FCOS twin
+``fcos_r18_tiny`` and of ``fsanet_r50`` with torchvision's ``fcos_resnet50_fpn``
+(``--compare-pairs``), plus the same models exported to ONNX and run by ONNX Runtime (when
+the ``[onnx]`` extra is installed), and prints the median of the per-round ratios with
+their range. The micro-benchmarks end with SAGH's two 96-channel convs at the tiny
+preset's P2 (200x200) against two dense convs. Run with ``PYTHONPATH=.:benchmarks``.
 """
 
 from __future__ import annotations
@@ -37,17 +41,23 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import deform_prev
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.ops import deform_conv2d
 
 from fsanet_geo.model import FSANet, build_model, list_presets
-from fsanet_geo.model.deform import deform_conv3x3_gather, deform_conv3x3_sampled
+from fsanet_geo.model.deform import (
+    deform_conv3x3_gather,
+    deform_conv3x3_gather_shared,
+    deform_conv3x3_sampled,
+)
 from fsanet_geo.model.fold_bn import fold_batchnorm
 from fsanet_geo.model.head import AlignHead
 from fsanet_geo.model.presets import count_parameters
@@ -87,10 +97,9 @@ class DeformTimer:
         self._start = 0.0
         self._handles = []
         head = model.head
-        if isinstance(head, AlignHead):
-            for conv in (head.cls_deform, head.reg_deform):
-                self._handles.append(conv.register_forward_pre_hook(self._pre(device)))
-                self._handles.append(conv.register_forward_hook(self._post(device)))
+        if isinstance(head, AlignHead):  # the two convs run inside the shared-offset module
+            self._handles.append(head.shared_deform.register_forward_pre_hook(self._pre(device)))
+            self._handles.append(head.shared_deform.register_forward_hook(self._post(device)))
 
     @property
     def active(self) -> bool:
@@ -132,6 +141,31 @@ def time_forward(name: str, size: int, repeats: int, device: torch.device) -> tu
             shares.append(timer.total / elapsed)
     best = min(range(len(times)), key=times.__getitem__)
     return 1000 * times[best], (shares[best] if timer.active else None)
+
+
+def tiny_pair_micro(repeats: int) -> dict[str, list[float]]:
+    """ms per round of SAGH's two 96->96 deformable convs (4 groups, one offset map) at
+    ``fsanet_r18_tiny``'s P2 (200x200, channels-last), interleaved: shared corners, each
+    conv on its own (the path before the change), and two dense 3x3 convs."""
+    gen = torch.Generator().manual_seed(0)
+    xs = [torch.randn(1, 96, 200, 200, generator=gen).contiguous(memory_format=torch.channels_last) for _ in "ab"]
+    offset = (torch.randn(1, 72, 200, 200, generator=gen) * 3).contiguous(memory_format=torch.channels_last)
+    weights = [torch.randn(96, 96, 3, 3, generator=gen) * 0.01 for _ in "ab"]
+    cases: dict[str, Callable[[], object]] = {
+        "two dense conv2d 3x3": lambda: [F.conv2d(x, k, padding=1) for x, k in zip(xs, weights, strict=True)],
+        "two convs, each on its own (prev)": lambda: [
+            deform_prev.deform_conv3x3_gather(x, offset, k, 4) for x, k in zip(xs, weights, strict=True)],
+        "two convs, shared corners (after)": lambda: deform_conv3x3_gather_shared(xs, offset, weights, 4),
+    }
+    out: dict[str, list[float]] = {label: [] for label in cases}
+    with torch.inference_mode():
+        for round_ in range(repeats + 1):
+            for label, fn in cases.items():
+                start = time.perf_counter()
+                fn()
+                if round_:
+                    out[label].append(1000 * (time.perf_counter() - start))
+    return out
 
 
 def deform_micro(repeats: int) -> dict[str, float]:
@@ -190,6 +224,8 @@ def main() -> None:
     parser.add_argument("--no-reference", action="store_true", help="skip torchvision's FCOS-R50 reference timing")
     parser.add_argument("--no-table", action="store_true", help="skip the per-preset table")
     parser.add_argument("--no-compare", action="store_true", help="skip the before/after/ONNX comparison")
+    parser.add_argument("--compare-pairs", default="fsanet_r18_tiny,fsanet_r50",
+                        help="comma-separated FSANet models of the comparison (with their FCOS references)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = [n.strip() for n in args.presets.split(",") if n.strip()]
@@ -205,7 +241,7 @@ def main() -> None:
     if not args.no_compare:
         from bench_compare import print_comparison
 
-        print_comparison(args.size, args.repeats)
+        print_comparison(args.size, args.repeats, [n.strip() for n in args.compare_pairs.split(",") if n.strip()])
     if args.no_table:
         names = []
     rows = []
@@ -230,6 +266,15 @@ def main() -> None:
         print("|---|---:|---:|")
         for label, ms in micro.items():
             print(f"| {label} | {ms:.0f} | {ms / dense:.2f} |")
+        print("\nSAGH's two deformable convs at fsanet_r18_tiny's P2: 96 -> 96, 4 groups, 200x200, CPU,")
+        print("one offset map; ms best round, x two dense convs: median of the rounds [min-max]:\n")
+        pair = tiny_pair_micro(max(args.repeats, 3))
+        dense_ms = pair["two dense conv2d 3x3"]
+        print("| implementation | ms | x two dense convs |")
+        print("|---|---:|---:|")
+        for label, ms in pair.items():
+            ratios = [a / b for a, b in zip(ms, dense_ms, strict=True)]
+            print(f"| {label} | {min(ms):.0f} | {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] |")
 
 
 def print_table(rows: list[Row], use_cuda: bool) -> None:

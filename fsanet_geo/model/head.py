@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from fsanet_geo.model.deform import KERNEL_TAPS, DeformConv3x3
+from fsanet_geo.model.deform import KERNEL_TAPS, DeformConv3x3, SharedOffsetDeform
 from fsanet_geo.model.outputs import HeadOutputs
 
 
@@ -83,6 +83,7 @@ class AlignHead(nn.Module):
         self.offset = nn.Conv2d(4, deform_groups * KERNEL_TAPS * 2, 1, bias=False)
         self.cls_deform = DeformConv3x3(tower_out, feat_channels, deform_groups)
         self.reg_deform = DeformConv3x3(tower_out, feat_channels, deform_groups)
+        self.shared_deform = SharedOffsetDeform()  # runs the two above: one set of corners on CPU
         self.cls_norm = nn.GroupNorm(norm_groups, feat_channels)
         self.reg_norm = nn.GroupNorm(norm_groups, feat_channels)
         self.relu = nn.ReLU(inplace=True)
@@ -100,8 +101,9 @@ class AlignHead(nn.Module):
         init = self.box_init(reg_feat)
         box_init = scale(init).exp()
         offset = self.offset(init)
-        cls_feat = self.relu(self.cls_norm(self.cls_deform(cls_feat, offset)))
-        reg_feat = self.relu(self.reg_norm(self.reg_deform(reg_feat, offset)))
+        cls_feat, reg_feat = self.shared_deform((self.cls_deform, self.reg_deform), (cls_feat, reg_feat), offset)
+        cls_feat = self.relu(self.cls_norm(cls_feat))
+        reg_feat = self.relu(self.reg_norm(reg_feat))
         box_refine = scale(self.box_refine(reg_feat)) + box_init
         return self.cls_logits(cls_feat), box_refine, self.centerness(cls_feat), box_init
 

@@ -110,14 +110,14 @@ def test_inference_blocks_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> Non
 
     x, offset, weight = _case(2, 8, 9, 7, 4, 5, offset_scale=2.0, seed=6)
     whole = deform_conv3x3_gather(x, offset, weight, 4)
-    monkeypatch.setattr(deform, "_GATHER_BLOCK_PIXELS", 10)  # 126 pixels: 13 blocks, last partial
+    monkeypatch.setattr(deform, "_GATHER_BLOCK_FLOATS", 10 * 9 * 8)  # 10 of 126 pixels a block: 13, last partial
     with torch.inference_mode():
         blocked = deform.deform_conv3x3_gather(x, offset, weight, 4)
     torch.testing.assert_close(blocked, whole)
     monkeypatch.setattr(deform, "_MAX_GATHER_INDICES", 10)  # training: image by image
     calls = []
-    original = deform.deform_conv3x3_gather
-    monkeypatch.setattr(deform, "deform_conv3x3_gather", lambda *a: calls.append(a[0].shape[0]) or original(*a))
+    original = deform.deform_conv3x3_gather_shared
+    monkeypatch.setattr(deform, "deform_conv3x3_gather_shared", lambda *a: calls.append(a[0][0].shape[0]) or original(*a))
     per_image = deform.deform_conv3x3_gather(x.requires_grad_(True), offset, weight, 4)
     assert calls == [2, 1, 1]
     torch.testing.assert_close(per_image.detach(), whole)
