@@ -60,16 +60,19 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1536)
     parser.add_argument("--holdout", type=int, default=512)
     parser.add_argument("--density", type=float, default=3.0)
+    parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--classes", default="vehicle")
     parser.add_argument("--model", default="fsanet_r18_tiny")
     parser.add_argument("--chip", type=int, default=256)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--iters", type=int, default=200)
     parser.add_argument("--score-thr", type=float, nargs="+", default=[0.2, 0.3, 0.4])
+    parser.add_argument("--init-weights", type=Path, default=None,
+                        help="fine-tune from this checkpoint (e.g. fsanet_geo/weights/demo.safetensors)")
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="fsanet-scene-"))
-    scene = make_labelled_scene(work, size=args.size, holdout=args.holdout, density=args.density,
+    scene = make_labelled_scene(work, size=args.size, holdout=args.holdout, density=args.density, seed=args.seed,
                                 classes=tuple(args.classes.split(",")), overwrite=True)
     run = work / "run"
     started = time.perf_counter()
@@ -77,14 +80,17 @@ def main() -> None:
            "--val-aoi", str(scene.holdout), "--model", args.model, "--input-size", str(args.chip),
            "--batch-size", str(args.batch), "--optimizer", "adamw", "--lr", "1e-3", "--warmup-iters", "20",
            "--max-iters", str(args.iters), "--epochs", "1000", "--val-interval", "1000", "--rot90", "--flip-v", "0.5",
-           "--workers", "1", "--work-dir", str(run), "--overwrite")
+           "--workers", "1", "--work-dir", str(run), "--overwrite",
+           *(["--init-weights", str(args.init_weights)] if args.init_weights else []))
     train_s = time.perf_counter() - started
     vals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"val"' in line]
     det = work / "holdout.gpkg"
     fsanet("detect", str(scene.image), "--weights", str(run / "last.safetensors"), "--aoi", str(scene.holdout),
            "--score-thr", str(min(args.score_thr)), "-o", str(det), "--overwrite")
+    how = f"fine-tuned from {args.init_weights}" if args.init_weights else "from scratch"
+    init = f" --init-weights {args.init_weights}" if args.init_weights else ""
     print(f"\n{args.size} px scene, {len(scene.boxes)} objects ({args.classes}), held-out block {args.holdout} px; "
-          f"{args.model} from scratch, {args.iters} iterations of {args.batch} x {args.chip} px chips, "
+          f"{args.model} {how}, {args.iters} iterations of {args.batch} x {args.chip} px chips, "
           f"{train_s / 60:.1f} min ({train_s / args.iters:.2f} s/iteration)")
     if vals:
         print(f"validation on the block (AI-TOD): AP {100 * vals[-1]['AP']:.1f}, AP50 {100 * vals[-1]['AP50']:.1f}")
@@ -93,7 +99,8 @@ def main() -> None:
         s = holdout_scores(scene, det, thr)
         print(f"| {thr:g} | {s['truth']} | {s['detections']} | {s['recall']:.3f} | {s['precision']:.3f} |")
     print(f"\ncommand: PYTHONPATH=. python benchmarks/bench_scene_training.py --size {args.size} "
-          f"--holdout {args.holdout} --iters {args.iters} --chip {args.chip} --batch {args.batch}")
+          f"--holdout {args.holdout}{init} --density {args.density:g} --seed {args.seed} --iters {args.iters} "
+          f"--chip {args.chip} --batch {args.batch}")
 
 
 if __name__ == "__main__":

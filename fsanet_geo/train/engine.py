@@ -175,6 +175,9 @@ class _Run:
                         self._end_epoch(epoch + 1)
                     else:
                         self._save_last()
+                        if self.iteration >= self.stop_at and not stopped:
+                            # --max-iters stopped inside the epoch: validate there (no epoch checkpoint)
+                            self._validate_and_keep_best(epoch + 1, None)
                     stopped = stopped or self._stop_requested()  # a signal during the epoch end
         finally:
             if self._log is not None:
@@ -258,14 +261,20 @@ class _Run:
     def _end_epoch(self, epoch: int) -> None:
         """After epoch ``epoch`` (1-based): epoch checkpoint, ``last``, validation, ``best``."""
         cfg = self.config
-        final = epoch == cfg.epochs
+        final = epoch == cfg.epochs or self.iteration >= self.stop_at  # --max-iters: validate there too
         saved = None
         if self.ctx.is_main and (epoch % cfg.save_interval == 0 or final):
             saved = self.work / epoch_model_name(epoch)
             self._save_model(saved, epoch)
             self.checkpoints.prune_epochs(cfg.keep_epochs)
         self._save_last(same_as=saved)
-        if self.val_set is None or not (epoch % cfg.val_interval == 0 or final):
+        if epoch % cfg.val_interval == 0 or final:
+            self._validate_and_keep_best(epoch, saved)
+
+    def _validate_and_keep_best(self, epoch: int, saved: Path | None) -> None:
+        """Validate (rank 0; others wait), log the metrics, and save ``best`` when AP rose."""
+        cfg = self.config
+        if self.val_set is None:
             return
         if self.ctx.is_main:
             metrics = self._validate()

@@ -63,7 +63,7 @@ def seeded_rngs(seed: int) -> Iterator[None]:
     py_state = random.getstate()
     np_state = np.random.get_state()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed also seeds CUDA
         random.seed(seed)
         np.random.seed(seed)
         try:

@@ -61,8 +61,25 @@ def build_scene_datasets(config: TrainConfig, chip_size: int, in_channels: int |
     train_set.bands = tuple(scenes.bands) if scenes.bands else None  # recorded for detect
     val_set = None
     if config.validates and any(split.val_windows for split in splits):
-        val_set = ValBlockDataset(label_set, splits, levels=levels)
+        val_set = ValBlockDataset(label_set, splits, levels=levels, pixels=train_set.pixels)
+    warnings.warn(data_summary(label_set, train_set, val_set), Notice, stacklevel=2)
     return train_set, val_set
+
+
+def data_summary(label_set: Any, train_set: Any, val_set: Any) -> str:
+    """One line: labelled objects per class, chips per epoch, validation blocks and their objects."""
+    counts: dict[str, int] = dict.fromkeys(label_set.class_names, 0)
+    for scene in label_set.scenes:
+        for label in scene.labels.tolist():
+            counts[label_set.class_names[label]] += 1
+    classes = ", ".join(f"{name} {n}" for name, n in counts.items())
+    chips = train_set.describe()
+    line = (f"{label_set.num_objects} labelled objects ({classes}); {chips['chips_per_epoch']} chips of "
+            f"{chips['chip_size']} px per epoch, {chips['object_share']:.0%} centred on objects")
+    if val_set is None:
+        return line
+    held = len(val_set.coco["annotations"])
+    return f"{line}; validation: {len(val_set)} blocks holding {held} objects"
 
 
 def scene_gsd(label_set: Any) -> float | None:
