@@ -79,7 +79,8 @@ def data_summary(label_set: Any, train_set: Any, val_set: Any) -> str:
     if val_set is None:
         return line
     held = len(val_set.coco["annotations"])
-    return f"{line}; validation: {len(val_set)} blocks holding {held} objects"
+    blocks = f"{len(val_set)} block" + ("s" if len(val_set) != 1 else "")
+    return f"{line}; validation: {blocks} holding {held} objects"
 
 
 def scene_gsd(label_set: Any) -> float | None:

@@ -57,6 +57,9 @@ def test_train_from_scratch_on_a_scene_then_detect_the_held_out_block(scene: Lab
     res = _train(scene, work, "--max-iters", "40", "--epochs", "1000", "--val-interval", "1000")
     assert res.exit_code == 0, res.output
     assert "training on 1 scene with vector labels, validating on the blocks of" in res.stderr
+    summary = ("note: 234 labelled objects (vehicle 234); 42 chips of 192 px per epoch, 50% centred on objects; "
+               "validation: 1 block holding 52 objects")
+    assert summary in " ".join(res.stderr.split())
     assert "vehicle P" in res.stderr  # the per-class line under the validation AP
     records = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in records if r.get("type", "train") == "train" and "loss" in r]

@@ -93,6 +93,17 @@ def test_epoch_end_validates_and_keeps_best(tiny_aitod: Path, tmp_path: Path, ti
     assert load_training_state(work / "last.state.pt")["best_ap"] == val[0]["AP"]
 
 
+def test_a_run_cut_by_max_iters_validates_where_it_stops(tiny_aitod: Path, tmp_path: Path, tiny_config: Any) -> None:
+    # 5 trainval images, batch 2: 2 iterations per epoch; --max-iters 1 stops inside epoch 1
+    work = tmp_path / "run"
+    result = train(tiny_config(tiny_aitod, work, max_iters=1, epochs=12, val_interval=5))
+    assert result.iterations == 1 and not result.completed
+    val = _records(work, "val")
+    assert len(val) == 1 and val[0]["epoch"] == 1 and val[0]["iter"] == 1
+    assert result.best_checkpoint == work / "best.safetensors" and result.best_ap == val[0]["AP"]
+    assert not (work / "epoch_1.safetensors").exists()  # epoch 1 is not done: no epoch checkpoint
+
+
 def test_resumed_run_matches_an_uninterrupted_one(
     tiny_aitod: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_config: Any
 ) -> None:
