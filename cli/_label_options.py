@@ -22,13 +22,13 @@ if TYPE_CHECKING:  # the geodata modules import rasterio: not at CLI start-up
 def scene_option(help: str = "Raster scene (GeoTIFF, COG, VRT, https:// or s3:// URL); repeat with one --labels "
                              "each.") -> Any:
     """``--scene A.tif`` (repeatable)."""
-    return typer.Option(None, "--scene", help=help, show_default=False, metavar="SCENE")
+    return typer.Option(None, "--scene", help=help, show_default="none", metavar="SCENE")
 
 
 def labels_option(help: str = "Vector labels of the --scene at the same position (any format GDAL reads; "
                               "FILE|layername=NAME picks a layer).") -> Any:
     """``--labels A.gpkg`` (repeatable)."""
-    return typer.Option(None, "--labels", help=help, show_default=False, metavar="LABELS")
+    return typer.Option(None, "--labels", help=help, show_default="none", metavar="LABELS")
 
 
 def scenes_list_option(help: str = "CSV of scenes: header scene,labels[,split][,layer]; paths relative to it.") -> Any:

@@ -268,7 +268,7 @@ class _Run:
             self._save_model(saved, epoch)
             self.checkpoints.prune_epochs(cfg.keep_epochs)
         self._save_last(same_as=saved)
-        if epoch % cfg.val_interval == 0 or final:
+        if self.val_set is not None and (final or epoch % cfg.val_interval == 0):
             self._validate_and_keep_best(epoch, saved)
 
     def _validate_and_keep_best(self, epoch: int, saved: Path | None) -> None:
