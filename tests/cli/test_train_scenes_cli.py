@@ -18,6 +18,7 @@ from fsanet_geo.model.checkpoint import read_checkpoint_config, read_checkpoint_
 from fsanet_geo.synth.labelled_scene import LabelledScene, make_labelled_scene
 
 runner = CliRunner()
+DEMO = Path(__file__).resolve().parents[2] / "fsanet_geo" / "weights" / "demo.safetensors"
 
 RECALL_FLOOR = 0.1
 """Held-out recall at IoU 0.5 (score >= 0.2) the 40-step run must reach: measured 0.27 of 52
@@ -80,3 +81,16 @@ def test_train_from_scratch_on_a_scene_then_detect_the_held_out_block(scene: Lab
     recall, truth = _holdout_recall(scene, out)
     assert truth >= 15
     assert recall >= RECALL_FLOOR, f"held-out recall {recall:.2f} of {truth} objects"
+
+
+def test_fine_tune_the_demo_on_a_scene(scene: LabelledScene, tmp_path: Path) -> None:
+    work = tmp_path / "ft"
+    res = _train(scene, work, "--init-weights", DEMO, "--max-iters", "2", "--val-interval", "0")
+    assert res.exit_code == 0, res.output
+    flat = " ".join(res.stderr.split())
+    assert "training on 1 scene with vector labels; no validation (best is not kept)" in flat
+    assert f"note: fine-tuning from {DEMO} (fsanet_r18_tiny): kept vehicle; dropped 7 classes" in flat
+    ckpt = work / "last.safetensors"
+    assert list(read_checkpoint_config(ckpt).class_names) == ["vehicle"]
+    recorded = json.loads(read_checkpoint_metadata(ckpt)["fine_tuned_from"])
+    assert recorded["kept"] == ["vehicle"] and recorded["new"] == []
