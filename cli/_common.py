@@ -6,6 +6,7 @@ How things look on the terminal (consoles, tables, progress bars) is :mod:`fsane
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 import sys
 import warnings
@@ -98,7 +99,8 @@ def _one_line(exc: BaseException | str) -> str:
 @contextmanager
 def _warnings_as_lines() -> Iterator[None]:
     """Show each distinct warning once as ``warning: MESSAGE`` on stderr (no source line);
-    a :class:`~fsanet_geo.errors.Notice` as ``note: MESSAGE``.
+    a :class:`~fsanet_geo.errors.Notice` as ``note: MESSAGE``. Under torchrun only rank 0
+    shows notes (every rank builds the same data and model, so each would repeat them).
 
     With ``--debug`` Python's own format (file, line, source) is kept.
     """
@@ -108,8 +110,12 @@ def _warnings_as_lines() -> Iterator[None]:
     seen: set[str] = set()
     original = warnings.showwarning
 
+    quiet_notes = os.environ.get("RANK", "0") != "0"
+
     def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
         text = _one_line(str(message))
+        if quiet_notes and issubclass(category, Notice):
+            return
         if text not in seen:
             seen.add(text)
             (note_line if issubclass(category, Notice) else warning_line)(text)

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from fsanet_cli import _common
 from fsanet_cli._common import handle_errors, parse_csv
 from fsanet_cli._render import print_table
+from fsanet_geo.errors import Notice
 
 runner = CliRunner()
 
@@ -33,9 +34,12 @@ def _app() -> typer.Typer:
 
     @app.command()
     @handle_errors
-    def run(bands: str = typer.Option("1", "--bands"), warn: int = typer.Option(0, "--warn")) -> None:
+    def run(bands: str = typer.Option("1", "--bands"), warn: int = typer.Option(0, "--warn"),
+            note: bool = typer.Option(False, "--note")) -> None:
         for _ in range(warn):
             warnings.warn("scene [x] has no CRS:\n  pixels only", UserWarning, stacklevel=1)
+        if note:
+            warnings.warn("12 labelled objects", Notice, stacklevel=1)
         typer.echo(",".join(map(str, parse_csv(bands, int, "--bands") or [])))
 
     return app
@@ -62,6 +66,17 @@ def test_warnings_are_shown_once_as_one_line() -> None:
     assert res.stdout == "3,2\n"
     # once, on one line, markup-like brackets kept literally, no source file or line
     assert res.stderr == "warning: scene [x] has no CRS: pixels only\n"
+
+
+@pytest.mark.parametrize(("rank", "expected"), [(None, "note: 12 labelled objects\n"), ("0", "note: 12 labelled objects\n"),
+                                              ("1", "")])
+def test_notes_come_from_rank_0_only(monkeypatch: pytest.MonkeyPatch, rank: str | None, expected: str) -> None:
+    if rank is None:
+        monkeypatch.delenv("RANK", raising=False)
+    else:
+        monkeypatch.setenv("RANK", rank)
+    res = runner.invoke(_app(), ["--note"])
+    assert res.exit_code == 0 and res.stderr == expected
 
 
 def test_tables_are_not_cut_off_a_terminal(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
