@@ -181,15 +181,25 @@ class PaintedPredictor:
 
 class SignallingPredictor(PaintedPredictor):
     """The painted predictor that sends this process ``sig`` from another thread on call ``on_call``
-    (1-based), so that the signal lands wherever the main thread is, as a real one would."""
+    (1-based), so that the signal lands wherever the main thread is, as a real one would.
+
+    The next call waits until the signal was sent (up to 30 s): on a loaded machine the thread
+    could otherwise start after the run ended, and the signal land in another test."""
 
     def __init__(self, sig: int, on_call: int = 3) -> None:
         super().__init__()
         self.sig, self.on_call = sig, on_call
+        self.sent = threading.Event()
+
+    def _send(self) -> None:
+        os.kill(os.getpid(), self.sig)
+        self.sent.set()
 
     def __call__(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         if self.calls == self.on_call - 1:
-            threading.Thread(target=os.kill, args=(os.getpid(), self.sig)).start()
+            threading.Thread(target=self._send).start()
+        elif self.calls >= self.on_call:
+            self.sent.wait(30)
         time.sleep(0.02)
         return super().__call__(images)
 
