@@ -3,6 +3,7 @@ exit code 2, nothing started or lost (found by probing the feature as a new user
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +42,45 @@ def test_bands_of_another_count_than_the_model_takes_are_refused_before_training
     assert result.exit_code == 2
     assert error_line(result) == "error: 2 band(s) selected but the model takes 3 channel(s)"
     assert not work.exists()
+
+
+def test_resume_after_the_labels_moved_names_them_and_takes_their_new_place(
+        scene: LabelledScene, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("old.gpkg").write_bytes(Path(scene.labels).read_bytes())
+    first = invoke("train", "--scene", scene.image, "--labels", "old.gpkg", "--class-field", "class", *TINY,
+                   "--work-dir", "run")
+    assert first.exit_code == 0, first.output
+    saved = json.loads(Path("run/config.json").read_text())["scene_data"]["sources"][0]
+    assert saved["labels"] == str(tmp_path / "old.gpkg")  # absolute: --resume works from any folder
+    Path("old.gpkg").rename("new.gpkg")
+    kept = sorted(p.name for p in Path("run").iterdir())
+
+    result = invoke("train", "--resume", "--work-dir", "run", "--max-iters", "2")
+    assert result.exit_code == 2
+    assert error_line(result) == (f"error: cannot resume run: its labels {tmp_path / 'old.gpkg'} does not exist; if it "
+                                  "moved, give every scene's new place with --scene/--labels or --scenes")
+    result = invoke("train", "--resume", "--work-dir", "run", "--scene", scene.image, "--labels", "new.gpkg",
+                    "--class-field", "kind", "--max-iters", "2")
+    assert result.exit_code == 2
+    assert error_line(result) == "error: cannot resume run with different settings: class_field 'class' -> 'kind'"
+    assert sorted(p.name for p in Path("run").iterdir()) == kept  # nothing of the run lost
+
+    monkeypatch.chdir(tmp_path.parent)  # another folder; the saved --class-field is kept
+    result = invoke("train", "--resume", "--work-dir", tmp_path / "run", "--scene", scene.image,
+                    "--labels", tmp_path / "new.gpkg", "--max-iters", "2")
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["scene_data"]["sources"][0]["labels"] == str(tmp_path / "new.gpkg")
+    assert config["scene_data"]["class_field"] == "class"
+
+
+def test_scene_options_on_resume_of_a_run_not_on_scenes_are_refused(tmp_path: Path) -> None:
+    work = tmp_path / "run"
+    work.mkdir()
+    saved = {"dataset": "aitod", "data_root": str(tmp_path), "work_dir": str(work)}
+    (work / "config.json").write_text(json.dumps(saved))
+    result = invoke("train", "--resume", "--work-dir", work, "--class-field", "class")
+    assert result.exit_code == 2
+    assert error_line(result) == (f"error: --scene, --labels, --scenes and their options do not apply to --resume "
+                                  f"of {work}: it trains on aitod, not on scenes")
