@@ -84,3 +84,21 @@ def test_scene_options_on_resume_of_a_run_not_on_scenes_are_refused(tmp_path: Pa
     assert result.exit_code == 2
     assert error_line(result) == (f"error: --scene, --labels, --scenes and their options do not apply to --resume "
                                   f"of {work}: it trains on aitod, not on scenes")
+
+
+def test_a_file_of_several_layers_without_layername_is_refused(scene: LabelledScene, tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    frame = gpd.read_file(scene.labels)
+    multi = tmp_path / "multi.gpkg"
+    frame.to_file(multi, layer="cars")
+    frame.iloc[:3].to_file(multi, layer="other", mode="a")
+    message = (f"error: labels {multi} hold 2 layers (cars, other): pick one as {multi}|layername=NAME "
+               "(in --scenes: the layer column)")
+    for command in (["data", "check"], ["train", *TINY, "--work-dir", tmp_path / "run"]):
+        result = invoke(*command, "--scene", scene.image, "--labels", multi)
+        assert result.exit_code == 2
+        assert error_line(result) == message
+    assert not (tmp_path / "run").exists()
+    result = invoke("data", "check", "--scene", scene.image, "--labels", f"{multi}|layername=cars")
+    assert result.exit_code == 0, result.output
