@@ -30,7 +30,7 @@ from affine import Affine
 
 from fsanet_geo.data.coco import LabelledImage, coco_ground_truth
 from fsanet_geo.data.transforms import MIN_VISIBLE
-from fsanet_geo.errors import ConfigError, FileOverwriteError, OutputError
+from fsanet_geo.errors import ConfigError, DatasetError, FileOverwriteError, OutputError
 from fsanet_geo.geodata.chips import SceneChipDataset
 from fsanet_geo.geodata.spatial_split import Window
 from fsanet_geo.geodata.types import LabelSet, SceneSplit
@@ -74,6 +74,7 @@ def export_chips(
     Raises:
         FileOverwriteError: ``out`` is not empty and ``overwrite`` is false.
         ConfigError: bad settings, or PNG asked for with other than 1 or 3 bands.
+        DatasetError: the labels hold no object (a set of background chips only).
     """
     target = Path(out)
     if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not overwrite)):
@@ -82,6 +83,9 @@ def export_chips(
         raise FileOverwriteError(f"{target} exists and is not empty (use --overwrite to replace it)")
     if image_format not in ("png", "tif"):
         raise ConfigError(f"chip format must be 'png' or 'tif', got {image_format!r}")
+    if label_set.num_objects == 0:
+        raise DatasetError("the labels hold no object inside their scenes: nothing to export "
+                           "(fsanet data check --scene ... --labels ... shows why)")
     bands = {len(s.info.bands) for s in label_set.scenes}
     if image_format == "png" and not bands <= {1, 3}:
         raise ConfigError(f"PNG holds 1 or 3 bands, the scenes have {sorted(bands)}: use the tif format")

@@ -102,3 +102,19 @@ def test_a_file_of_several_layers_without_layername_is_refused(scene: LabelledSc
     assert not (tmp_path / "run").exists()
     result = invoke("data", "check", "--scene", scene.image, "--labels", f"{multi}|layername=cars")
     assert result.exit_code == 0, result.output
+
+
+def test_export_chips_of_labels_that_hold_no_object_is_refused_and_writes_nothing(
+        scene: LabelledScene, tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    far = gpd.read_file(scene.labels)
+    far["geometry"] = far.translate(10, 10)  # degrees: nowhere near the raster
+    far.to_file(tmp_path / "far.gpkg")
+    out = tmp_path / "chips"
+    result = invoke("data", "export-chips", out, "--scene", scene.image, "--labels", tmp_path / "far.gpkg",
+                    "--chip-size", "128")
+    assert result.exit_code == 2
+    assert error_line(result) == ("error: the labels hold no object inside their scenes: nothing to export "
+                                  "(fsanet data check --scene ... --labels ... shows why)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["far.gpkg"]
