@@ -48,8 +48,10 @@ def build_scene_datasets(config: TrainConfig, chip_size: int, in_channels: int |
     )
     label_set = load_label_set(sources, options, aoi=scenes.aoi)
     if label_set.num_objects == 0:
-        raise TrainingError("the labels hold no object inside their scenes: nothing to train on "
-                            "(fsanet data check --scene ... --labels ... shows why)")
+        where = "their scenes" if scenes.aoi is None else f"their scenes and --aoi {scenes.aoi}"
+        check = "" if scenes.aoi is None else " --aoi ..."
+        raise TrainingError(f"the labels hold no object inside {where}: nothing to train on "
+                            f"(fsanet data check --scene ... --labels ...{check} shows why)")
     val_fraction = scenes.val_fraction if config.val_interval else 0.0
     splits = spatial_split(label_set, val_fraction=val_fraction, block_size=scenes.block_size(chip_size),
                            seed=config.seed, val_aoi=scenes.val_aoi if config.val_interval else None,

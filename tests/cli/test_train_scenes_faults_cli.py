@@ -118,3 +118,33 @@ def test_export_chips_of_labels_that_hold_no_object_is_refused_and_writes_nothin
     assert error_line(result) == ("error: the labels hold no object inside their scenes: nothing to export "
                                   "(fsanet data check --scene ... --labels ... shows why)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["far.gpkg"]
+
+
+@pytest.fixture(scope="module")
+def areas(scene: LabelledScene, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``empty.gpkg`` (no polygon), ``away.gpkg`` (a polygon nowhere near the scene), ``all_val.csv``."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    folder = tmp_path_factory.mktemp("areas")
+    gpd.GeoDataFrame(geometry=[], crs="EPSG:4326").to_file(folder / "empty.gpkg")
+    gpd.GeoDataFrame(geometry=[box(30, 10, 31, 11)], crs="EPSG:4326").to_file(folder / "away.gpkg")
+    (folder / "all_val.csv").write_text(f"scene,labels,split\n{scene.image},{scene.labels},val\n")
+    return folder
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--aoi", "{areas}/away.gpkg"], "error: the labels hold no object inside their scenes and --aoi "
+                                     "{areas}/away.gpkg: nothing to train on (fsanet data check --scene ... "
+                                     "--labels ... --aoi ... shows why)"),
+    (["--val-aoi", "{areas}/empty.gpkg"], "error: --val-aoi: area of interest {areas}/empty.gpkg holds no polygon"),
+    (["--scenes", "{areas}/all_val.csv"], "error: no training area: every scene's split is 'val' (give one scene "
+                                          "the split train or an empty one)"),
+])
+def test_areas_and_splits_that_leave_nothing_name_the_option(
+        scene: LabelledScene, areas: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    pair = [] if "--scenes" in args else ["--scene", scene.image, "--labels", scene.labels]
+    result = invoke("train", *pair, *[a.format(areas=areas) for a in args], *TINY, "--work-dir", tmp_path / "run")
+    assert result.exit_code == 2
+    assert error_line(result) == message.format(areas=areas)
+    assert not (tmp_path / "run").exists()
