@@ -61,8 +61,8 @@ def read_label_layer(path: str, layer: str | None = None, class_field: str | Non
     """Read the vector layer ``layer`` of ``path`` with its class names.
 
     Raises:
-        DatasetError: the file is missing or not a vector file pyogrio can read, has no such layer, or
-            has several and ``layer`` is None.
+        DatasetError: the file is missing, not a vector file pyogrio can read, without geometry,
+            has no such layer, or has several and ``layer`` is None.
         ConfigError: ``class_field`` is not a field of the layer (the message lists its fields).
     """
     import geopandas
@@ -79,6 +79,8 @@ def read_label_layer(path: str, layer: str | None = None, class_field: str | Non
         frame = geopandas.read_file(path, layer=layer, engine="pyogrio")
     except Exception as exc:  # noqa: BLE001 - any read failure is the file's
         raise DatasetError(f"cannot read labels {shown}: {_reason(exc)}") from exc
+    if not isinstance(frame, geopandas.GeoDataFrame):  # e.g. a CSV without a geometry column
+        raise DatasetError(f"labels {shown} have no geometry column: not a vector layer")
     if class_field is None:
         names = np.full(len(frame), layer_class_name(path, layer_name), dtype=object)
     elif class_field not in frame.columns or class_field == frame.geometry.name:

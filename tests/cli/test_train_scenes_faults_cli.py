@@ -148,3 +148,11 @@ def test_areas_and_splits_that_leave_nothing_name_the_option(
     assert result.exit_code == 2
     assert error_line(result) == message.format(areas=areas)
     assert not (tmp_path / "run").exists()
+
+
+def test_labels_without_geometry_are_named(scene: LabelledScene, tmp_path: Path) -> None:
+    table = tmp_path / "table.csv"
+    table.write_text("class,x\nvehicle,1\n")
+    result = invoke("data", "check", "--scene", scene.image, "--labels", table)
+    assert result.exit_code == 2
+    assert error_line(result) == f"error: labels {table} have no geometry column: not a vector layer"
