@@ -161,6 +161,11 @@ def train(
     scene_options = {"class_field": class_field, "classes": classes, "point_box": point_box, "bands": bands,
                      "aoi": aoi, "val_fraction": val_fraction, "val_aoi": val_aoi, "val_block": val_block,
                      "object_share": object_share, "chips_per_epoch": chips_per_epoch}
+    if not on_scenes and not resume:
+        flags = [f"--{k.replace('_', '-')}" for k, v in scene_options.items() if v is not None]
+        if flags:  # they would be ignored on AI-TOD / COCO data
+            verb = "needs" if len(flags) == 1 else "need"
+            raise typer.BadParameter(f"{', '.join(flags)} {verb} scenes with labels (--scene/--labels or --scenes)")
     if on_scenes and not resume:
         given["dataset"] = _scenes_dataset(data_root, ann, dataset)
         given["scene_data"] = scene_data(scene or [], labels or [], scene_list, **scene_options)

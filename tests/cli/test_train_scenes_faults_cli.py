@@ -156,3 +156,11 @@ def test_labels_without_geometry_are_named(scene: LabelledScene, tmp_path: Path)
     result = invoke("data", "check", "--scene", scene.image, "--labels", table)
     assert result.exit_code == 2
     assert error_line(result) == f"error: labels {table} have no geometry column: not a vector layer"
+
+
+def test_scene_options_without_scenes_are_refused_not_ignored(tmp_path: Path) -> None:
+    result = invoke("train", "--data-root", tmp_path, "--class-field", "class", "--val-fraction", "0.1",
+                    "--work-dir", tmp_path / "run")
+    assert result.exit_code == 2
+    assert error_line(result) == ("error: --class-field, --val-fraction need scenes with labels (--scene/--labels "
+                                  "or --scenes)")
