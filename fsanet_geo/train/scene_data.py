@@ -35,7 +35,7 @@ def build_scene_datasets(config: TrainConfig, chip_size: int, in_channels: int |
         TrainingError: no labelled object is left for training.
     """
     from fsanet_geo.geodata.chips import SceneChipDataset
-    from fsanet_geo.geodata.labels import load_label_set
+    from fsanet_geo.geodata.labels import check_scenes_once, load_label_set
     from fsanet_geo.geodata.spatial_split import spatial_split
     from fsanet_geo.geodata.types import LabelOptions, LabelSource
     from fsanet_geo.geodata.val_blocks import ValBlockDataset
@@ -46,6 +46,7 @@ def build_scene_datasets(config: TrainConfig, chip_size: int, in_channels: int |
         class_field=scenes.class_field, classes=tuple(scenes.classes) if scenes.classes else None,
         point_box=scenes.point_box, bands=tuple(scenes.bands) if scenes.bands else None, in_channels=in_channels,
     )
+    check_scenes_once(sources)
     label_set = load_label_set(sources, options, aoi=scenes.aoi)
     if label_set.num_objects == 0:
         where = "their scenes" if scenes.aoi is None else f"their scenes and --aoi {scenes.aoi}"

@@ -164,3 +164,22 @@ def test_scene_options_without_scenes_are_refused_not_ignored(tmp_path: Path) ->
     assert result.exit_code == 2
     assert error_line(result) == ("error: --class-field, --val-fraction need scenes with labels (--scene/--labels "
                                   "or --scenes)")
+
+
+def test_the_same_scene_twice_is_refused_for_training_and_export(scene: LabelledScene, tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    frame = gpd.read_file(scene.labels)
+    layers = tmp_path / "layers.gpkg"
+    frame.iloc[:30].to_file(layers, layer="cars")
+    frame.iloc[30:].to_file(layers, layer="trucks", mode="a")
+    twice = ["--scene", scene.image, "--labels", f"{layers}|layername=cars",
+             "--scene", scene.image, "--labels", f"{layers}|layername=trucks"]
+    message = (f"error: scene {scene.image} is given twice (labels {layers}|layername=cars and "
+               f"{layers}|layername=trucks): put all of its labels in one layer, with a class field "
+               "(--class-field) when they are of several classes")
+    for command in (["train", *TINY, "--work-dir", tmp_path / "run"], ["data", "export-chips", tmp_path / "chips"]):
+        result = invoke(*command, *twice)
+        assert result.exit_code == 2
+        assert error_line(result) == message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["layers.gpkg"]
