@@ -183,3 +183,21 @@ def test_the_same_scene_twice_is_refused_for_training_and_export(scene: Labelled
         assert result.exit_code == 2
         assert error_line(result) == message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["layers.gpkg"]
+
+
+def test_export_chips_overwrite_replaces_an_earlier_export_only(scene: LabelledScene, tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.txt").write_text("precious")
+    args = ["data", "export-chips", out, "--scene", scene.image, "--labels", scene.labels, "--chip-size", "128",
+            "--chips", "2", "--overwrite"]
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert error_line(result) == (f"error: {out} holds files an export does not write (thesis.txt): --overwrite "
+                                  "replaces only an earlier export; give a new or empty folder")
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.txt"]
+    (out / "thesis.txt").unlink()
+    assert invoke(*args).exit_code == 0
+    again = invoke(*args)  # an earlier export is replaced
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "train"]
