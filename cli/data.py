@@ -221,12 +221,13 @@ def export_chips_command(
 ) -> None:
     """Write the training chips of GeoTIFF scenes + vector labels as a COCO set (PNG or GeoTIFF)."""
     from fsanet_geo.geodata.export_chips import export_chips
-    from fsanet_geo.geodata.labels import load_label_set
+    from fsanet_geo.geodata.labels import check_scenes_once, load_label_set
     from fsanet_geo.geodata.spatial_split import spatial_split
     from fsanet_geo.train.scene_config import VAL_BLOCK_CHIPS
 
     sources, options = label_inputs(scene, labels, scenes, class_field=class_field, classes=classes,
                                     point_box=point_box, bands=bands)
+    check_scenes_once(sources)
     label_set = load_label_set(sources, options, aoi=None if aoi is None else str(aoi))
     block = val_block if val_block is not None else VAL_BLOCK_CHIPS * chip_size
     splits = spatial_split(label_set, val_fraction=val_fraction, block_size=block, seed=seed,

@@ -158,19 +158,27 @@ def train(
         "init_weights": init_weights, "warmup_iters": warmup_iters, "gsd": gsd, "checkpoint_every": checkpoint_every,
     }
     given = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
+    scene_options = {"class_field": class_field, "classes": classes, "point_box": point_box, "bands": bands,
+                     "aoi": aoi, "val_fraction": val_fraction, "val_aoi": val_aoi, "val_block": val_block,
+                     "object_share": object_share, "chips_per_epoch": chips_per_epoch}
+    if not on_scenes and not resume:
+        flags = [f"--{k.replace('_', '-')}" for k, v in scene_options.items() if v is not None]
+        if flags:  # they would be ignored on AI-TOD / COCO data
+            verb = "needs" if len(flags) == 1 else "need"
+            raise typer.BadParameter(f"{', '.join(flags)} {verb} scenes with labels (--scene/--labels or --scenes)")
     if on_scenes and not resume:
         given["dataset"] = _scenes_dataset(data_root, ann, dataset)
-        given["scene_data"] = scene_data(
-            scene or [], labels or [], scene_list, class_field=class_field, classes=classes, point_box=point_box,
-            bands=bands, aoi=aoi, val_fraction=val_fraction, val_aoi=val_aoi, val_block=val_block,
-            object_share=object_share, chips_per_epoch=chips_per_epoch)
+        given["scene_data"] = scene_data(scene or [], labels or [], scene_list, **scene_options)
     if resume:
         if work_dir is None:
             from fsanet_geo.errors import ConfigError
 
             raise ConfigError("--resume needs --work-dir (the folder of the run to continue)")
+        if on_scenes or any(v is not None for v in scene_options.values()):
+            given["scene_data"] = _resumed_scene_data(work_dir, scene or [], labels or [], scene_list, scene_options)
         config = resumed_config(work_dir, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
                                 **given)
+        _check_moved(config)
     else:
         name = preset_for_run(model, init_weights)
         _check_preset(name)
@@ -194,6 +202,33 @@ def train(
                              f"{shlex.quote(str(result.work_dir))}"), soft_wrap=True)
         raise typer.Exit(128 + int(signal.Signals[result.interrupted]))
     _summary(result)
+
+
+def _resumed_scene_data(work_dir: Path, scenes: list[str], labels: list[str], scene_list: Path | None,
+                        options: dict[str, Any]) -> dict[str, Any]:
+    """The scene settings of the run in ``work_dir`` with the scene options given on ``--resume``
+    (new places of moved files; a changed fixed setting is refused when the run starts)."""
+    from fsanet_geo.errors import ConfigError
+    from fsanet_geo.train.workdir import read_saved_config
+
+    saved = read_saved_config(work_dir)
+    if saved.scene_data is None:
+        raise ConfigError(f"--scene, --labels, --scenes and their options do not apply to --resume of {work_dir}: "
+                          f"it trains on {saved.dataset}, not on scenes")
+    return scene_data(scenes, labels, scene_list, **options, saved=saved.scene_data)
+
+
+def _check_moved(config: Any) -> None:
+    """A resumed scene run whose local scene or labels file is gone: say how to give its new place."""
+    from fsanet_geo.errors import DatasetError
+    from fsanet_geo.geo.remote import is_remote
+
+    for source in (config.scenes.sources if config.scene_data else []):
+        for kind in ("scene", "labels"):
+            path = source[kind]
+            if not is_remote(path) and not path.startswith("/vsi") and not Path(path).exists():
+                raise DatasetError(f"cannot resume {config.work_dir}: its {kind} {path} does not exist; if it "
+                                   "moved, give every scene's new place with --scene/--labels or --scenes")
 
 
 def _scenes_dataset(data_root: Path | None, ann: Path | None, dataset: Any) -> str:

@@ -30,7 +30,7 @@ from affine import Affine
 
 from fsanet_geo.data.coco import LabelledImage, coco_ground_truth
 from fsanet_geo.data.transforms import MIN_VISIBLE
-from fsanet_geo.errors import ConfigError, FileOverwriteError, OutputError
+from fsanet_geo.errors import ConfigError, DatasetError, FileOverwriteError, OutputError
 from fsanet_geo.geodata.chips import SceneChipDataset
 from fsanet_geo.geodata.spatial_split import Window
 from fsanet_geo.geodata.types import LabelSet, SceneSplit
@@ -38,6 +38,9 @@ from fsanet_geo.geodata.val_blocks import ValBlockDataset
 from fsanet_geo.io_utils import replace_dir
 
 ImageFormat = Literal["png", "tif"]
+
+_OURS = frozenset({"train", "val", "export.json"})
+"""What an export writes in ``out``: ``--overwrite`` replaces a folder holding only these."""
 
 
 @dataclass(frozen=True)
@@ -72,16 +75,26 @@ def export_chips(
     blocks of ``splits`` under ``out`` (see the module docstring); ``progress(done, total)``.
 
     Raises:
-        FileOverwriteError: ``out`` is not empty and ``overwrite`` is false.
+        FileOverwriteError: ``out`` is not empty and ``overwrite`` is false, or holds other files
+            than an export's.
         ConfigError: bad settings, or PNG asked for with other than 1 or 3 bands.
+        DatasetError: the labels hold no object (a set of background chips only).
     """
     target = Path(out)
     if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not overwrite)):
         if not target.is_dir():
             raise OutputError(f"{target} exists and is not a folder")
         raise FileOverwriteError(f"{target} exists and is not empty (use --overwrite to replace it)")
+    foreign = sorted(p.name for p in target.iterdir() if p.name not in _OURS) if target.is_dir() else []
+    if foreign:  # --overwrite replaces an earlier export, never a folder of other files
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise FileOverwriteError(f"{target} holds files an export does not write ({shown}): --overwrite replaces "
+                                 "only an earlier export; give a new or empty folder")
     if image_format not in ("png", "tif"):
         raise ConfigError(f"chip format must be 'png' or 'tif', got {image_format!r}")
+    if label_set.num_objects == 0:
+        raise DatasetError("the labels hold no object inside their scenes: nothing to export "
+                           "(fsanet data check --scene ... --labels ... shows why)")
     bands = {len(s.info.bands) for s in label_set.scenes}
     if image_format == "png" and not bands <= {1, 3}:
         raise ConfigError(f"PNG holds 1 or 3 bands, the scenes have {sorted(bands)}: use the tif format")

@@ -30,7 +30,7 @@ class LabelLayer:
 
     Attributes:
         path: the vector file as given (shown in messages).
-        layer: the layer read (None: the file's only/first layer).
+        layer: the layer read (None: the file's only layer).
         geometries: shapely geometries [F] (object array; None for a feature without one).
         class_names: str or None [F] (object array; None where the class value is missing).
         crs: the layer's pyproj CRS, None when it has none.
@@ -61,7 +61,8 @@ def read_label_layer(path: str, layer: str | None = None, class_field: str | Non
     """Read the vector layer ``layer`` of ``path`` with its class names.
 
     Raises:
-        DatasetError: the file is missing or not a vector file pyogrio can read, or has no such layer.
+        DatasetError: the file is missing, not a vector file pyogrio can read, without geometry,
+            has no such layer, or has several and ``layer`` is None.
         ConfigError: ``class_field`` is not a field of the layer (the message lists its fields).
     """
     import geopandas
@@ -78,6 +79,8 @@ def read_label_layer(path: str, layer: str | None = None, class_field: str | Non
         frame = geopandas.read_file(path, layer=layer, engine="pyogrio")
     except Exception as exc:  # noqa: BLE001 - any read failure is the file's
         raise DatasetError(f"cannot read labels {shown}: {_reason(exc)}") from exc
+    if not isinstance(frame, geopandas.GeoDataFrame):  # e.g. a CSV without a geometry column
+        raise DatasetError(f"labels {shown} have no geometry column: not a vector layer")
     if class_field is None:
         names = np.full(len(frame), layer_class_name(path, layer_name), dtype=object)
     elif class_field not in frame.columns or class_field == frame.geometry.name:
@@ -96,8 +99,9 @@ def _is_vector_folder(path: Path) -> bool:
 
 
 def _layer_name(path: str, layer: str | None) -> str | None:
-    """The layer to read: ``layer``, else the file's first (None when GDAL names none);
-    :class:`DatasetError` naming the layers of ``path`` when it has no layer ``layer``."""
+    """The layer to read: ``layer``, else the file's only one (None when GDAL names none);
+    :class:`DatasetError` naming the layers of ``path`` when it has no layer ``layer``, or
+    several and ``layer`` is None."""
     import pyogrio
 
     try:
@@ -105,6 +109,10 @@ def _layer_name(path: str, layer: str | None) -> str | None:
     except Exception as exc:  # noqa: BLE001 - unreadable: say so with GDAL's reason
         raise DatasetError(f"cannot read labels {display_location(path)}: {_reason(exc)}") from exc
     if layer is None:
+        if len(layers) > 1:  # GDAL would read the first: a run on the wrong layer would go unnoticed
+            shown = display_location(path)
+            raise DatasetError(f"labels {shown} hold {len(layers)} layers ({', '.join(layers)}): pick one as "
+                               f"{shown}|layername=NAME (in --scenes: the layer column)")
         return layers[0] if layers else None
     if layer not in layers:
         raise DatasetError(f"labels {display_location(path)} have no layer {layer!r} (layers: {', '.join(layers)})")

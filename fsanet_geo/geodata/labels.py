@@ -26,6 +26,7 @@ Letters: F = features of a layer, N = kept boxes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +35,7 @@ import numpy as np
 from fsanet_geo.data.transforms import MIN_VISIBLE
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.geo.reader import SceneInfo, open_scene
-from fsanet_geo.geo.remote import display_location
+from fsanet_geo.geo.remote import display_location, is_remote
 from fsanet_geo.geodata.label_boxes import EMPTY, POINT_REFUSED, pixel_boxes
 from fsanet_geo.geodata.label_layer import LabelLayer, read_label_layer
 from fsanet_geo.geodata.label_nodata import boxes_with_data
@@ -111,6 +112,22 @@ def _scene_labels(
         area = load_aoi(aoi).in_scene(info.crs, info.transform).geometry
     boxes, labels, counts = _keep(layer, info, options, class_names, area)
     return SceneLabels(source=source, info=info, boxes=boxes, labels=labels, labelled_area=area, counts=counts)
+
+
+def check_scenes_once(sources: Sequence[LabelSource]) -> None:
+    """One source per raster for training and export (:class:`ConfigError` naming both): the same
+    raster twice (e.g. one layer per class) would make each copy's objects the other's background,
+    and its validation blocks the other's training chips. ``data check`` shows such lists as they are."""
+    seen: dict[str, LabelSource] = {}
+    for source in sources:
+        key = source.scene if is_remote(source.scene) else os.path.realpath(source.scene)
+        first = seen.setdefault(key, source)
+        if first is not source:
+            named = [display_location(s.labels) + (f"|layername={s.layer}" if s.layer else "")
+                     for s in (first, source)]
+            raise ConfigError(f"scene {display_location(source.scene)} is given twice (labels {named[0]} and "
+                              f"{named[1]}): put all of its labels in one layer, with a class field "
+                              "(--class-field) when they are of several classes")
 
 
 def _check_crs(layer: LabelLayer, info: SceneInfo) -> None:

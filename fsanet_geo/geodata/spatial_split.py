@@ -173,6 +173,9 @@ def spatial_split(
         train = None if scene.source.split == "val" else train_area_of(
             area, vals[i], chip_size, scene.info.width, scene.info.height)
         splits.append(SceneSplit(scene_index=i, train_area=train, val_windows=vals[i]))
+    if all(s.source.split == "val" for s in label_set.scenes):
+        raise ConfigError("no training area: every scene's split is 'val' (give one scene the split train or "
+                          "an empty one)")
     if all(s.train_area is None for s in splits):
         raise ConfigError("no training area is left once the validation blocks (and their chip margin) are "
                           "taken out: use a smaller --val-fraction or --val-block")
@@ -183,7 +186,10 @@ def _aoi_windows(label_set: LabelSet, val_aoi: str, vals: list[list[Window]]) ->
     """Add the bounding windows of the polygons of ``val_aoi`` to each non-"train" scene's ``vals``."""
     from fsanet_geo.geo.aoi import load_aoi
 
-    aoi = load_aoi(val_aoi)
+    try:
+        aoi = load_aoi(val_aoi)
+    except ConfigError as exc:  # its message says "area of interest": name the option
+        raise ConfigError(f"--val-aoi: {exc}") from exc
     for i, scene in enumerate(label_set.scenes):
         if scene.source.split is not None:
             continue

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from fsanet_geo.errors import ConfigError, TrainingError
 from fsanet_geo.train.config import TrainConfig
-from fsanet_geo.train.finetune import finetune_detector, run_input_size
+from fsanet_geo.train.finetune import finetune_detector, run_in_channels, run_input_size
 from fsanet_geo.train.sampler import SeededItems, epoch_batches, keyed_batches
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def build_datasets(config: TrainConfig) -> tuple[Any, Any | None]:
     if config.dataset == "scenes":
         from fsanet_geo.train.scene_data import build_scene_datasets
 
-        return build_scene_datasets(config, size, levels=_init_levels(config))
+        return build_scene_datasets(config, size, in_channels=run_in_channels(config), levels=_init_levels(config))
     common = {"data_root": config.data_root, "input_size": size, "resize_to": config.resize_to}
     train_set = build_dataset(
         config.dataset, split=config.train_split, ann=config.train_ann, images=config.train_images,

@@ -62,6 +62,18 @@ def run_input_size(config: TrainConfig) -> int:
     return int(preset_config(str(config.model)).input_size)
 
 
+def run_in_channels(config: TrainConfig) -> int:
+    """The model's input channels: the model override's, else the ``init_weights`` checkpoint's,
+    else the preset's (a scene run reads that many bands, or refuses a --bands of another count)."""
+    if "in_channels" in config.model_overrides:
+        return int(config.model_overrides["in_channels"])
+    if config.init_weights:
+        return int(_checkpoint_config(config.init_weights).in_channels)
+    from fsanet_geo.model.presets import preset_config
+
+    return int(preset_config(str(config.model)).in_channels)
+
+
 def finetune_detector(config: TrainConfig, class_names: list[str], overrides: dict[str, Any]) -> FSANet:
     """The model of a run with ``init_weights``: the checkpoint's architecture for
     ``class_names`` with ``overrides`` (:func:`~fsanet_geo.model.class_transfer.finetune_config`),

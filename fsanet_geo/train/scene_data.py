@@ -35,7 +35,7 @@ def build_scene_datasets(config: TrainConfig, chip_size: int, in_channels: int |
         TrainingError: no labelled object is left for training.
     """
     from fsanet_geo.geodata.chips import SceneChipDataset
-    from fsanet_geo.geodata.labels import load_label_set
+    from fsanet_geo.geodata.labels import check_scenes_once, load_label_set
     from fsanet_geo.geodata.spatial_split import spatial_split
     from fsanet_geo.geodata.types import LabelOptions, LabelSource
     from fsanet_geo.geodata.val_blocks import ValBlockDataset
@@ -46,10 +46,13 @@ def build_scene_datasets(config: TrainConfig, chip_size: int, in_channels: int |
         class_field=scenes.class_field, classes=tuple(scenes.classes) if scenes.classes else None,
         point_box=scenes.point_box, bands=tuple(scenes.bands) if scenes.bands else None, in_channels=in_channels,
     )
+    check_scenes_once(sources)
     label_set = load_label_set(sources, options, aoi=scenes.aoi)
     if label_set.num_objects == 0:
-        raise TrainingError("the labels hold no object inside their scenes: nothing to train on "
-                            "(fsanet data check --scene ... --labels ... shows why)")
+        where = "their scenes" if scenes.aoi is None else f"their scenes and --aoi {scenes.aoi}"
+        check = "" if scenes.aoi is None else " --aoi ..."
+        raise TrainingError(f"the labels hold no object inside {where}: nothing to train on "
+                            f"(fsanet data check --scene ... --labels ...{check} shows why)")
     val_fraction = scenes.val_fraction if config.val_interval else 0.0
     splits = spatial_split(label_set, val_fraction=val_fraction, block_size=scenes.block_size(chip_size),
                            seed=config.seed, val_aoi=scenes.val_aoi if config.val_interval else None,

@@ -68,6 +68,7 @@ def _fake_label_modules(monkeypatch: pytest.MonkeyPatch, labels: object) -> None
 
     loader = types.ModuleType("fsanet_geo.geodata.labels")
     loader.load_label_set = lambda sources, options, aoi=None: labels  # type: ignore[attr-defined]
+    loader.check_scenes_once = lambda sources: None  # type: ignore[attr-defined]
     sources = types.ModuleType("fsanet_geo.geodata.sources")
     sources.pair_sources = lambda s, lab: [LabelSource(a, b) for a, b in zip(s, lab)]  # type: ignore[attr-defined]
     sources.read_scene_list = lambda path: []  # type: ignore[attr-defined]
