@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from fsanet_geo.errors import FileOverwriteError, OutputError
@@ -60,6 +60,19 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Ite
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def check_replaceable_dir(out: str | os.PathLike[str], ours: Iterable[str], *, what: str) -> None:
+    """``--overwrite`` of a folder output replaces an earlier output of the same command only:
+    :class:`FileOverwriteError` naming the first entries of ``out`` that are not among ``ours``
+    (the top-level names ``what``, e.g. "an export", writes). A missing ``out`` passes."""
+    target = Path(out)
+    names = set(ours)
+    foreign = sorted(p.name for p in target.iterdir() if p.name not in names) if target.is_dir() else []
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise FileOverwriteError(f"{target} holds files {what} does not write ({shown}): --overwrite replaces "
+                                 f"only an earlier output of this command; give a new or empty folder")
 
 
 def replace_dir(tmp: str | os.PathLike[str], out: str | os.PathLike[str], *, overwrite: bool) -> None:

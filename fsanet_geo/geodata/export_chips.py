@@ -35,7 +35,7 @@ from fsanet_geo.geodata.chips import SceneChipDataset
 from fsanet_geo.geodata.spatial_split import Window
 from fsanet_geo.geodata.types import LabelSet, SceneSplit
 from fsanet_geo.geodata.val_blocks import ValBlockDataset
-from fsanet_geo.io_utils import replace_dir
+from fsanet_geo.io_utils import check_replaceable_dir, replace_dir
 
 ImageFormat = Literal["png", "tif"]
 
@@ -85,11 +85,7 @@ def export_chips(
         if not target.is_dir():
             raise OutputError(f"{target} exists and is not a folder")
         raise FileOverwriteError(f"{target} exists and is not empty (use --overwrite to replace it)")
-    foreign = sorted(p.name for p in target.iterdir() if p.name not in _OURS) if target.is_dir() else []
-    if foreign:  # --overwrite replaces an earlier export, never a folder of other files
-        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-        raise FileOverwriteError(f"{target} holds files an export does not write ({shown}): --overwrite replaces "
-                                 "only an earlier export; give a new or empty folder")
+    check_replaceable_dir(target, _OURS, what="an export")  # never a folder of other files
     if image_format not in ("png", "tif"):
         raise ConfigError(f"chip format must be 'png' or 'tif', got {image_format!r}")
     if label_set.num_objects == 0:

@@ -23,7 +23,7 @@ from fsanet_geo.data.aitod import fsanet_paths, toolkit_paths
 from fsanet_geo.data.classes import AITOD_CLASSES
 from fsanet_geo.data.coco import LabelledImage, coco_ground_truth
 from fsanet_geo.errors import ConfigError, FileOverwriteError, OutputError
-from fsanet_geo.io_utils import replace_dir
+from fsanet_geo.io_utils import check_replaceable_dir, replace_dir
 from fsanet_geo.synth.render import DEFAULT_DENSITY, render_scene
 
 _DESCRIPTION = "synthetic AI-TOD-like data (fsanet-geo)"
@@ -110,6 +110,8 @@ def _check_arguments(out: Path, num_images: int, size: int, layout: str, version
             raise OutputError(f"{out} exists and is not a folder")
         if any(out.iterdir()) and not overwrite:
             raise FileOverwriteError(f"{out} exists and is not empty (use --overwrite to replace it)")
+        ours = {_paths(Path(), layout, split, version)[0].parts[0] for split in ("train", "val", "trainval", "test")}
+        check_replaceable_dir(out, ours, what="a synthetic AI-TOD set")  # never a folder of other files
 
 
 def _paths(root: Path, layout: str, split: str, version: str) -> tuple[Path, Path]:

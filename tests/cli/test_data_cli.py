@@ -44,10 +44,19 @@ def test_synth_refuses_a_non_empty_folder_without_overwrite(tmp_path: Path) -> N
     assert "exists and is not empty" in result.output and "--overwrite" in result.output
     assert "Traceback" not in result.output
     assert (out / "keep.txt").read_text() == "mine"
-    result = runner.invoke(app, ["data", "synth", str(out), "--images", "2", "--seed", "0", "--size", "64",
-                                 "--overwrite"])
+    synth = ["data", "synth", str(out), "--images", "2", "--seed", "0", "--size", "64", "--overwrite"]
+    result = runner.invoke(app, synth)  # --overwrite replaces an earlier set only, never other files
+    assert result.exit_code == 2
+    assert result.output.strip() == (f"error: {out} holds files a synthetic AI-TOD set does not write (keep.txt): "
+                                     "--overwrite replaces only an earlier output of this command; give a new or "
+                                     "empty folder")
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    assert runner.invoke(app, synth).exit_code == 0
+    first = sorted(p.relative_to(out) for p in out.rglob("*"))
+    result = runner.invoke(app, synth)  # an earlier set is replaced
     assert result.exit_code == 0, result.output
-    assert not (out / "keep.txt").exists()
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == first
 
 
 def test_synth_validates_options(tmp_path: Path) -> None:

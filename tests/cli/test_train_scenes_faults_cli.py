@@ -194,7 +194,7 @@ def test_export_chips_overwrite_replaces_an_earlier_export_only(scene: LabelledS
     result = invoke(*args)
     assert result.exit_code == 2
     assert error_line(result) == (f"error: {out} holds files an export does not write (thesis.txt): --overwrite "
-                                  "replaces only an earlier export; give a new or empty folder")
+                                  "replaces only an earlier output of this command; give a new or empty folder")
     assert sorted(p.name for p in out.iterdir()) == ["thesis.txt"]
     (out / "thesis.txt").unlink()
     assert invoke(*args).exit_code == 0
