@@ -120,7 +120,7 @@ def train(
     aoi: Path = typer.Option(None, "--aoi", **_FILE, metavar="VECTOR",
                              help="Area labelled exhaustively; chips stay inside it.",
                              show_default="the whole rasters"),
-    val_fraction: float = typer.Option(None, "--val-fraction", min=0.0, max=0.99,
+    val_fraction: float = typer.Option(None, "--val-fraction", min=0.0, max=0.95,
                                        help="Share of the labelled area held out in spatial blocks.",
                                        show_default="0.2"),
     val_aoi: Path = typer.Option(None, "--val-aoi", **_FILE, metavar="VECTOR",

@@ -106,7 +106,7 @@ def load_aoi(path: str | os.PathLike[str]) -> AreaOfInterest:
     """Read the polygons of a vector file as one area (cached while the file is unchanged).
 
     Raises:
-        ConfigError: missing or unreadable file, no CRS, or no polygon in it.
+        ConfigError: missing or unreadable file, several layers, no CRS, or no polygon in it.
     """
     p = Path(path)
     if not p.exists():
@@ -118,9 +118,16 @@ def load_aoi(path: str | os.PathLike[str]) -> AreaOfInterest:
 @functools.lru_cache(maxsize=4)
 def _load(path: str, mtime_ns: int, size: int) -> AreaOfInterest:
     import geopandas
+    import pyogrio
 
     try:
+        layers = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+        if len(layers) > 1:  # GDAL would read the first one: the wrong area would go unnoticed
+            raise ConfigError(f"area of interest {path} holds {len(layers)} layers ({', '.join(layers)}): "
+                              f"give a file holding the area's layer only (e.g. ogr2ogr area.gpkg {path} {layers[0]})")
         frame = geopandas.read_file(path)
+    except ConfigError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any read failure is the file's
         first = str(exc).strip().splitlines()
         raise ConfigError(f"cannot read area of interest {path}: {first[0] if first else type(exc).__name__}") from exc

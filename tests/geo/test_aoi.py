@@ -126,9 +126,14 @@ def test_a_scene_the_aoi_misses_is_skipped_with_one_warning(tmp_path: Path) -> N
 def test_bad_aoi_files_are_one_line(tmp_path: Path) -> None:
     path, _, _ = scene_with(tmp_path, "scene.tif", UTM_TRANSFORM)
     points = write_aoi(tmp_path / "points.gpkg", [shapely.Point(500_010, 4_649_990)], "EPSG:32633")
+    layers = tmp_path / "layers.gpkg"
+    square = shapely.box(500_000, 4_649_900, 500_100, 4_650_000)
+    for layer in ("area", "roads"):
+        geopandas.GeoDataFrame({"name": [layer]}, geometry=[square], crs="EPSG:32633").to_file(layers, layer=layer)
     cases = {
         str(tmp_path / "none.gpkg"): "area of interest .*none.gpkg does not exist",
         str(points): "holds no polygon",
+        str(layers): r"layers.gpkg holds 2 layers \(area, roads\): give a file holding the area's layer only",
     }
     for aoi, message in cases.items():
         with pytest.raises(ConfigError, match=message):
