@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -63,8 +64,17 @@ def reference_and_output(scene: PaintedScene, tmp_path: Path) -> tuple[Path, Pat
     return reference, tmp_path / "out.gpkg"
 
 
+@pytest.fixture
+def terminal_sigint() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt, as in a terminal, even when the test runner inherited
+    SIGINT ignored (started as a background job of a non-interactive shell, as CI may be)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_sigint_mid_run_keeps_the_finished_tiles_and_resume_completes_exactly(
-    utm_scene: PaintedScene, tmp_path: Path
+    utm_scene: PaintedScene, tmp_path: Path, terminal_sigint: None
 ) -> None:
     """A real SIGINT (from another thread, landing wherever the main thread is) then --resume."""
     reference, out = reference_and_output(utm_scene, tmp_path)
