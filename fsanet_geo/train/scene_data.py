@@ -71,11 +71,10 @@ def build_scene_datasets(config: TrainConfig, chip_size: int, in_channels: int |
 
 def data_summary(label_set: Any, train_set: Any, val_set: Any) -> str:
     """One line: labelled objects per class, chips per epoch, validation blocks and their objects."""
-    counts: dict[str, int] = dict.fromkeys(label_set.class_names, 0)
-    for scene in label_set.scenes:
-        for label in scene.labels.tolist():
-            counts[label_set.class_names[label]] += 1
-    classes = ", ".join(f"{name} {n}" for name, n in counts.items())
+    from fsanet_geo.geodata.label_stats import set_size_range_counts
+
+    per_class = set_size_range_counts(label_set).sum(axis=1)  # data check's table, summed over sizes
+    classes = ", ".join(f"{name} {int(n)}" for name, n in zip(label_set.class_names, per_class))
     chips = train_set.describe()
     line = (f"{label_set.num_objects} labelled objects ({classes}); {chips['chips_per_epoch']} chips of "
             f"{chips['chip_size']} px per epoch, {chips['object_share']:.0%} centred on objects")
