@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fsanet_geo.config_fields import check_known_fields
 from fsanet_geo.errors import ConfigError
 
 BACKBONES: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101", "swin_t")
@@ -200,10 +201,7 @@ class ModelConfig:
         """Rebuild from :meth:`to_dict` output; unknown keys raise :class:`ConfigError`."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"a model config must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown model config field(s): {', '.join(unknown)}")
+        check_known_fields(cls, data, "model config field(s)")
         try:
             return cls(**dict(data))
         except (TypeError, ValueError) as exc:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fsanet_geo.config_fields import check_known_fields
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.train.scene_config import SceneData
 
@@ -289,10 +290,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown training settings: {', '.join(unknown)}")
+        check_known_fields(cls, data, "training settings")
         values = dict(data)
         if "lr_steps" in values:
             values["lr_steps"] = tuple(values["lr_steps"])

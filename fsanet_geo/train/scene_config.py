@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fsanet_geo.config_fields import check_known_fields
 from fsanet_geo.errors import ConfigError
 
 DEFAULT_VAL_FRACTION = 0.2
@@ -99,10 +100,7 @@ class SceneData:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SceneData:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown scene settings: {', '.join(unknown)}")
+        check_known_fields(cls, data, "scene settings")
         return cls(**dict(data))
 
     def mismatches(self, saved: SceneData) -> list[str]:
