@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -13,9 +13,6 @@ from fsanet_geo.errors import ConfigError, TrainingError
 from fsanet_geo.train.config import TrainConfig
 from fsanet_geo.train.finetune import finetune_detector, run_in_channels, run_input_size
 from fsanet_geo.train.sampler import SeededItems, epoch_batches, keyed_batches
-
-if TYPE_CHECKING:
-    from fsanet_geo.model.class_transfer import ClassTransfer
 
 
 def build_datasets(config: TrainConfig) -> tuple[Any, Any | None]:
@@ -104,19 +101,10 @@ def build_detector(config: TrainConfig, class_names: list[str]) -> nn.Module:
     pretrained = config.pretrained_backbone
     if isinstance(pretrained, str) and pretrained.lower() == "imagenet":
         pretrained = True
-    if not (pretrained or config.init_weights or config.resume or config.allow_frozen_norm_from_scratch):
+    if not (pretrained or config.resume or config.allow_frozen_norm_from_scratch):
         check_trainable_from_scratch(preset_config(config.model, len(class_names), class_names, **overrides))
     return build_model(config.model, num_classes=len(class_names), class_names=class_names,
                        pretrained_backbone=pretrained, **overrides)
-
-
-def load_init_weights(model: nn.Module, path: str) -> ClassTransfer:
-    """Start ``model`` from a checkpoint's weights (fine-tuning): same preset, every tensor
-    but the classifier strictly, classifier rows matched by class name
-    (:func:`~fsanet_geo.model.class_transfer.load_with_class_transfer`); returns the report."""
-    from fsanet_geo.model.class_transfer import load_with_class_transfer
-
-    return load_with_class_transfer(model, path)
 
 
 def build_optimizer(config: TrainConfig, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:

@@ -9,7 +9,8 @@ import torch
 
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.model import build_model, save_checkpoint
-from fsanet_geo.train.builders import build_detector, load_init_weights
+from fsanet_geo.model.class_transfer import load_with_class_transfer
+from fsanet_geo.train.builders import build_detector
 
 DEMO = Path(__file__).resolve().parents[2] / "fsanet_geo" / "weights" / "demo.safetensors"
 
@@ -28,7 +29,7 @@ def test_init_weights_copies_every_tensor(tmp_path: Path) -> None:
     torch.manual_seed(1)
     target = _tiny()
     assert not torch.equal(target.head.box_init.weight, source.head.box_init.weight)
-    load_init_weights(target, str(path))
+    load_with_class_transfer(target, str(path))
     for (name, a), b in zip(source.state_dict().items(), target.state_dict().values()):
         assert torch.equal(a, b), name
 
@@ -37,7 +38,7 @@ def test_init_weights_of_another_preset_is_refused(tmp_path: Path) -> None:
     path = save_checkpoint(_tiny(), tmp_path / "tiny.safetensors")
     other = build_model("fcos_r18_tiny", input_size=64)
     with pytest.raises(ConfigError, match="is a fsanet_r18_tiny, but --model is fcos_r18_tiny"):
-        load_init_weights(other, str(path))
+        load_with_class_transfer(other, str(path))
 
 
 def test_the_preset_comes_from_the_init_weights(tmp_path: Path) -> None:
