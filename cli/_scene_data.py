@@ -43,10 +43,15 @@ def scene_data(
     return data.to_dict()
 
 
-def _absolute(location: str) -> str:
-    """A local path made absolute; URLs and GDAL virtual paths as given."""
+def is_plain_path(location: str) -> bool:
+    """A file system path: not a URL, not a GDAL virtual path (``/vsicurl/``, ``/vsizip/`` ...)."""
     from fsanet_geo.geo.remote import is_remote
 
-    if is_remote(location) or location.startswith("/vsi") or os.path.isabs(location):
+    return not (is_remote(location) or location.startswith("/vsi"))
+
+
+def _absolute(location: str) -> str:
+    """A local path made absolute; URLs and GDAL virtual paths as given."""
+    if not is_plain_path(location) or os.path.isabs(location):
         return location
     return os.path.abspath(location)

@@ -30,7 +30,7 @@ from fsanet_cli._label_options import (
     scene_option,
     scenes_list_option,
 )
-from fsanet_cli._scene_data import scene_data
+from fsanet_cli._scene_data import is_plain_path, scene_data
 
 
 class OptimizerKind(str, Enum):
@@ -221,12 +221,11 @@ def _resumed_scene_data(work_dir: Path, scenes: list[str], labels: list[str], sc
 def _check_moved(config: Any) -> None:
     """A resumed scene run whose local scene or labels file is gone: say how to give its new place."""
     from fsanet_geo.errors import DatasetError
-    from fsanet_geo.geo.remote import is_remote
 
     for source in (config.scenes.sources if config.scene_data else []):
         for kind in ("scene", "labels"):
             path = source[kind]
-            if not is_remote(path) and not path.startswith("/vsi") and not Path(path).exists():
+            if is_plain_path(path) and not Path(path).exists():
                 raise DatasetError(f"cannot resume {config.work_dir}: its {kind} {path} does not exist; if it "
                                    "moved, give every scene's new place with --scene/--labels or --scenes")
 
