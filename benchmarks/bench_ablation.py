@@ -78,7 +78,7 @@ def run_one(preset: str, data: Path, work: Path, args: argparse.Namespace) -> di
     from fsanet_geo.data.dataset import build_dataset
     from fsanet_geo.evaluate.aitod_protocol import evaluate_coco
     from fsanet_geo.evaluate.predict import predict_dataset
-    from fsanet_geo.model.checkpoint import load_model
+    from fsanet_geo.model.files.checkpoint import load_model
     from fsanet_geo.train.config import TrainConfig
     from fsanet_geo.train.engine import train
 

@@ -118,7 +118,7 @@ def read_chips(scene: str, side: int, chip_size: int, workers: int, chips: int) 
     import torch
 
     from fsanet_geo.data.dataset import collate
-    from fsanet_geo.geo.reader import open_scene
+    from fsanet_geo.geo.pixels.reader import open_scene
     from fsanet_geo.geodata.chips import SceneChipDataset
     from fsanet_geo.geodata.spatial_split import spatial_split
     from fsanet_geo.geodata.types import LabelSet, LabelSource, SceneLabels

@@ -35,7 +35,7 @@ import deform_prev
 import torch
 
 from fsanet_geo.model import build_model, deform, save_checkpoint
-from fsanet_geo.model.fold_bn import fold_batchnorm
+from fsanet_geo.model.files.fold_bn import fold_batchnorm
 
 PAIRS = (("fsanet_r18_tiny", "fcos_r18_tiny"), ("fsanet_r50", "torchvision fcos_resnet50_fpn"))
 TORCHVISION = "torchvision fcos_resnet50_fpn"
@@ -62,8 +62,8 @@ def grid_sample_deform() -> contextlib.AbstractContextManager[None]:
 
 def _onnx_runner(model: torch.nn.Module, folder: Path) -> Callable[[torch.Tensor], object] | None:
     try:
-        from fsanet_geo.geo.onnx_predictor import OnnxPredictor
-        from fsanet_geo.model.onnx_export import export_onnx
+        from fsanet_geo.geo.detect.onnx_predictor import OnnxPredictor
+        from fsanet_geo.model.files.onnx_export import export_onnx
     except ImportError:
         return None
     try:

@@ -116,7 +116,7 @@ class FixedBoxes:
 
 def child_memory(scene: Path, out: Path, cache_mb: int) -> None:
     """Run one scene (in a fresh process) and print JSON with peak memory."""
-    from fsanet_geo.geo.pipeline import detect_to_file
+    from fsanet_geo.geo.detect.pipeline import detect_to_file
     from fsanet_geo.geo.settings import DetectSettings
 
     baseline = vm_kib("VmHWM")
@@ -178,10 +178,10 @@ def overhead(side: int, tile: int, batch: int, workdir: Path, rounds: int = 3) -
     _sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "geo"))
     from scene_helpers import paint, random_objects, write_raster  # the test helpers
 
-    from fsanet_geo.geo.pipeline import detect_to_file
+    from fsanet_geo.geo.detect.pipeline import detect_to_file
     from fsanet_geo.geo.settings import DetectSettings
-    from fsanet_geo.geo.reader import TileReader, open_scene
-    from fsanet_geo.geo.tiling import tile_windows
+    from fsanet_geo.geo.pixels.reader import TileReader, open_scene
+    from fsanet_geo.geo.pixels.tiling import tile_windows
     from fsanet_geo.model.presets import build_model
 
     boxes, labels = random_objects(side, side, side * side // 4000, seed=0, max_size=24)

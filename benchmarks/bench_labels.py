@@ -27,7 +27,7 @@ import shapely
 from affine import Affine
 from rasterio.windows import Window
 
-from fsanet_geo.geo.reader import open_scene
+from fsanet_geo.geo.pixels.reader import open_scene
 from fsanet_geo.geodata import label_nodata
 from fsanet_geo.geodata.label_boxes import pixel_boxes
 from fsanet_geo.geodata.label_layer import read_label_layer

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from fsanet_geo.geo.detections import Detections
-from fsanet_geo.geo.merge import SeamMerger
+from fsanet_geo.geo.seams.merge import SeamMerger
 from fsanet_geo.geo.windows import TileWindow
 
 TILE = 800

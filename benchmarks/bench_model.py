@@ -58,7 +58,7 @@ from fsanet_geo.model.deform import (
     deform_conv3x3_gather_shared,
     deform_conv3x3_sampled,
 )
-from fsanet_geo.model.fold_bn import fold_batchnorm
+from fsanet_geo.model.files.fold_bn import fold_batchnorm
 from fsanet_geo.model.head import AlignHead
 from fsanet_geo.model.presets import count_parameters
 

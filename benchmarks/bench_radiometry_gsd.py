@@ -24,8 +24,8 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from fsanet_geo.evaluate.mapspace import evaluate_vectors
-from fsanet_geo.geo.detect_job import load_detector
-from fsanet_geo.geo.pipeline import detect_to_file
+from fsanet_geo.geo.detect.detect_job import load_detector
+from fsanet_geo.geo.detect.pipeline import detect_to_file
 from fsanet_geo.geo.settings import DetectSettings
 
 REPO = Path(__file__).resolve().parents[1]

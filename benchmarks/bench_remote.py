@@ -25,8 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "geo"))
 from http_helpers import serve_folder, write_painted_cog  # noqa: E402
 
-from fsanet_geo.geo.pipeline import detect_scene  # noqa: E402
-from fsanet_geo.geo.run import DetectProgress  # noqa: E402
+from fsanet_geo.geo.detect.pipeline import detect_scene  # noqa: E402
+from fsanet_geo.geo.detect.run import DetectProgress  # noqa: E402
 from fsanet_geo.geo.settings import DetectSettings  # noqa: E402
 
 

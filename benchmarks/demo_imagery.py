@@ -1,4 +1,4 @@
-"""Measure the demo model's training imagery levels (``fsanet_geo.model.imagery.DEMO_IMAGERY``).
+"""Measure the demo model's training imagery levels (``fsanet_geo.model.files.imagery.DEMO_IMAGERY``).
 
 Renders the first ``--images`` images of the demo model's last training set (stage 6 of
 ``examples/train_demo.sh``: seed 2029, 384 px, density 2.0) and prints the per-band 2nd and
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fsanet_geo.geo.stretch import image_levels
-from fsanet_geo.model.imagery import DEMO_IMAGERY
+from fsanet_geo.geo.pixels.stretch import image_levels
+from fsanet_geo.model.files.imagery import DEMO_IMAGERY
 from fsanet_geo.synth.aitod_layout import generate_synthetic_aitod
 
 

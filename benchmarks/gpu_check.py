@@ -116,8 +116,8 @@ def crop(path: Path, size: int) -> Path:
 
 
 def _detect(scene: Path, weights: Path, device: str, half: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    from fsanet_geo.geo.detect_job import load_detector
-    from fsanet_geo.geo.pipeline import detect_scene
+    from fsanet_geo.geo.detect.detect_job import load_detector
+    from fsanet_geo.geo.detect.pipeline import detect_scene
     from fsanet_geo.geo.settings import DetectSettings
 
     model = load_detector(weights, device)
@@ -163,7 +163,7 @@ def check_detect(device: torch.device, quick: bool, weights: Path, folder: Path)
 # ----------------------------------------------------------------------------- (c) throughput
 def check_throughput(device: torch.device, quick: bool) -> list[Check]:
     from fsanet_geo.model import build_model, list_presets
-    from fsanet_geo.model.fold_bn import fold_batchnorm
+    from fsanet_geo.model.files.fold_bn import fold_batchnorm
 
     presets = ["fsanet_r18_tiny", "fcos_r18_tiny"] if quick else list_presets()
     batches, size, rounds = ((1, 2), 64, 1) if quick else ((1, 8, 16), 800, 5)
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --device cuda but torch sees no CUDA device (use --device cpu for the smoke run)",
               file=sys.stderr)
         return 2
-    from fsanet_geo.geo.detect_job import demo_weights_path
+    from fsanet_geo.geo.detect.detect_job import demo_weights_path
 
     weights = args.weights or demo_weights_path()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from fsanet_geo.evaluate.aitod_protocol import AREA_RANGES
-from fsanet_geo.geo.remote import location_name
+from fsanet_geo.geo.pixels.remote import location_name
 from fsanet_geo.geodata.label_stats import SIZE_RANGES, set_size_range_counts, total_counts
 from fsanet_geo.geodata.types import LabelCounts, LabelSet
 

@@ -45,7 +45,7 @@ def scene_data(
 
 def is_plain_path(location: str) -> bool:
     """A file system path: not a URL, not a GDAL virtual path (``/vsicurl/``, ``/vsizip/`` ...)."""
-    from fsanet_geo.geo.remote import is_remote
+    from fsanet_geo.geo.pixels.remote import is_remote
 
     return not (is_remote(location) or location.startswith("/vsi"))
 

@@ -1,11 +1,11 @@
 """`fsanet detect`: find objects in whole scenes and write them as georeferenced vectors.
 
-Thin: parses options, calls :func:`fsanet_geo.geo.detect_job.run_detect_job` (which plans and
+Thin: parses options, calls :func:`fsanet_geo.geo.detect.detect_job.run_detect_job` (which plans and
 checks the outputs, loads the model, runs every output, writes previews) and renders its
 progress and summaries on stderr.
 
 Several processes: ``fsanet detect --nproc N ...`` checks the inputs
-(:func:`~fsanet_geo.geo.detect_job.check_detect_job`), then relaunches itself under
+(:func:`~fsanet_geo.geo.detect.detect_job.check_detect_job`), then relaunches itself under
 ``torchrun --standalone --nproc-per-node N``; under ``torchrun`` (also multi-node) the tiles
 are spread over the processes and rank 0 writes the one output; the other ranks stay silent.
 """
@@ -26,7 +26,7 @@ from fsanet_cli._signals import TERMINATED_EXIT_CODE, Terminated, sigterm_as_int
 from fsanet_geo.geo.settings import OVERLAP_RULE
 
 if TYPE_CHECKING:
-    from fsanet_geo.geo.run import DetectProgress, DetectSummary
+    from fsanet_geo.geo.detect.run import DetectProgress, DetectSummary
 
 
 class MergeMetric(str, Enum):
@@ -119,8 +119,8 @@ def detect(
     if not scenes and scene_list is None:  # usage error (exit 2), like a missing required argument
         missing_parameter("argument", "'SCENE...'", "Name scene files or URLs, or a list file with --scenes.")
     from fsanet_geo.errors import ConfigError
-    from fsanet_geo.geo.detect_job import check_detect_job, plan_detect_job, process_rank, run_detect_job, world_size
-    from fsanet_geo.geo.scene_list import gather_scenes
+    from fsanet_geo.geo.detect.detect_job import check_detect_job, plan_detect_job, process_rank, run_detect_job, world_size
+    from fsanet_geo.geo.detect.scene_list import gather_scenes
     from fsanet_geo.geo.settings import DetectSettings
 
     if process_rank() > 0:  # under torchrun: rank 0 reports and writes
@@ -128,7 +128,7 @@ def detect(
     if output is not None and output_format is not None and output.suffix.lower() != f".{output_format.value}":
         raise ConfigError(f"-o {output.name} and --format {output_format.value} disagree: -o writes the format "
                           f"of its extension; drop --format or name the file {output.stem}.{output_format.value}")
-    from fsanet_geo.geo.stretch import scale_from_record
+    from fsanet_geo.geo.pixels.stretch import scale_from_record
 
     apply_threads(threads)
     scale_range = parse_csv(scale, float, "--scale")
@@ -292,7 +292,7 @@ class _Renderer:
 
     def interrupted(self) -> None:
         """Ctrl-C: say where the finished tiles of the output being written are kept."""
-        from fsanet_geo.geo.journal import journal_dir
+        from fsanet_geo.geo.outputs.journal import journal_dir
 
         self.stop_bar()
         if self.output is not None and journal_dir(self.output).is_dir():

@@ -1,7 +1,7 @@
 """`fsanet export`: a checkpoint's network as an ONNX file (config in its metadata).
 
-Thin: parses options, calls :func:`fsanet_geo.model.onnx_export.export_onnx`, and (when
-onnxruntime is installed) :func:`fsanet_geo.model.onnx_check.compare_onnx` to show how far
+Thin: parses options, calls :func:`fsanet_geo.model.files.onnx_export.export_onnx`, and (when
+onnxruntime is installed) :func:`fsanet_geo.model.files.onnx_check.compare_onnx` to show how far
 ONNX Runtime's outputs are from torch's on a random tile.
 """
 
@@ -27,14 +27,14 @@ def export(
 ) -> None:
     """Export CHECKPOINT to ONNX (dynamic batch and tile size); run it with fsanet detect --weights."""
     from fsanet_geo.errors import ConfigError
-    from fsanet_geo.model.onnx_export import export_onnx
+    from fsanet_geo.model.files.onnx_export import export_onnx
 
     if output.suffix.lower() != ".onnx":
         raise ConfigError(f"-o must name a .onnx file, got {output}")
     result = export_onnx(checkpoint, output, opset=opset, overwrite=overwrite)
     eprint(f"wrote {result.path} (opset {result.opset}, {len(result.metadata)} metadata entries)")
     if check:
-        from fsanet_geo.model.onnx_check import compare_onnx, onnxruntime_available
+        from fsanet_geo.model.files.onnx_check import compare_onnx, onnxruntime_available
 
         if not onnxruntime_available():
             eprint("[yellow]note:[/] onnxruntime is not installed: not checked (pip install 'fsanet-geo[onnx]')")

@@ -57,8 +57,8 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print the config as JSON instead of a table."),
 ) -> None:
     """Show a checkpoint's model config (preset, classes, normalisation, inference settings)."""
-    from fsanet_geo.model.checkpoint import read_checkpoint_config, read_checkpoint_metadata
-    from fsanet_geo.model.imagery import imagery_from_metadata
+    from fsanet_geo.model.files.checkpoint import read_checkpoint_config, read_checkpoint_metadata
+    from fsanet_geo.model.files.imagery import imagery_from_metadata
 
     config = read_checkpoint_config(checkpoint)
     metadata = read_checkpoint_metadata(checkpoint)
@@ -111,8 +111,8 @@ def set_threshold(
 
     Only the metadata is rewritten (atomically); the weights are copied unchanged.
     """
-    from fsanet_geo.model.checkpoint import read_checkpoint_config
-    from fsanet_geo.model.checkpoint_edit import set_score_threshold
+    from fsanet_geo.model.files.checkpoint import read_checkpoint_config
+    from fsanet_geo.model.files.checkpoint_edit import set_score_threshold
 
     before = read_checkpoint_config(checkpoint).score_thr
     written = set_score_threshold(checkpoint, value, output=output, overwrite=overwrite)

@@ -143,7 +143,7 @@ def train(
         raise typer.Exit(launch_torchrun(nproc))
     from fsanet_geo.train import TrainConfig
     from fsanet_geo.train import train as run_training
-    from fsanet_geo.train.finetune import preset_for_run
+    from fsanet_geo.model.files.preset_choice import preset_for_run
     from fsanet_geo.train.workdir import resumed_config
 
     given: dict[str, Any] = {

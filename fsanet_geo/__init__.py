@@ -21,13 +21,13 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "build_model": "fsanet_geo.model.presets",
     "list_presets": "fsanet_geo.model.presets",
-    "save_checkpoint": "fsanet_geo.model.checkpoint",
-    "load_model": "fsanet_geo.model.checkpoint",
-    "detect_scene": "fsanet_geo.geo.pipeline",
+    "save_checkpoint": "fsanet_geo.model.files.checkpoint",
+    "load_model": "fsanet_geo.model.files.checkpoint",
+    "detect_scene": "fsanet_geo.geo.detect.pipeline",
     "DetectSettings": "fsanet_geo.geo.settings",
-    "detect_scenes": "fsanet_geo.geo.pipeline",
-    "detect_to_file": "fsanet_geo.geo.pipeline",
-    "write_detections": "fsanet_geo.geo.export",
+    "detect_scenes": "fsanet_geo.geo.detect.pipeline",
+    "detect_to_file": "fsanet_geo.geo.detect.pipeline",
+    "write_detections": "fsanet_geo.geo.outputs.export",
 }
 
 __all__ = ["__version__", *_LAZY]

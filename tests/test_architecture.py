@@ -1,9 +1,10 @@
-"""The package's shape: module-level imports form a DAG, and no module grows past ~400 lines.
+"""The package's shape: imports form a DAG, the subpackages of geo/ and model/ import one
+way (docs/ARCHITECTURE.md), no package folder holds more than 15 modules and no module grows
+past ~400 lines.
 
-Read with ``ast`` (nothing is imported). An import inside a function or method is a lazy
-import and does not count; an import under ``if TYPE_CHECKING:`` never runs and does not
-count either. Every other import statement runs when its module is first imported,
-including those in a class body or a top-level ``if``/``try``/``with``.
+Read with ``ast`` (nothing is imported). Every import statement counts: module level, inside
+functions (lazy imports) and under ``if TYPE_CHECKING:``, since a cycle hidden behind a lazy
+import is still a cycle in the design.
 """
 
 from __future__ import annotations
@@ -34,27 +35,11 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
-def _eager_imports(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
-    """The import statements that run when the module is imported (not in functions)."""
-    for node in body:
+def _all_imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement of a module: module level, function bodies, TYPE_CHECKING blocks."""
+    for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             yield node
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            continue
-        elif isinstance(node, ast.If) and _is_type_checking(node.test):
-            yield from _eager_imports(node.orelse)
-        else:  # class bodies and the blocks of if/try/with/for/while/match run at import time
-            blocks = [getattr(node, field, None) for field in ("body", "orelse", "finalbody")]
-            blocks += [handler.body for handler in getattr(node, "handlers", ())]
-            blocks += [case.body for case in getattr(node, "cases", ())]
-            for block in blocks:
-                if isinstance(block, list):
-                    yield from _eager_imports(block)
 
 
 def _resolve(module: str, node: ast.ImportFrom) -> str:
@@ -89,11 +74,11 @@ def _targets(module: str, node: ast.Import | ast.ImportFrom) -> set[str]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    """Module -> the project modules it imports at module level."""
+    """Module -> the project modules it imports (anywhere in the module)."""
     graph = {}
     for module, path in MODULES.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        graph[module] = set().union(*(_targets(module, n) for n in _eager_imports(tree.body))) - {module}
+        graph[module] = set().union(*(_targets(module, n) for n in _all_imports(tree))) - {module}
     return graph
 
 
@@ -156,21 +141,21 @@ def test_the_walk_sees_both_packages() -> None:
 
 def test_no_import_cycle() -> None:
     cycles = find_cycles(import_graph())
-    assert not cycles, "import cycles (module-level imports):\n" + "\n".join(" -> ".join(c) for c in cycles)
+    assert not cycles, "import cycles (every import statement counts):\n" + "\n".join(" -> ".join(c) for c in cycles)
 
 
 def test_the_cycle_check_resolves_relative_imports_and_names_the_path() -> None:
     source = {
         "fsanet_geo.a": "from . import b\n",
         "fsanet_geo.b": "from .c import thing\nimport typing\n",
-        "fsanet_geo.c": "def f():\n    import fsanet_geo.a\nif TYPE_CHECKING:\n    import fsanet_geo.a\n"
-                        "from fsanet_geo import a\n",
+        # The way back to a is a lazy import and a TYPE_CHECKING one: both count.
+        "fsanet_geo.c": "def f():\n    import fsanet_geo.a\nif TYPE_CHECKING:\n    from fsanet_geo import a\n",
     }
     saved = dict(MODULES)
     try:
         for name in source:
             MODULES[name] = Path(f"/virtual/{name.rsplit('.', 1)[1]}.py")
-        graph = {name: set().union(*(_targets(name, n) for n in _eager_imports(ast.parse(text).body)))
+        graph = {name: set().union(*(_targets(name, n) for n in _all_imports(ast.parse(text))))
                  for name, text in source.items()}
     finally:
         MODULES.clear()
@@ -178,6 +163,62 @@ def test_the_cycle_check_resolves_relative_imports_and_names_the_path() -> None:
     assert graph == {"fsanet_geo.a": {"fsanet_geo.b"}, "fsanet_geo.b": {"fsanet_geo.c"},
                      "fsanet_geo.c": {"fsanet_geo.a"}}
     assert find_cycles(graph) == [["fsanet_geo.a", "fsanet_geo.b", "fsanet_geo.c", "fsanet_geo.a"]]
+
+
+# The concept subpackages in the order their imports run: each may import those before it,
+# none imports one after it (docs/ARCHITECTURE.md).
+LAYERS = [
+    ["fsanet_geo.geo.pixels", "fsanet_geo.geo.seams", "fsanet_geo.geo.outputs", "fsanet_geo.geo.detect"],
+]
+# The geo vocabulary and the network import none of the subpackages beside them.
+VOCABULARY = {"fsanet_geo.geo.settings", "fsanet_geo.geo.windows", "fsanet_geo.geo.detections",
+              "fsanet_geo.geo.scene_crs"}
+MAX_MODULES_PER_FOLDER = 15
+
+
+def _layer_of(module: str, layers: list[str]) -> int | None:
+    return next((i for i, pkg in enumerate(layers) if module == pkg or module.startswith(pkg + ".")), None)
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """``a -> b`` for each import that runs against the layer order or out of the vocabulary."""
+    bad = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            for layers in LAYERS:
+                mine, theirs = _layer_of(module, layers), _layer_of(target, layers)
+                if mine is not None and theirs is not None and theirs > mine:
+                    bad.append(f"{module} -> {target}")
+            if module in VOCABULARY and target.startswith("fsanet_geo.geo.") and target not in VOCABULARY:
+                bad.append(f"{module} -> {target}")
+            is_network = module.startswith("fsanet_geo.model.") and not module.startswith("fsanet_geo.model.files")
+            if is_network and target.startswith("fsanet_geo.model.files"):
+                bad.append(f"{module} -> {target}")
+    return bad
+
+
+def test_subpackages_import_one_way() -> None:
+    bad = layer_violations(import_graph())
+    assert not bad, "imports against docs/ARCHITECTURE.md's order:\n" + "\n".join(bad)
+
+
+def test_the_layer_check_names_an_import_against_the_order() -> None:
+    graph = {"fsanet_geo.geo.pixels.reader": {"fsanet_geo.geo.detect.run"},
+             "fsanet_geo.geo.detect.run": {"fsanet_geo.geo.pixels.reader"},
+             "fsanet_geo.geo.windows": {"fsanet_geo.geo.seams.merge"},
+             "fsanet_geo.model.head": {"fsanet_geo.model.files.checkpoint"}}
+    assert layer_violations(graph) == ["fsanet_geo.geo.pixels.reader -> fsanet_geo.geo.detect.run",
+                                       "fsanet_geo.geo.windows -> fsanet_geo.geo.seams.merge",
+                                       "fsanet_geo.model.head -> fsanet_geo.model.files.checkpoint"]
+
+
+def test_no_folder_holds_more_than_15_modules() -> None:
+    counts: dict[Path, int] = {}
+    for path in MODULES.values():
+        if path.name != "__init__.py":
+            counts[path.parent] = counts.get(path.parent, 0) + 1
+    big = {str(folder.relative_to(ROOT)): n for folder, n in counts.items() if n > MAX_MODULES_PER_FOLDER}
+    assert not big, f"folders over {MAX_MODULES_PER_FOLDER} modules: {big}"
 
 
 def test_no_module_over_400_lines() -> None:

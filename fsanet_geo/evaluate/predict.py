@@ -21,7 +21,7 @@ from fsanet_geo.errors import ConfigError, DatasetError
 from fsanet_geo.evaluate.aitod_protocol import EvalResult, evaluate_coco, save_json
 from fsanet_geo.evaluate.tiled import TiledImagePredictor
 from fsanet_geo.geo.settings import DetectSettings
-from fsanet_geo.model.fold_bn import load_inference_model
+from fsanet_geo.model.files.checkpoint import load_inference_model
 
 
 def predict_dataset(

@@ -1,10 +1,10 @@
 """Images larger than a tile, predicted exactly as ``fsanet detect`` predicts a scene.
 
 C = bands, H x W = image pixels, T = tile side (pixels), N = detections. An image is cut
-into the windows of :func:`fsanet_geo.geo.tiling.tile_windows` (cut as the scene reader
-cuts them), predicted by :class:`fsanet_geo.geo.predict.TilePredictor`
-and merged across tile borders by the run's :class:`fsanet_geo.geo.merge.SeamMerger`
-(:func:`fsanet_geo.geo.merge.merger_for`): the same code, settings and tiling as detect,
+into the windows of :func:`fsanet_geo.geo.pixels.tiling.tile_windows` (cut as the scene reader
+cuts them), predicted by :class:`fsanet_geo.geo.detect.predict.TilePredictor`
+and merged across tile borders by the run's :class:`fsanet_geo.geo.seams.merge.SeamMerger`
+(:func:`fsanet_geo.geo.seams.merge.merger_for`): the same code, settings and tiling as detect,
 so a large test image is scored exactly as ``fsanet detect`` would find its objects.
 """
 
@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from fsanet_geo.geo.detections import Detections
-from fsanet_geo.geo.merge import merger_for
-from fsanet_geo.geo.predict import TilePredictor
-from fsanet_geo.geo.reader import TileData
+from fsanet_geo.geo.seams.merge import merger_for
+from fsanet_geo.geo.detect.predict import TilePredictor
+from fsanet_geo.geo.pixels.reader import TileData
 from fsanet_geo.geo.settings import DetectSettings, Predictor, resolve_tiling
-from fsanet_geo.geo.tiling import tile_windows
+from fsanet_geo.geo.pixels.tiling import tile_windows
 from fsanet_geo.geo.windows import TileWindow
 
 

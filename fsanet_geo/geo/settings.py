@@ -39,7 +39,7 @@ class DetectSettings:
         batch_size: tiles per predictor call.
         bands: 1-based band indexes (GDAL order, ``[3, 2, 1]``); None -> default choice.
         scale: user range (min, max) mapped to 0..255 for every band, or one (min, max) pair
-            per band; None -> the scene's percentiles (see :mod:`~fsanet_geo.geo.stretch`).
+            per band; None -> the scene's percentiles (see :mod:`~fsanet_geo.geo.pixels.stretch`).
         percentiles: (low, high) per-band percentiles for non-uint8 scenes.
         stretch_to: "model": the percentiles go to the model's training levels (0..255 when it
             has none); "full": to 0 and 255.

@@ -159,7 +159,7 @@ class _Writer:
             pixels = image[0] if image.shape[0] == 1 else np.ascontiguousarray(image.transpose(1, 2, 0))
             Image.fromarray(pixels).save(folder / name, format="PNG")
         else:
-            from fsanet_geo.geo.raster_io import write_geotiff
+            from fsanet_geo.geo.outputs.raster_io import write_geotiff
 
             transform = info.transform @ Affine.translation(window[0], window[1])
             write_geotiff(folder / name, image.transpose(1, 2, 0), transform, info.crs, overviews=())

@@ -14,7 +14,7 @@ one is within 2.5e-6 px, against 1.3e-2 px from its corners.
 
 Points become squares of ``point_box`` metres centred on the point, built in the scene's CRS:
 in a projected CRS the side is converted to its linear unit (US survey feet included, from
-the CRS's unit factor, as :mod:`fsanet_geo.geo.gsd` does); in a geographic CRS the square's
+the CRS's unit factor, as :mod:`fsanet_geo.geo.pixels.gsd` does); in a geographic CRS the square's
 half sides are geodesic distances east, west, north and south of the point on the CRS's
 ellipsoid (pyproj ``Geod.fwd``), so a 4 m box is 4 m at any latitude.
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from fsanet_geo.errors import ConfigError, DatasetError, first_line
-from fsanet_geo.geo.remote import display_location, is_remote
+from fsanet_geo.geo.pixels.remote import display_location, is_remote
 
 
 @dataclass

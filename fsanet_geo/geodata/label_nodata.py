@@ -1,7 +1,7 @@
 """Which label boxes hold at least one valid (not nodata, not masked) scene pixel.
 
 Validity is read as ``fsanet detect`` reads it, by the reader's own rule
-(:mod:`fsanet_geo.geo.reader`): a scene with a mask or alpha band uses GDAL's dataset mask, a
+(:mod:`fsanet_geo.geo.pixels.reader`): a scene with a mask or alpha band uses GDAL's dataset mask, a
 scene with nodata values compares the selected bands' pixels with them (a pixel is valid when
 any band holds data). The bands are read once per window and compared here (~10x faster than
 GDAL's per-band ``read_masks`` on a pixel-interleaved GeoTIFF); in a band-interleaved file the
@@ -28,9 +28,9 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from fsanet_geo.errors import RasterError
-from fsanet_geo.geo.reader import SceneInfo, _read_valid  # detect's validity rule, shared on purpose
-from fsanet_geo.geo.remote import display_location, open_raster
-from fsanet_geo.geo.unreadable import gdal_error_text
+from fsanet_geo.geo.pixels.reader import SceneInfo, _read_valid  # detect's validity rule, shared on purpose
+from fsanet_geo.geo.pixels.remote import display_location, open_raster
+from fsanet_geo.geo.pixels.unreadable import gdal_error_text
 
 CELL = 1024
 """Side of the scene cells that group boxes for one read, pixels."""

@@ -34,8 +34,8 @@ import numpy as np
 
 from fsanet_geo.data.transforms import MIN_VISIBLE
 from fsanet_geo.errors import ConfigError
-from fsanet_geo.geo.reader import SceneInfo, open_scene
-from fsanet_geo.geo.remote import display_location, is_remote
+from fsanet_geo.geo.pixels.reader import SceneInfo, open_scene
+from fsanet_geo.geo.pixels.remote import display_location, is_remote
 from fsanet_geo.geodata.label_boxes import EMPTY, POINT_REFUSED, pixel_boxes
 from fsanet_geo.geodata.label_layer import LabelLayer, read_label_layer
 from fsanet_geo.geodata.label_nodata import boxes_with_data
@@ -107,7 +107,7 @@ def _scene_labels(
     _check_crs(layer, info)
     area = None
     if aoi is not None:
-        from fsanet_geo.geo.aoi import load_aoi
+        from fsanet_geo.geo.pixels.aoi import load_aoi
 
         area = load_aoi(aoi).in_scene(info.crs, info.transform).geometry
     boxes, labels, counts = _keep(layer, info, options, class_names, area)

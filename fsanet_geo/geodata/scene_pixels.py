@@ -1,8 +1,8 @@
 """Windows of labelled scenes read exactly as ``fsanet detect`` reads them.
 
 One :class:`ScenePixels` serves the training chips and the validation blocks: each scene is
-read through :class:`fsanet_geo.geo.reader.TileReader` with the scaling detect would use
-(uint8 passes through; other types get :func:`fsanet_geo.geo.stretch.measure_stretch`,
+read through :class:`fsanet_geo.geo.pixels.reader.TileReader` with the scaling detect would use
+(uint8 passes through; other types get :func:`fsanet_geo.geo.pixels.stretch.measure_stretch`,
 measured once per scene), nodata pixels are zero as in detect, and pixels outside the
 labelled area are zero too (unlabelled ground must not teach "background"). Parts of a
 window outside the raster are zero. Handles are opened lazily per process (DataLoader
@@ -23,8 +23,8 @@ import shapely
 import shapely.affinity
 from affine import Affine
 
-from fsanet_geo.geo.reader import TileReader, gdal_env
-from fsanet_geo.geo.stretch import SceneStretch, measure_stretch
+from fsanet_geo.geo.pixels.reader import TileReader, gdal_env
+from fsanet_geo.geo.pixels.stretch import SceneStretch, measure_stretch
 from fsanet_geo.geo.windows import TileWindow
 from fsanet_geo.geodata.spatial_split import Window, labelled_area
 from fsanet_geo.geodata.types import LabelSet

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fsanet_geo.errors import ConfigError
-from fsanet_geo.geo.remote import is_remote
+from fsanet_geo.geo.pixels.remote import is_remote
 from fsanet_geo.geodata.types import LabelSource
 
 SPLITS = ("train", "val")

@@ -184,7 +184,7 @@ def spatial_split(
 
 def _aoi_windows(label_set: LabelSet, val_aoi: str, vals: list[list[Window]]) -> None:
     """Add the bounding windows of the polygons of ``val_aoi`` to each non-"train" scene's ``vals``."""
-    from fsanet_geo.geo.aoi import load_aoi
+    from fsanet_geo.geo.pixels.aoi import load_aoi
 
     try:
         aoi = load_aoi(val_aoi)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fsanet_geo.geo.reader import SceneInfo
+from fsanet_geo.geo.pixels.reader import SceneInfo
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class SceneLabels:
 
     Attributes:
         source: where they came from.
-        info: the scene as :func:`fsanet_geo.geo.reader.open_scene` validated it (bands chosen).
+        info: the scene as :func:`fsanet_geo.geo.pixels.reader.open_scene` validated it (bands chosen).
         boxes: float64 [N, 4] xyxy pixel edges, clipped to the raster.
         labels: int64 [N], index into the label set's ``class_names``.
         labelled_area: shapely (Multi)Polygon in scene pixels where every object is labelled

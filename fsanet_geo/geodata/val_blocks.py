@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from fsanet_geo.data.coco import LabelledImage, coco_ground_truth
 from fsanet_geo.errors import ConfigError
-from fsanet_geo.geo.remote import location_name
+from fsanet_geo.geo.pixels.remote import location_name
 from fsanet_geo.geodata.scene_pixels import ScenePixels
 from fsanet_geo.geodata.spatial_split import Window
 from fsanet_geo.geodata.types import LabelSet, SceneSplit

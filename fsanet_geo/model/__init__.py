@@ -17,10 +17,10 @@ _LAZY: dict[str, str] = {
     "build_model": "fsanet_geo.model.presets",
     "list_presets": "fsanet_geo.model.presets",
     "preset_config": "fsanet_geo.model.presets",
-    "load_model": "fsanet_geo.model.checkpoint",
-    "read_checkpoint_config": "fsanet_geo.model.checkpoint",
-    "read_checkpoint_metadata": "fsanet_geo.model.checkpoint",
-    "save_checkpoint": "fsanet_geo.model.checkpoint",
+    "load_model": "fsanet_geo.model.files.checkpoint",
+    "read_checkpoint_config": "fsanet_geo.model.files.checkpoint",
+    "read_checkpoint_metadata": "fsanet_geo.model.files.checkpoint",
+    "save_checkpoint": "fsanet_geo.model.files.checkpoint",
 }
 
 __all__ = sorted(_LAZY)

@@ -5,7 +5,7 @@ scene (the generator of the synthetic training set, at the same object density, 
 800-px tile of it looks like a training image; roads, rivers and lakes scale with the
 scene's longer side, ``context_scale="side"``) and writes:
 
-- ``example_scene.tif`` (:func:`fsanet_geo.geo.raster_io.write_geotiff`): RGB GeoTIFF in
+- ``example_scene.tif`` (:func:`fsanet_geo.geo.outputs.raster_io.write_geotiff`): RGB GeoTIFF in
   UTM zone 33N (EPSG:32633), 0.5 m pixels, tiled 512 x 512, JPEG-compressed in RGB (no
   chroma subsampling: a YCbCr JPEG halves the colour resolution and smears the colour of
   2-6 px objects), internal overviews 2/4/8 stored before the full-resolution tiles (a
@@ -14,7 +14,7 @@ scene's longer side, ``context_scale="side"``) and writes:
   ``class_id`` (0-based), ``class_name``, ``x_min, y_min, x_max, y_max`` (scene pixels,
   pixel edges); the layer metadata item ``pixel_size`` holds the 0.5 m pixel size;
 - ``example_scene_truth.json``: the same objects as COCO ground truth, the scene as image 1;
-- ``example_scene_quicklook.png`` (optional, :func:`fsanet_geo.geo.raster_io.write_quicklook`):
+- ``example_scene_quicklook.png`` (optional, :func:`fsanet_geo.geo.outputs.raster_io.write_quicklook`):
   a small 8-bit overview for a first look.
 
 The scene's top-left corner is at E 639000 m, N 5316500 m (UTM 33N): the Parndorf plateau
@@ -40,8 +40,8 @@ from affine import Affine
 from fsanet_geo.data.classes import AITOD_CLASSES
 from fsanet_geo.data.coco import LabelledImage, coco_ground_truth
 from fsanet_geo.errors import ConfigError, FileOverwriteError
-from fsanet_geo.geo.georef import labelled_boxes_frame
-from fsanet_geo.geo.raster_io import write_geotiff, write_quicklook
+from fsanet_geo.geo.outputs.georef import labelled_boxes_frame
+from fsanet_geo.geo.outputs.raster_io import write_geotiff, write_quicklook
 from fsanet_geo.io_utils import atomic_path
 from fsanet_geo.synth.render import DEFAULT_DENSITY, render_scene_layers
 
@@ -106,7 +106,7 @@ def truth_geodataframe(
 
     Columns ``class_id`` (0-based ``labels`` [N]), ``class_name``, ``x_min, y_min, x_max,
     y_max`` (pixels) and the geometry (each box's four corners through ``transform``,
-    :func:`fsanet_geo.geo.georef.labelled_boxes_frame`).
+    :func:`fsanet_geo.geo.outputs.georef.labelled_boxes_frame`).
     """
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     labels = np.asarray(labels, np.int64).reshape(-1)

@@ -25,7 +25,7 @@ import numpy as np
 
 from fsanet_geo.data.classes import AITOD_CLASSES
 from fsanet_geo.errors import ConfigError, FileOverwriteError
-from fsanet_geo.geo.raster_io import write_geotiff
+from fsanet_geo.geo.outputs.raster_io import write_geotiff
 from fsanet_geo.io_utils import atomic_path
 from fsanet_geo.synth.example_scene import SCENE_CRS, scene_transform, truth_geodataframe
 from fsanet_geo.synth.render import DEFAULT_DENSITY, render_scene_layers

@@ -48,8 +48,8 @@ def _init_levels(config: TrainConfig) -> Any:
     """The 8-bit levels of the checkpoint a run fine-tunes (its scenes are stretched to them), or None."""
     if not config.init_weights:
         return None
-    from fsanet_geo.model.checkpoint import read_checkpoint_metadata
-    from fsanet_geo.model.imagery import imagery_from_metadata
+    from fsanet_geo.model.files.checkpoint import read_checkpoint_metadata
+    from fsanet_geo.model.files.imagery import imagery_from_metadata
 
     return imagery_from_metadata(read_checkpoint_metadata(config.init_weights), config.init_weights).levels
 

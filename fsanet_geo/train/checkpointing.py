@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from fsanet_geo.errors import CheckpointError, ConfigError
-from fsanet_geo.model.imagery import ImageryProfile
+from fsanet_geo.model.files.imagery import ImageryProfile
 from fsanet_geo.train.config import TrainConfig
 from fsanet_geo.train.state import capture_rng, load_training_state, restore_rng, save_training_state
 from fsanet_geo.train.workdir import LAST_MODEL, LAST_STATE
@@ -79,7 +79,7 @@ class Checkpoints:
 
     def save_model(self, path: Path, *, epoch: int, iteration: int, extra: dict[str, str] | None = None) -> None:
         """The model's weights with the epoch, iteration, training config and ``extra`` as metadata."""
-        from fsanet_geo.model.checkpoint import save_checkpoint
+        from fsanet_geo.model.files.checkpoint import save_checkpoint
 
         meta = {"epoch": str(epoch), "iteration": str(iteration),
                 "train_config": json.dumps(self.config.to_dict()),
@@ -148,7 +148,7 @@ class Checkpoints:
         """Refuse to resume when the model the preset builds now differs from the one the
         run saved in ``last.safetensors`` (a preset default changed between versions, e.g.
         a loss option): the rest of the run would silently train something else."""
-        from fsanet_geo.model.checkpoint import read_checkpoint_config
+        from fsanet_geo.model.files.checkpoint import read_checkpoint_config
 
         last = self.work / LAST_MODEL
         if not last.is_file():

@@ -94,7 +94,7 @@ class TrainConfig:
 
     model: str | None = None
     """The model preset; None (the default): the ``init_weights`` checkpoint's preset, else
-    ``fsanet_r50`` (:func:`~fsanet_geo.train.finetune.preset_for_run`), resolved when the config
+    ``fsanet_r50`` (:func:`~fsanet_geo.model.files.preset_choice.preset_for_run`), resolved when the config
     is made, so a made config always names its preset."""
     dataset: str = "aitod"
     data_root: str | None = None
@@ -139,7 +139,7 @@ class TrainConfig:
     pretrained_backbone: str | bool = False
     init_weights: str | None = None
     """A fsanet-geo checkpoint whose weights start the run (fine-tuning): its preset and
-    architecture; classifier rows matched by class name (:mod:`fsanet_geo.model.class_transfer`)."""
+    architecture; classifier rows matched by class name (:mod:`fsanet_geo.model.files.class_transfer`)."""
     allow_frozen_norm_from_scratch: bool = False
     """Train a frozen-BatchNorm preset from random init anyway (refused otherwise; only to
     reproduce the recorded ablation benchmark, which did so)."""
@@ -160,7 +160,7 @@ class TrainConfig:
         if isinstance(self.init_weights, os.PathLike):
             self.init_weights = os.fspath(self.init_weights)
         if self.model is None:
-            from fsanet_geo.train.finetune import preset_for_run
+            from fsanet_geo.model.files.preset_choice import preset_for_run
 
             self.model = preset_for_run(None, self.init_weights)
         if isinstance(self.pretrained_backbone, os.PathLike):
@@ -256,7 +256,7 @@ class TrainConfig:
         ``model`` None: the ``init_weights`` checkpoint's preset, else ``fsanet_r50``; a
         ``model`` other than that checkpoint's is a :class:`ConfigError` naming both.
         """
-        from fsanet_geo.train.finetune import preset_for_run
+        from fsanet_geo.model.files.preset_choice import preset_for_run
 
         model = preset_for_run(model, fields.get("init_weights"))
         recipe = recipe_for(model)

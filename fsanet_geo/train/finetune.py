@@ -4,7 +4,7 @@ trains and the model it starts from.
 A run started from a checkpoint trains that checkpoint's preset and architecture
 (``--model`` may be left out; another preset is refused) for the training set's classes,
 whose classifier rows are matched to the checkpoint's by name
-(:mod:`fsanet_geo.model.class_transfer`).
+(:mod:`fsanet_geo.model.files.class_transfer`).
 """
 
 from __future__ import annotations
@@ -12,40 +12,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from fsanet_geo.errors import ConfigError
+from fsanet_geo.model.files.preset_choice import checkpoint_config, preset_for_run
 
 if TYPE_CHECKING:
-    from fsanet_geo.model.config import ModelConfig
     from fsanet_geo.model.detector import FSANet
     from fsanet_geo.train.config import TrainConfig
-
-DEFAULT_MODEL = "fsanet_r50"
-"""The preset of a run given neither a model nor initial weights (the paper's)."""
-
-
-def preset_for_run(model: str | None, init_weights: str | os.PathLike[str] | None) -> str:
-    """The preset a run trains: ``model`` when given, else the ``init_weights``
-    checkpoint's, else :data:`DEFAULT_MODEL`.
-
-    Raises :class:`ConfigError` when ``model`` names another preset than the checkpoint's or
-    the checkpoint has no known preset, :class:`CheckpointError` for an unreadable checkpoint.
-    """
-    if not init_weights:
-        return model or DEFAULT_MODEL
-    from fsanet_geo.model.class_transfer import check_finetunable, preset_mismatch
-
-    path = os.fspath(init_weights)
-    source = _checkpoint_config(path)
-    if model is not None and model != source.preset:
-        raise ConfigError(preset_mismatch(path, source.preset, model))
-    check_finetunable(source, path)
-    return source.preset
-
-
-def _checkpoint_config(path: str | os.PathLike[str]) -> ModelConfig:
-    from fsanet_geo.model.checkpoint import read_checkpoint_config
-
-    return read_checkpoint_config(path)
 
 
 def run_input_size(config: TrainConfig) -> int:
@@ -56,7 +27,7 @@ def run_input_size(config: TrainConfig) -> int:
     if "input_size" in config.model_overrides:
         return int(config.model_overrides["input_size"])
     if config.init_weights:
-        return int(_checkpoint_config(config.init_weights).input_size)
+        return int(checkpoint_config(config.init_weights).input_size)
     from fsanet_geo.model.presets import preset_config
 
     return int(preset_config(str(config.model)).input_size)
@@ -68,7 +39,7 @@ def run_in_channels(config: TrainConfig) -> int:
     if "in_channels" in config.model_overrides:
         return int(config.model_overrides["in_channels"])
     if config.init_weights:
-        return int(_checkpoint_config(config.init_weights).in_channels)
+        return int(checkpoint_config(config.init_weights).in_channels)
     from fsanet_geo.model.presets import preset_config
 
     return int(preset_config(str(config.model)).in_channels)
@@ -76,17 +47,17 @@ def run_in_channels(config: TrainConfig) -> int:
 
 def finetune_detector(config: TrainConfig, class_names: list[str], overrides: dict[str, Any]) -> FSANet:
     """The model of a run with ``init_weights``: the checkpoint's architecture for
-    ``class_names`` with ``overrides`` (:func:`~fsanet_geo.model.class_transfer.finetune_config`),
-    started from its weights; the :class:`~fsanet_geo.model.class_transfer.ClassTransfer`
+    ``class_names`` with ``overrides`` (:func:`~fsanet_geo.model.files.class_transfer.finetune_config`),
+    started from its weights; the :class:`~fsanet_geo.model.files.class_transfer.ClassTransfer`
     report is its ``class_transfer`` attribute. On the CPU.
 
     Raises :class:`ConfigError` when ``config.model`` is another preset than the
     checkpoint's or its tensors do not fit (the tensor and both shapes named)."""
-    from fsanet_geo.model.class_transfer import finetune_config, load_with_class_transfer
+    from fsanet_geo.model.files.class_transfer import finetune_config, load_with_class_transfer
     from fsanet_geo.model.detector import FSANet
 
     path = str(config.init_weights)
     preset_for_run(config.model, path)  # the checkpoint's preset, a known one
-    model = FSANet(finetune_config(_checkpoint_config(path), class_names, **overrides))
+    model = FSANet(finetune_config(checkpoint_config(path), class_names, **overrides))
     model.class_transfer = load_with_class_transfer(model, path)
     return model

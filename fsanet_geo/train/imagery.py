@@ -2,7 +2,7 @@
 distance (given, metres per pixel) and the 8-bit levels of its images (measured).
 
 ``fsanet detect`` stretches a non-8-bit scene so that its 2nd and 98th percentiles land on
-these levels (:mod:`fsanet_geo.geo.stretch`): the model then meets the contrast it was
+these levels (:mod:`fsanet_geo.geo.pixels.stretch`): the model then meets the contrast it was
 trained on, instead of a 0..255 stretch that can be twice as contrasted.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from fsanet_geo.data.dataset import DetectionDataset, read_image
-from fsanet_geo.geo.stretch import image_levels
-from fsanet_geo.model.imagery import ImageryProfile
+from fsanet_geo.geo.pixels.stretch import image_levels
+from fsanet_geo.model.files.imagery import ImageryProfile
 
 LEVEL_IMAGES = 64
 """Training images (evenly spaced over the set, so the same ones on every run) measured."""

@@ -88,7 +88,7 @@ def data_summary(label_set: Any, train_set: Any, val_set: Any) -> str:
 def scene_gsd(label_set: Any) -> float | None:
     """The median ground sample distance of the training scenes, metres (None: unknown);
     a spread over :data:`GSD_SPREAD` is reported once as a :class:`Notice`."""
-    from fsanet_geo.geo.gsd import raster_gsd
+    from fsanet_geo.geo.pixels.gsd import raster_gsd
 
     found = [raster_gsd(s.info.crs, s.info.transform, s.info.height, s.info.width) for s in label_set.scenes]
     known = [g for g in found if g is not None]

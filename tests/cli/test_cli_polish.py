@@ -111,7 +111,7 @@ def test_a_bare_command_gives_its_usage_and_what_is_missing(args: tuple[str, ...
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
-    from fsanet_geo.model.checkpoint import save_checkpoint
+    from fsanet_geo.model.files.checkpoint import save_checkpoint
     from fsanet_geo.model.presets import build_model
 
     torch.manual_seed(0)
@@ -124,7 +124,7 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_model_info_shows_and_set_threshold_sets_the_checkpoints_threshold(tiny_weights: Path,
                                                                            tmp_path: Path) -> None:
-    from fsanet_geo.model.checkpoint import load_model, read_checkpoint_metadata
+    from fsanet_geo.model.files.checkpoint import load_model, read_checkpoint_metadata
 
     info = runner.invoke(app, ["model", "info", str(tiny_weights)], terminal_width=200)
     assert "score threshold" in info.stdout and "0.05 (fsanet detect's default --score-thr)" in info.stdout
@@ -148,7 +148,7 @@ def test_model_info_shows_and_set_threshold_sets_the_checkpoints_threshold(tiny_
 
 
 def test_detect_score_thr_replaces_the_checkpoints_threshold(tmp_path: Path) -> None:
-    from fsanet_geo.geo.job_model import apply_score_threshold
+    from fsanet_geo.geo.detect.job_model import apply_score_threshold
     from fsanet_geo.model.presets import build_model
 
     model = build_model("fcos_r18_lite", num_classes=3, input_size=64, score_thr=0.35)
@@ -187,7 +187,7 @@ def test_overlap_over_half_the_tile_is_refused(scene: Path, tmp_path: Path, tiny
 
 def test_scene_without_crs_fails_before_the_model_loads(tmp_path: Path, tiny_weights: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from fsanet_geo.geo import detect_job
+    from fsanet_geo.geo.detect import detect_job
 
     def no_load(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("the model was loaded before the scene checks")
@@ -237,7 +237,7 @@ def test_train_says_its_splits_first(tmp_path: Path) -> None:
     assert sorted(p.name for p in work.glob("*.safetensors")) == ["best.safetensors", "epoch_2.safetensors",
                                                                    "last.safetensors"]
     assert (work / "last.safetensors").stat().st_ino == (work / "epoch_2.safetensors").stat().st_ino
-    from fsanet_geo.model.checkpoint import read_checkpoint_metadata
+    from fsanet_geo.model.files.checkpoint import read_checkpoint_metadata
 
     best = tmp_path / "w" / "best.safetensors"
     meta = read_checkpoint_metadata(best)

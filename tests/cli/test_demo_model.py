@@ -10,7 +10,7 @@ import rasterio
 from rasterio.windows import Window
 from typer.testing import CliRunner
 
-from fsanet_geo.geo import detect_job as detect_module
+from fsanet_geo.geo.detect import detect_job as detect_module
 from fsanet_cli.main import app
 from fsanet_geo.data.classes import AITOD_CLASSES
 from fsanet_geo.model import load_model

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geo"))
 from scene_helpers import CLASS_NAMES, write_painted_scene  # noqa: E402
 
 from fsanet_cli.main import app  # noqa: E402
-from fsanet_geo.geo import detect_job  # noqa: E402
+from fsanet_geo.geo.detect import detect_job  # noqa: E402
 
 runner = CliRunner()
 
@@ -99,7 +99,7 @@ def test_missing_scene_is_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    checkpoint = pytest.importorskip("fsanet_geo.model.checkpoint")
+    checkpoint = pytest.importorskip("fsanet_geo.model.files.checkpoint")
     from fsanet_geo.model.presets import build_model
 
     import torch
@@ -171,8 +171,8 @@ def test_output_dir_one_file_per_scene_and_csv(tmp_path: Path, tiny_weights: Pat
 
 def test_preview_draws_boxes_in_class_colours(tmp_path: Path) -> None:
     from fsanet_geo.geo.detections import Detections
-    from fsanet_geo.geo.preview import class_colour, render_preview
-    from fsanet_geo.geo.reader import open_scene
+    from fsanet_geo.geo.outputs.preview import class_colour, render_preview
+    from fsanet_geo.geo.pixels.reader import open_scene
 
     scene_path = write_painted_scene(tmp_path / "s.tif", height=64, width=80, n_objects=0, seed=0).path
     dets = Detections(np.array([[40, 30, 50, 40], [60, 50, 70, 60]]), np.array([0.9, 0.8]), np.array([0, 1]))

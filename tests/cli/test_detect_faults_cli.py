@@ -19,9 +19,9 @@ from scene_helpers import PaintedPredictor, SignallingPredictor, write_painted_s
 from test_unreadable import corrupt_block  # noqa: E402
 
 from fsanet_cli.main import app  # noqa: E402
-from fsanet_geo.geo import detect_job  # noqa: E402
-from fsanet_geo.geo.journal import DetectJournal, journal_dir  # noqa: E402
-from fsanet_geo.geo.output_lock import output_lock  # noqa: E402
+from fsanet_geo.geo.detect import detect_job  # noqa: E402
+from fsanet_geo.geo.outputs.journal import DetectJournal, journal_dir  # noqa: E402
+from fsanet_geo.geo.outputs.output_lock import output_lock  # noqa: E402
 
 runner = CliRunner()
 OPTS = ("--tile-size", "64", "--overlap", "16", "--batch-size", "2", "--device", "cpu")

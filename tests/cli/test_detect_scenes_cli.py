@@ -16,7 +16,7 @@ from http_helpers import serve_folder, write_painted_cog  # noqa: E402
 from scene_helpers import PaintedPredictor, write_painted_scene  # noqa: E402
 
 from fsanet_cli.main import app  # noqa: E402
-from fsanet_geo.geo import detect_job  # noqa: E402
+from fsanet_geo.geo.detect import detect_job  # noqa: E402
 
 runner = CliRunner()
 TILING = ("--tile-size", "64", "--overlap", "16")

@@ -109,7 +109,7 @@ def test_a_folder_is_refused_as_a_json_output(tmp_path: Path) -> None:
 
 def test_model_mode_runs_a_tiny_model(tmp_path: Path) -> None:
     presets = pytest.importorskip("fsanet_geo.model.presets")
-    checkpoint = pytest.importorskip("fsanet_geo.model.checkpoint")
+    checkpoint = pytest.importorskip("fsanet_geo.model.files.checkpoint")
     synthetic = pytest.importorskip("fsanet_geo.synth.aitod_layout")
     pytest.importorskip("fsanet_geo.data.dataset")
 

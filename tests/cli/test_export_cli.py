@@ -13,7 +13,7 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from fsanet_cli.main import app  # noqa: E402
-from fsanet_geo.geo.detect_job import demo_weights_path  # noqa: E402
+from fsanet_geo.geo.detect.detect_job import demo_weights_path  # noqa: E402
 
 runner = CliRunner()
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "data" / "example_scene.tif"

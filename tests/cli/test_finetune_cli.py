@@ -39,7 +39,7 @@ def invoke(*args: Any) -> Any:
 
 
 def test_fine_tune_the_demo_to_other_classes_without_model(tmp_path: Path) -> None:
-    from fsanet_geo.model.checkpoint import read_checkpoint_config, read_checkpoint_metadata
+    from fsanet_geo.model.files.checkpoint import read_checkpoint_config, read_checkpoint_metadata
 
     ann, images = write_coco(tmp_path / "coco")
     work = tmp_path / "run"

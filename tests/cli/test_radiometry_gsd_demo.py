@@ -81,8 +81,8 @@ def _detect(scene: Path, out: Path, *options: str) -> str:
 @pytest.fixture(scope="module")
 def found(window: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The demo model's detections (one model load) of the 8-bit window and its resamples (--gsd auto)."""
-    from fsanet_geo.geo.detect_job import load_detector
-    from fsanet_geo.geo.pipeline import detect_to_file
+    from fsanet_geo.geo.detect.detect_job import load_detector
+    from fsanet_geo.geo.detect.pipeline import detect_to_file
     from fsanet_geo.geo.settings import DetectSettings
 
     folder = tmp_path_factory.mktemp("found")
@@ -98,9 +98,9 @@ def found(window: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> 
 
 def test_uint16_copy_scores_as_the_8bit_scene(window: dict[str, Path], found: dict[str, Path],
                                               tmp_path: Path) -> None:
-    from fsanet_geo.geo.reader import open_scene
-    from fsanet_geo.geo.stretch import measure_stretch
-    from fsanet_geo.model.imagery import DEMO_IMAGERY
+    from fsanet_geo.geo.pixels.reader import open_scene
+    from fsanet_geo.geo.pixels.stretch import measure_stretch
+    from fsanet_geo.model.files.imagery import DEMO_IMAGERY
 
     # The whole copy's stretch (nodata border excluded) to the demo model's levels gives back
     # the 8-bit scene's pixels: 99% within 4 levels (the scene's 2-98% span differs from the

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from fsanet_cli.main import app
 from fsanet_geo.evaluate.matching import match_boxes
-from fsanet_geo.model.checkpoint import read_checkpoint_config, read_checkpoint_metadata
+from fsanet_geo.model.files.checkpoint import read_checkpoint_config, read_checkpoint_metadata
 from fsanet_geo.synth.labelled_scene import LabelledScene, make_labelled_scene
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fsanet_geo.model.checkpoint import read_checkpoint_config
+from fsanet_geo.model.files.checkpoint import read_checkpoint_config
 from fsanet_geo.synth.labelled_scene import make_labelled_scene
 
 

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from fsanet_cli.main import app
 from fsanet_geo.data.dataset import build_dataset
 from fsanet_geo.evaluate.predict import predict_dataset
-from fsanet_geo.geo.pipeline import detect_scene
-from fsanet_geo.geo.raster_io import write_geotiff
+from fsanet_geo.geo.detect.pipeline import detect_scene
+from fsanet_geo.geo.outputs.raster_io import write_geotiff
 from fsanet_geo.geo.settings import DetectSettings
 from fsanet_geo.model import load_model
 from fsanet_geo.synth.example_scene import truth_geodataframe, write_truth

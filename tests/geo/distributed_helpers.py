@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from scene_helpers import PaintedPredictor
 
-from fsanet_geo.geo.run import DetectProgress
+from fsanet_geo.geo.detect.run import DetectProgress
 from fsanet_geo.geo.settings import DetectSettings
 
 
@@ -60,7 +60,7 @@ def free_port() -> int:
 
 def run_jobs(rank: int, world_size: int, port: int, jobs: list[Job], results: Path) -> None:
     """Process ``rank``: join the group, run every job, record the outcomes (never raises for a job)."""
-    from fsanet_geo.geo.distributed_detect import (
+    from fsanet_geo.geo.detect.distributed_detect import (
         detect_scenes_distributed,
         detect_to_file_distributed,
         init_detect_context,

@@ -19,12 +19,12 @@ from http_helpers import serve_folder, write_painted_cog
 from scene_helpers import UTM_TRANSFORM, PaintedPredictor, paint, random_objects, sort_boxes, write_raster
 
 from fsanet_geo.errors import ConfigError, RasterError
-from fsanet_geo.geo import reader
-from fsanet_geo.geo.aoi import PixelArea, SceneSkippedWarning
-from fsanet_geo.geo.pipeline import detect_scene, detect_scenes
-from fsanet_geo.geo.run import DetectProgress
+from fsanet_geo.geo.pixels import reader
+from fsanet_geo.geo.pixels.aoi import PixelArea, SceneSkippedWarning
+from fsanet_geo.geo.detect.pipeline import detect_scene, detect_scenes
+from fsanet_geo.geo.detect.run import DetectProgress
 from fsanet_geo.geo.settings import DetectSettings
-from fsanet_geo.geo.tiling import tile_windows
+from fsanet_geo.geo.pixels.tiling import tile_windows
 from fsanet_geo.geo.windows import TileWindow
 
 TILE, OVERLAP = 128, 16

@@ -12,11 +12,11 @@ from scene_helpers import PaintedPredictor, PaintedScene, write_painted_scene
 
 from fsanet_geo.errors import ConfigError, FileOverwriteError, NotGeoreferencedWarning, OutputError
 from fsanet_geo.geo.detections import Detections
-from fsanet_geo.geo.journal import DetectJournal, JournalChunk, journal_dir
-from fsanet_geo.geo.pipeline import check_scenes, detect_to_file
+from fsanet_geo.geo.outputs.journal import DetectJournal, JournalChunk, journal_dir
+from fsanet_geo.geo.detect.pipeline import check_scenes, detect_to_file
 from fsanet_geo.geo.settings import DetectSettings
 
-pytest.importorskip("fsanet_geo.geo.georef")
+pytest.importorskip("fsanet_geo.geo.outputs.georef")
 
 TILE, OVERLAP = 32, 8
 
@@ -144,7 +144,7 @@ def test_a_scene_with_crs_and_no_geotransform_keeps_rasterio_warning(tmp_path: P
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning as RioWarning
 
-    from fsanet_geo.geo.reader import open_scene
+    from fsanet_geo.geo.pixels.reader import open_scene
 
     path = tmp_path / "crs_only.tif"
     with warnings.catch_warnings():
@@ -163,7 +163,7 @@ def test_a_scene_with_crs_and_no_geotransform_keeps_rasterio_warning(tmp_path: P
 
 
 def test_a_job_plans_one_file_per_scene_and_a_preview_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fsanet_geo.geo.detect_job import plan_detect_job
+    from fsanet_geo.geo.detect.detect_job import plan_detect_job
 
     monkeypatch.delenv("RANK", raising=False)
     a, b = tmp_path / "a.tif", tmp_path / "b.tif"
@@ -179,7 +179,7 @@ def test_a_job_plans_one_file_per_scene_and_a_preview_each(tmp_path: Path, monke
 
 
 def test_a_job_refuses_bad_plans_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fsanet_geo.geo.detect_job import plan_detect_job
+    from fsanet_geo.geo.detect.detect_job import plan_detect_job
 
     monkeypatch.delenv("RANK", raising=False)
     a = tmp_path / "a.tif"

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from scene_helpers import CLASS_NAMES, PaintedPredictor, paint, random_objects, write_painted_scene, write_raster
 from test_unreadable import corrupt_block
 
-from fsanet_geo.geo.distributed_detect import plan_blocks, round_share
-from fsanet_geo.geo.pipeline import detect_scenes, detect_to_file
+from fsanet_geo.geo.detect.distributed_detect import plan_blocks, round_share
+from fsanet_geo.geo.detect.pipeline import detect_scenes, detect_to_file
 from fsanet_geo.geo.settings import DetectSettings
-from fsanet_geo.geo.tiling import tile_windows
+from fsanet_geo.geo.pixels.tiling import tile_windows
 
 TILE, OVERLAP = 64, 16
 SETTINGS = DetectSettings(tile_size=TILE, overlap=OVERLAP, batch_size=3, device="cpu")
@@ -242,7 +242,7 @@ def test_a_bad_scene_on_one_process_stops_both_before_any_tile(spawned: Spawned)
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
-    from fsanet_geo.model.checkpoint import save_checkpoint
+    from fsanet_geo.model.files.checkpoint import save_checkpoint
     from fsanet_geo.model.presets import build_model
 
     torch.manual_seed(0)

@@ -16,8 +16,8 @@ from affine import Affine
 
 from fsanet_geo.errors import FileOverwriteError, OutputError
 from fsanet_geo.geo.detections import Detections
-from fsanet_geo.geo.export import SUPPORTED_FORMATS, DetectionSink, open_sink, write_detections
-from fsanet_geo.geo.georef import COLUMNS, to_geodataframe
+from fsanet_geo.geo.outputs.export import SUPPORTED_FORMATS, DetectionSink, open_sink, write_detections
+from fsanet_geo.geo.outputs.georef import COLUMNS, to_geodataframe
 
 UTM = Affine(0.5, 0.0, 500_000.0, 0.0, -0.5, 4_000_000.0)
 BOXES = np.array([[10.0, 20.0, 14.0, 30.0], [100.0, 50.0, 103.5, 52.0], [0.0, 0.0, 1.0, 1.0]])

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.geo.detections import Detections
-from fsanet_geo.geo.georef import (
+from fsanet_geo.geo.outputs.georef import (
     COLUMNS,
     labelled_boxes_frame,
     pixel_boxes_to_polygons,

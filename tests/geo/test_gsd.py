@@ -13,10 +13,10 @@ from rasterio.crs import CRS
 from scene_helpers import PaintedPredictor, paint, sort_boxes, write_raster
 
 from fsanet_geo.errors import ConfigError, Notice
-from fsanet_geo.geo.gsd import match_gsd, raster_gsd, zoomed_tiling
-from fsanet_geo.geo.pipeline import detect_scenes
+from fsanet_geo.geo.pixels.gsd import match_gsd, raster_gsd, zoomed_tiling
+from fsanet_geo.geo.detect.pipeline import detect_scenes
 from fsanet_geo.geo.settings import DetectSettings
-from fsanet_geo.model.imagery import DEMO_IMAGERY, ImageryProfile, imagery_from_metadata
+from fsanet_geo.model.files.imagery import DEMO_IMAGERY, ImageryProfile, imagery_from_metadata
 
 
 def test_gsd_of_projected_and_geographic_rasters() -> None:

@@ -23,8 +23,8 @@ from affine import Affine
 from scene_helpers import PaintedPredictor, PaintedScene, SignallingPredictor, write_painted_scene
 
 from fsanet_geo.errors import OutputError, RasterError, StaleLockWarning
-from fsanet_geo.geo.journal import journal_dir
-from fsanet_geo.geo.pipeline import detect_scene, detect_to_file
+from fsanet_geo.geo.outputs.journal import journal_dir
+from fsanet_geo.geo.detect.pipeline import detect_scene, detect_to_file
 from fsanet_geo.geo.settings import DetectSettings
 
 TILE, OVERLAP = 64, 16
@@ -34,7 +34,7 @@ _SLOW_RUN = """
 import sys, time
 sys.path.insert(0, {helpers!r})
 from scene_helpers import PaintedPredictor
-from fsanet_geo.geo.pipeline import detect_to_file
+from fsanet_geo.geo.detect.pipeline import detect_to_file
 from fsanet_geo.geo.settings import DetectSettings
 
 class Slow(PaintedPredictor):

@@ -14,8 +14,8 @@ from pyproj import Transformer
 from scene_helpers import UTM_TRANSFORM, PaintedPredictor, paint, write_raster
 
 from fsanet_geo.errors import ConfigError, RasterError
-from fsanet_geo.geo.detect_job import plan_detect_job, run_detect_job
-from fsanet_geo.geo.pipeline import detect_scenes, detect_to_file
+from fsanet_geo.geo.detect.detect_job import plan_detect_job, run_detect_job
+from fsanet_geo.geo.detect.pipeline import detect_scenes, detect_to_file
 from fsanet_geo.geo.scene_crs import MixedCrsWarning
 from fsanet_geo.geo.settings import DetectSettings
 
@@ -100,7 +100,7 @@ def test_one_gpkg_for_two_crss_reprojects_to_the_first_or_the_chosen_crs(
 def test_output_dir_writes_each_scene_in_its_own_crs(two_crs_scenes, tmp_path: Path) -> None:  # noqa: ANN001
     scenes = [two_crs_scenes["utm"][0], two_crs_scenes["geo"][0]]
     job = plan_detect_job(scenes, SETTINGS, output_dir=tmp_path, file_format="gpkg")
-    import fsanet_geo.geo.detect_job as detect_job
+    import fsanet_geo.geo.detect.detect_job as detect_job
 
     original = detect_job.load_detector
     detect_job.load_detector = lambda *a, **k: PaintedPredictor()  # type: ignore[assignment]

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.geo.detections import Detections
-from fsanet_geo.geo.merge import SeamMerger, brute_force_merge
+from fsanet_geo.geo.seams.merge import SeamMerger, brute_force_merge
 from fsanet_geo.geo.windows import TileWindow
 
 

@@ -10,11 +10,11 @@ import rasterio
 from affine import Affine
 
 from fsanet_geo.errors import CheckpointError
-from fsanet_geo.geo.job_model import checkpoint_stand_in
-from fsanet_geo.geo.run import SceneRun
+from fsanet_geo.geo.detect.job_model import checkpoint_stand_in
+from fsanet_geo.geo.detect.run import SceneRun
 from fsanet_geo.geo.settings import DetectSettings
-from fsanet_geo.model.checkpoint import load_model, save_checkpoint
-from fsanet_geo.model.imagery import ImageryProfile, imagery_from_metadata
+from fsanet_geo.model.files.checkpoint import load_model, save_checkpoint
+from fsanet_geo.model.files.imagery import ImageryProfile, imagery_from_metadata
 from fsanet_geo.model.presets import build_model
 
 

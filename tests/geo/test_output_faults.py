@@ -20,9 +20,9 @@ import pytest
 from scene_helpers import PaintedPredictor, PaintedScene
 
 from fsanet_geo.errors import FileOverwriteError, OutputError, StaleLockWarning
-from fsanet_geo.geo.journal import DetectJournal, journal_dir
-from fsanet_geo.geo.output_lock import lock_path, output_lock
-from fsanet_geo.geo.pipeline import detect_to_file
+from fsanet_geo.geo.outputs.journal import DetectJournal, journal_dir
+from fsanet_geo.geo.outputs.output_lock import lock_path, output_lock
+from fsanet_geo.geo.detect.pipeline import detect_to_file
 from fsanet_geo.geo.settings import DetectSettings
 from fsanet_geo.io_utils import check_output_path
 
@@ -123,7 +123,7 @@ def test_a_lock_held_by_another_process_then_left_by_its_kill(utm_scene: Painted
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
-            from fsanet_geo.geo.output_lock import OutputLock
+            from fsanet_geo.geo.outputs.output_lock import OutputLock
             OutputLock({str(out)!r}).acquire()
             print("locked", flush=True)
             time.sleep(60)
@@ -188,7 +188,7 @@ def test_an_unwritable_folder_is_named_before_any_work(tmp_path: Path) -> None:
 
 
 def test_an_unwritable_preview_folder_fails_the_plan_naming_the_users_path(tmp_path: Path) -> None:
-    from fsanet_geo.geo.detect_job import plan_detect_job
+    from fsanet_geo.geo.detect.detect_job import plan_detect_job
 
     folder = unwritable_folder(tmp_path)
     with pytest.raises(OutputError, match=rf"^output folder {folder} is not writable .*cannot write {folder}/q\.png$"):

@@ -14,9 +14,9 @@ import pytest
 from affine import Affine
 
 from fsanet_geo.geo.detections import Detections
-from fsanet_geo.geo.export import open_sink, write_detections
-from fsanet_geo.geo.georef import COLUMNS, to_geodataframe
-from fsanet_geo.geo.sidecars import csvt_types
+from fsanet_geo.geo.outputs.export import open_sink, write_detections
+from fsanet_geo.geo.outputs.georef import COLUMNS, to_geodataframe
+from fsanet_geo.geo.outputs.sidecars import csvt_types
 
 UTM = Affine(0.5, 0.0, 500_000.0, 0.0, -0.5, 4_000_000.0)
 BOXES = np.array([[10.0, 20.0, 14.0, 30.0], [100.0, 50.0, 103.5, 52.0]])

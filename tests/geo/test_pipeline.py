@@ -28,13 +28,13 @@ from scene_helpers import (
 
 from fsanet_geo.errors import ConfigError, NotGeoreferencedWarning, RasterError, StartingFreshWarning
 from fsanet_geo.geo.detections import Detections
-from fsanet_geo.geo.pipeline import detect_scene, detect_scenes
-from fsanet_geo.geo.predict import nodata_fraction
-from fsanet_geo.geo.run import DetectProgress
+from fsanet_geo.geo.detect.pipeline import detect_scene, detect_scenes
+from fsanet_geo.geo.detect.predict import nodata_fraction
+from fsanet_geo.geo.detect.run import DetectProgress
 from fsanet_geo.geo.settings import DetectSettings, resolve_tiling
-from fsanet_geo.geo.tiling import tile_windows
+from fsanet_geo.geo.pixels.tiling import tile_windows
 
-pytest.importorskip("fsanet_geo.geo.georef")
+pytest.importorskip("fsanet_geo.geo.outputs.georef")
 
 TILE, OVERLAP = 64, 16
 
@@ -309,8 +309,8 @@ def test_warning_free_on_georeferenced_scene(utm_scene: PaintedScene) -> None:
 def test_the_public_run_steps_give_the_detect_scenes_frame(tmp_path: Path) -> None:
     """SceneRun's public steps, every batch of a scene predicted before any is merged (as
     distributed_detect's rank 0 does), give the frame detect_scenes returns, row for row."""
-    from fsanet_geo.geo.predict import batches
-    from fsanet_geo.geo.run import SceneRun
+    from fsanet_geo.geo.detect.predict import batches
+    from fsanet_geo.geo.detect.run import SceneRun
 
     scenes = [write_painted_scene(tmp_path / f"s{i}.tif", height=150, width=170, n_objects=12, seed=i).path
               for i in range(2)]
@@ -342,7 +342,7 @@ def read_rows(path: Path):  # noqa: ANN201
 
 def test_detect_to_file_streams_into_a_vector_file(utm_scene: PaintedScene, tmp_path: Path) -> None:
     from fsanet_geo.errors import FileOverwriteError
-    from fsanet_geo.geo.pipeline import detect_to_file
+    from fsanet_geo.geo.detect.pipeline import detect_to_file
 
     out = tmp_path / "out.gpkg"
     summary = detect_to_file([utm_scene.path], PaintedPredictor(), out, settings=DetectSettings(tile_size=TILE, overlap=OVERLAP, sink_rows=7))
@@ -359,7 +359,7 @@ def test_detect_to_file_streams_into_a_vector_file(utm_scene: PaintedScene, tmp_
 def test_resume_after_interrupt_equals_uninterrupted_run(
     utm_scene: PaintedScene, tmp_path: Path, interrupt_on_call: int
 ) -> None:
-    from fsanet_geo.geo.pipeline import detect_to_file
+    from fsanet_geo.geo.detect.pipeline import detect_to_file
 
     other = write_painted_scene(tmp_path / "second.tif", height=90, width=130, n_objects=12, seed=11)
     scenes = [utm_scene.path, other.path]
@@ -389,7 +389,7 @@ def test_resume_after_interrupt_equals_uninterrupted_run(
 
 
 def test_resume_refuses_a_journal_made_with_other_settings(utm_scene: PaintedScene, tmp_path: Path) -> None:
-    from fsanet_geo.geo.pipeline import detect_to_file
+    from fsanet_geo.geo.detect.pipeline import detect_to_file
 
     out = tmp_path / "out.gpkg"
     with pytest.raises(KeyboardInterrupt):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from fsanet_geo.geo.predictor_output import CONTRACT, PredictorWarning, output_array, warn_unknown_labels
+from fsanet_geo.geo.detect.predictor_output import CONTRACT, PredictorWarning, output_array, warn_unknown_labels
 from fsanet_geo.geo.settings import DetectSettings
-from fsanet_geo.geo.tiling_checks import largest_regress_range, tiling_warnings
+from fsanet_geo.geo.detect.tiling_checks import largest_regress_range, tiling_warnings
 
 
 @pytest.mark.parametrize("wrap", [torch.tensor, np.array, lambda v: v], ids=["tensor", "numpy", "list"])
@@ -53,7 +53,7 @@ def test_detect_scene_accepts_a_list_predictor_and_warns_about_labels(tmp_path) 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from scene_helpers import write_painted_scene
 
-    from fsanet_geo.geo.pipeline import detect_scene
+    from fsanet_geo.geo.detect.pipeline import detect_scene
 
     class ListPredictor:
         class_names = ["car"]

@@ -10,7 +10,7 @@ import rasterio
 from affine import Affine
 
 from fsanet_geo.errors import ConfigError, FileOverwriteError
-from fsanet_geo.geo.raster_io import write_geotiff, write_quicklook
+from fsanet_geo.geo.outputs.raster_io import write_geotiff, write_quicklook
 
 UTM_TRANSFORM = Affine(0.5, 0.0, 639_000.0, 0.0, -0.5, 5_316_500.0)
 

@@ -11,9 +11,9 @@ from rasterio.enums import ColorInterp
 from scene_helpers import UTM_TRANSFORM, PaintedScene, write_raster
 
 from fsanet_geo.errors import ConfigError, RasterError
-from fsanet_geo.geo.reader import TileReader, gdal_env, open_scene, prefetch_tiles, scene_scaling
-from fsanet_geo.geo.scaling import ByteScaling, percentile_scaling, range_scaling
-from fsanet_geo.geo.tiling import tile_windows
+from fsanet_geo.geo.pixels.reader import TileReader, gdal_env, open_scene, prefetch_tiles, scene_scaling
+from fsanet_geo.geo.pixels.scaling import ByteScaling, percentile_scaling, range_scaling
+from fsanet_geo.geo.pixels.tiling import tile_windows
 from fsanet_geo.geo.windows import TileWindow
 
 
@@ -202,7 +202,7 @@ def test_prefetch_can_start_midway_and_stop_early(utm_scene: PaintedScene) -> No
 
 
 def test_large_scene_without_overviews_is_sampled_on_a_grid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import fsanet_geo.geo.reader as reader_module
+    import fsanet_geo.geo.pixels.reader as reader_module
 
     data = np.zeros((1, 256, 256), np.uint16)
     data[0] = 1000 + (np.arange(256 * 256) % 997).reshape(256, 256)

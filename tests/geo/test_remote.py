@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from scene_helpers import PaintedPredictor, PaintedScene
 
 from fsanet_geo.errors import RasterError
-from fsanet_geo.geo.journal import journal_dir
-from fsanet_geo.geo.pipeline import detect_scene, detect_to_file
-from fsanet_geo.geo.remote import (
+from fsanet_geo.geo.outputs.journal import journal_dir
+from fsanet_geo.geo.detect.pipeline import detect_scene, detect_to_file
+from fsanet_geo.geo.pixels.remote import (
     REMOTE_GDAL_DEFAULTS,
     NamedLocation,
     as_location,
@@ -28,7 +28,7 @@ from fsanet_geo.geo.remote import (
     location_stem,
     remote_gdal_options,
 )
-from fsanet_geo.geo.run import DetectProgress
+from fsanet_geo.geo.detect.run import DetectProgress
 from fsanet_geo.geo.settings import DetectSettings
 
 TILE, OVERLAP = 128, 16

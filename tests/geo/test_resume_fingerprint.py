@@ -11,8 +11,8 @@ import torch
 from scene_helpers import PaintedPredictor, PaintedScene
 
 from fsanet_geo.errors import ConfigError, StartingFreshWarning
-from fsanet_geo.geo.fingerprint import RUN_ONLY_SETTINGS, describe_changes, model_identity, module_sha256, run_fingerprint
-from fsanet_geo.geo.pipeline import detect_to_file
+from fsanet_geo.geo.outputs.fingerprint import RUN_ONLY_SETTINGS, describe_changes, model_identity, module_sha256, run_fingerprint
+from fsanet_geo.geo.detect.pipeline import detect_to_file
 from fsanet_geo.geo.settings import DetectSettings
 
 TILE, OVERLAP = 64, 16

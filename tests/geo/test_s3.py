@@ -12,7 +12,7 @@ from http_helpers import write_painted_cog
 from scene_helpers import PaintedPredictor
 
 from fsanet_geo.errors import RasterError
-from fsanet_geo.geo.pipeline import detect_scene
+from fsanet_geo.geo.detect.pipeline import detect_scene
 
 moto_server = pytest.importorskip("moto.server")
 boto3 = pytest.importorskip("boto3")

@@ -10,11 +10,11 @@ import rasterio
 from rasterio.windows import Window
 from scene_helpers import UTM_TRANSFORM, PaintedPredictor, paint, random_objects
 
-from fsanet_geo.geo.pipeline import detect_scenes
-from fsanet_geo.geo.predict import batches
-from fsanet_geo.geo.reader import TileReader, open_scene, prefetch_tiles
+from fsanet_geo.geo.detect.pipeline import detect_scenes
+from fsanet_geo.geo.detect.predict import batches
+from fsanet_geo.geo.pixels.reader import TileReader, open_scene, prefetch_tiles
 from fsanet_geo.geo.settings import DetectSettings
-from fsanet_geo.geo.tiling import tile_windows
+from fsanet_geo.geo.pixels.tiling import tile_windows
 
 SIDE, BLOCK, TILE, OVERLAP = 1024, 64, 128, 16
 PATCH = (448, 320, 192, 128)  # row, col, height, width: the only data, blocks 7..9 x 5..6
@@ -83,7 +83,7 @@ def test_the_scaling_of_a_sparse_uint16_scene_is_sampled_from_its_stored_blocks(
     """10,000 px without overviews: the grid of sample windows would meet only absent blocks (and
     give the range 0..255); the percentiles come from the blocks the file stores (here every one
     of them, whole: the exact percentiles)."""
-    from fsanet_geo.geo.reader import scene_scaling
+    from fsanet_geo.geo.pixels.reader import scene_scaling
 
     row, col, h, w = PATCH
     values = np.random.default_rng(0).integers(1000, 3000, (3, h, w)).astype(np.uint16)

@@ -11,11 +11,11 @@ from http_helpers import serve_folder
 from scene_helpers import PaintedPredictor, write_painted_scene
 
 from fsanet_geo.errors import ConfigError
-from fsanet_geo.geo.pipeline import detect_scenes
-from fsanet_geo.geo.remote import NamedLocation
-from fsanet_geo.geo.scene_list import gather_scenes
+from fsanet_geo.geo.detect.pipeline import detect_scenes
+from fsanet_geo.geo.pixels.remote import NamedLocation
+from fsanet_geo.geo.detect.scene_list import gather_scenes
 from fsanet_geo.geo.settings import DetectSettings
-from fsanet_geo.geo.stac import is_stac_input, stac_scenes
+from fsanet_geo.geo.pixels.stac import is_stac_input, stac_scenes
 
 BBOX = [15.0, 41.9, 15.01, 42.0]
 

@@ -10,12 +10,12 @@ import pytest
 from scene_helpers import PaintedPredictor, paint, random_objects, sort_boxes, write_raster
 
 from fsanet_geo.errors import ConfigError, Notice
-from fsanet_geo.geo.pipeline import detect_to_file
-from fsanet_geo.geo.reader import open_scene
-from fsanet_geo.geo.run_record import record_path
-from fsanet_geo.geo.scaling import range_scaling
+from fsanet_geo.geo.detect.pipeline import detect_to_file
+from fsanet_geo.geo.pixels.reader import open_scene
+from fsanet_geo.geo.outputs.run_record import record_path
+from fsanet_geo.geo.pixels.scaling import range_scaling
 from fsanet_geo.geo.settings import DetectSettings
-from fsanet_geo.geo.stretch import measure_stretch, scale_from_record, stretch_from_percentiles
+from fsanet_geo.geo.pixels.stretch import measure_stretch, scale_from_record, stretch_from_percentiles
 
 
 def _ramp(dtype: str) -> np.ndarray:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fsanet_geo.errors import ConfigError
-from fsanet_geo.geo.tiling import axis_starts, tile_windows
+from fsanet_geo.geo.pixels.tiling import axis_starts, tile_windows
 from fsanet_geo.geo.windows import TileWindow
 
 

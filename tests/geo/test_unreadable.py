@@ -13,10 +13,10 @@ import rasterio
 from scene_helpers import PaintedPredictor, write_painted_scene
 
 from fsanet_geo.errors import RasterError
-from fsanet_geo.geo.pipeline import detect_to_file
+from fsanet_geo.geo.detect.pipeline import detect_to_file
 from fsanet_geo.geo.settings import DetectSettings
-from fsanet_geo.geo.tiling import tile_windows
-from fsanet_geo.geo.unreadable import METADATA_KEY
+from fsanet_geo.geo.pixels.tiling import tile_windows
+from fsanet_geo.geo.pixels.unreadable import METADATA_KEY
 
 TILE, OVERLAP = 64, 16  # the painted scene is tiled in 64 px blocks
 

@@ -10,7 +10,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 
-from fsanet_geo.geo.reader import open_scene
+from fsanet_geo.geo.pixels.reader import open_scene
 from fsanet_geo.geodata.types import LabelSet, LabelSource, SceneLabels
 
 TRANSFORM = Affine(0.5, 0.0, 500000.0, 0.0, -0.5, 4500000.0)

@@ -15,9 +15,9 @@ from chip_helpers import gradient, label_set, scene_labels, write_scene
 
 from fsanet_geo.data.dataset import collate
 from fsanet_geo.errors import Notice
-from fsanet_geo.geo.reader import TileReader
+from fsanet_geo.geo.pixels.reader import TileReader
 from fsanet_geo.geo.settings import DetectSettings
-from fsanet_geo.geo.stretch import choose_scaling
+from fsanet_geo.geo.pixels.stretch import choose_scaling
 from fsanet_geo.geo.windows import TileWindow
 from fsanet_geo.geodata.chips import ChipSampler, SceneChipDataset
 from fsanet_geo.geodata.spatial_split import chip_window, spatial_split

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from label_scenes import dense_oracle_box
 
-from fsanet_geo.geo.reader import open_scene
+from fsanet_geo.geo.pixels.reader import open_scene
 from fsanet_geo.geodata import label_boxes, label_nodata
 from fsanet_geo.geodata.label_boxes import MAPPED, pixel_boxes
 from fsanet_geo.geodata.label_nodata import boxes_with_data

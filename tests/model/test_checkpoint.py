@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from fsanet_geo.errors import CheckpointError, ConfigError, FileOverwriteError
 from fsanet_geo.model import build_model, load_model, read_checkpoint_config, save_checkpoint
-from fsanet_geo.model.checkpoint import read_checkpoint_metadata
+from fsanet_geo.model.files.checkpoint import read_checkpoint_metadata
 
 TINY = {"neck_channels": 32, "head_channels": 32, "num_tower_convs": 1}
 

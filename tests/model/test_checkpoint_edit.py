@@ -13,7 +13,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from fsanet_geo.errors import FileOverwriteError
-from fsanet_geo.model.checkpoint_edit import rewrite_metadata
+from fsanet_geo.model.files.checkpoint_edit import rewrite_metadata
 
 _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
 

@@ -13,8 +13,8 @@ from torch import nn
 
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.model import build_model, save_checkpoint
-from fsanet_geo.model.checkpoint import load_model, read_checkpoint_config
-from fsanet_geo.model.class_transfer import (
+from fsanet_geo.model.files.checkpoint import load_model, read_checkpoint_config
+from fsanet_geo.model.files.class_transfer import (
     ClassTransfer,
     classifier_tensors,
     finetune_config,

@@ -9,7 +9,8 @@ from torchvision.ops import FrozenBatchNorm2d
 
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.model import build_model, save_checkpoint
-from fsanet_geo.model.fold_bn import fold_batchnorm, is_folded, load_inference_model
+from fsanet_geo.model.files.checkpoint import load_inference_model
+from fsanet_geo.model.files.fold_bn import fold_batchnorm, is_folded
 
 
 def _randomise_batchnorms(model: nn.Module, seed: int = 0) -> int:

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from fsanet_geo.errors import CheckpointError, NonFiniteOutputWarning
-from fsanet_geo.geo.nonfinite import NonFiniteWatch
-from fsanet_geo.geo.predict import TilePredictor
-from fsanet_geo.geo.reader import TileData
+from fsanet_geo.geo.detect.nonfinite import NonFiniteWatch
+from fsanet_geo.geo.detect.predict import TilePredictor
+from fsanet_geo.geo.pixels.reader import TileData
 from fsanet_geo.geo.settings import DetectSettings
 from fsanet_geo.geo.windows import TileWindow
 from fsanet_geo.io_utils import file_sha256
@@ -48,7 +48,7 @@ def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path: Path) -> Non
 
 
 def test_inf_counts_and_integer_tensors_pass() -> None:
-    from fsanet_geo.model.checkpoint import _refuse_non_finite
+    from fsanet_geo.model.files.checkpoint import _refuse_non_finite
 
     _refuse_non_finite(Path("ok.safetensors"), {"a": torch.ones(3), "steps": torch.tensor([2**40])})
     with pytest.raises(CheckpointError, match=r"^x.safetensors: tensor b holds 2 non-finite value\(s\) \(NaN or Inf\)"):

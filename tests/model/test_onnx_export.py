@@ -12,11 +12,11 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from fsanet_geo.errors import CheckpointError, ConfigError, FileOverwriteError  # noqa: E402
-from fsanet_geo.geo.onnx_predictor import OnnxPredictor  # noqa: E402
+from fsanet_geo.geo.detect.onnx_predictor import OnnxPredictor  # noqa: E402
 from fsanet_geo.model import build_model, save_checkpoint  # noqa: E402
-from fsanet_geo.model.fold_bn import load_inference_model  # noqa: E402
-from fsanet_geo.model.onnx_check import compare_onnx  # noqa: E402
-from fsanet_geo.model.onnx_export import ONNX_FORMAT, export_onnx, read_onnx_metadata  # noqa: E402
+from fsanet_geo.model.files.checkpoint import load_inference_model  # noqa: E402
+from fsanet_geo.model.files.onnx_check import compare_onnx  # noqa: E402
+from fsanet_geo.model.files.onnx_export import ONNX_FORMAT, export_onnx, read_onnx_metadata  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from fsanet_geo.model.checkpoint import load_model
+from fsanet_geo.model.files.checkpoint import load_model
 from fsanet_geo.train.engine import train
 
 SCRIPT = """

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from fsanet_geo.errors import CheckpointError, ConfigError, DatasetError, FileOverwriteError, TrainingError
-from fsanet_geo.model.checkpoint import load_model
+from fsanet_geo.model.files.checkpoint import load_model
 from fsanet_geo.train import engine
 from fsanet_geo.train.engine import train
 from fsanet_geo.train.schedule import lr_at

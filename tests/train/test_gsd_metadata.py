@@ -8,7 +8,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from fsanet_cli.main import app
-from fsanet_geo.model.checkpoint import load_model, read_checkpoint_metadata
+from fsanet_geo.model.files.checkpoint import load_model, read_checkpoint_metadata
 from fsanet_geo.train.engine import train
 
 
@@ -45,7 +45,7 @@ def test_checkpoints_carry_the_levels_of_the_training_images(tiny_aitod: Path, t
 
 
 def test_the_demo_model_reports_its_gsd() -> None:
-    from fsanet_geo.geo.detect_job import demo_weights_path
+    from fsanet_geo.geo.detect.detect_job import demo_weights_path
 
     result = CliRunner().invoke(app, ["model", "info", str(demo_weights_path())])
     assert result.exit_code == 0, result.output

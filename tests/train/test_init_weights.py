@@ -9,7 +9,7 @@ import torch
 
 from fsanet_geo.errors import ConfigError
 from fsanet_geo.model import build_model, save_checkpoint
-from fsanet_geo.model.class_transfer import load_with_class_transfer
+from fsanet_geo.model.files.class_transfer import load_with_class_transfer
 from fsanet_geo.train.builders import build_detector
 
 DEMO = Path(__file__).resolve().parents[2] / "fsanet_geo" / "weights" / "demo.safetensors"
@@ -43,7 +43,8 @@ def test_init_weights_of_another_preset_is_refused(tmp_path: Path) -> None:
 
 def test_the_preset_comes_from_the_init_weights(tmp_path: Path) -> None:
     from fsanet_geo.train.config import TrainConfig
-    from fsanet_geo.train.finetune import preset_for_run, run_input_size
+    from fsanet_geo.train.finetune import run_input_size
+    from fsanet_geo.model.files.preset_choice import preset_for_run
 
     base = {"data_root": str(tmp_path)}
     assert preset_for_run(None, None) == "fsanet_r50" and TrainConfig(**base).model == "fsanet_r50"
