@@ -128,19 +128,15 @@ def _warnings_as_lines() -> Iterator[None]:
 
 
 def parse_csv(value: str | None, cast: Callable[[str], Any] = str, name: str = "value") -> list[Any] | None:
-    """Parse ``"3,2,1"``-style options; a bad or empty item raises a :class:`typer.BadParameter`."""
-    if value is None or value.strip() == "":
-        return None
-    items = []
-    for part in value.split(","):
-        part = part.strip()
-        if not part:
-            raise typer.BadParameter(f"{name}: empty item in {value!r} (give comma-separated values)")
-        try:
-            items.append(cast(part))
-        except ValueError as exc:
-            raise typer.BadParameter(f"{name}: cannot read {part!r}") from exc
-    return items
+    """Parse ``"3,2,1"``-style options (:func:`fsanet_geo.option_values.parse_csv`); a bad or
+    empty item raises a :class:`typer.BadParameter`."""
+    from fsanet_geo.errors import ConfigError
+    from fsanet_geo.option_values import parse_csv as parse
+
+    try:
+        return parse(value, cast, name)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 def torchrun_command(nproc: int, argv: list[str] | None = None) -> list[str]:

@@ -11,7 +11,9 @@ click help wraps the help text instead of cutting, and :class:`HelpCommand` rend
   words of ``show_default="..."`` without the parentheses typer adds (``none`` for an
   option that is unused unless given); ranges in their own brackets, ``[x>=1]``;
 - an option's short names and its first long name: further long names are hidden aliases
-  (``--score-thr`` shows, ``--score-threshold`` still works).
+  (``--score-thr`` shows, ``--score-threshold`` still works);
+- options in groups, each under its own heading: the option's ``rich_help_panel`` (declared
+  with :class:`fsanet_cli._options.Panel`); options of no group last, under "Options".
 
 Use it with ``app.command(..., cls=HelpCommand)`` and ``typer.Typer(rich_markup_mode=None)``.
 """
@@ -31,6 +33,10 @@ except ImportError:  # pragma: no cover - older typer on plain click
     from click import Context, HelpFormatter
 
     describe_number_range = None  # type: ignore[assignment]
+
+
+NAME_COLUMN = 30
+"""Widest name column, characters (click's own); a longer name gets a line of its own."""
 
 
 def _is_argument(param: Any) -> bool:
@@ -125,12 +131,18 @@ class HelpCommand(TyperCommand):
         return pieces
 
     def format_options(self, ctx: Context, formatter: HelpFormatter) -> None:
-        arguments, options = [], []
+        """Arguments, then each option group (``rich_help_panel``) under its own heading in
+        the order the groups first appear, then the options of no group under "Options"; one
+        name column for all."""
+        sections: dict[str, list[tuple[str, str]]] = {"Arguments": []}
         for param in self.get_params(ctx):
             record = help_record(param)
             if record is not None:
-                (arguments if _is_argument(param) else options).append(record)
-        for title, rows in (("Arguments", arguments), ("Options", options)):
+                title = "Arguments" if _is_argument(param) else getattr(param, "rich_help_panel", None) or ""
+                sections.setdefault(title, []).append(record)
+        sections["Options"] = sections.pop("", [])
+        width = min(max((len(name) for rows in sections.values() for name, _ in rows), default=0), NAME_COLUMN)
+        for title, rows in sections.items():
             if rows:
                 with formatter.section(title):
-                    formatter.write_dl(rows)
+                    formatter.write_dl([(name.ljust(width), text) for name, text in rows], col_max=NAME_COLUMN)

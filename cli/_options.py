@@ -6,7 +6,8 @@ by typer as ``[default: ...]``. Where the parameter's value is ``None`` ("decide
 e.g. from a recipe or a saved config), pass ``show_default="..."`` with the default the code
 applies, in words; never write "default: ..." into the help text.
 
-An option used by one command only stays in that command's module.
+An option used by one command only stays in that command's module. Help shows options in
+groups (:class:`Panel`), each named once per command module.
 """
 
 from __future__ import annotations
@@ -20,6 +21,26 @@ EXISTING_DIR: dict[str, Any] = {"exists": True, "file_okay": False, "dir_okay": 
 """Path constraints of an input folder: it must exist and be a folder."""
 EXISTING_FILE: dict[str, Any] = {"exists": True, "file_okay": True, "dir_okay": False}
 """Path constraints of an input file: it must exist and be a file."""
+
+
+class Panel:
+    """One group of options in a command's help, under its heading (``RUN = Panel("Run")``).
+
+    ``RUN(default, "--flag", ...)`` declares an option in the group (``typer.Option`` with
+    ``rich_help_panel``, which :class:`fsanet_cli._help.HelpCommand` reads);
+    ``RUN.put(device_option())`` puts a shared option in it.
+    """
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+
+    def __call__(self, default: Any, *param_decls: str, **kwargs: Any) -> Any:
+        return typer.Option(default, *param_decls, rich_help_panel=self.title, **kwargs)
+
+    def put(self, option: Any) -> Any:
+        """``option`` (a ``typer.Option``) shown in this group."""
+        option.rich_help_panel = self.title
+        return option
 
 
 class DatasetKind(str, Enum):
@@ -101,7 +122,6 @@ def nproc_option(help: str = "Processes on this machine (one per GPU), launched 
 def debug_option() -> Any:
     """``fsanet --debug``: full tracebacks and Python's own warning format."""
     return typer.Option(False, "--debug", help="Show full tracebacks on errors.")
-
 
 
 def threads_option() -> Any:
