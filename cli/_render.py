@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.console import Console, RenderableType
 from rich.markup import escape
+from rich.table import Table
 
 # Status, progress bars, run tables and errors go to stderr; stdout stays clean for data.
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -59,8 +60,18 @@ def print_table(table: RenderableType) -> None:
 
 
 def print_data(renderable: RenderableType) -> None:
-    """Print a command's data (a table) on stdout."""
-    data_console.print(renderable)
+    """Print a command's data (a table or a line of it) on stdout, at the terminal's width
+    (``COLUMNS``, 80 off a terminal); text is shown literally (no markup)."""
+    data_console.print(renderable, markup=False)
+
+
+def data_table(title: str, columns: list[str]) -> Table:
+    """A report table for :func:`print_data`: the first column left-aligned, the rest right-aligned
+    numbers; no outer border, so that ten short columns fit 80 terminal columns."""
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    return table
 
 
 @contextmanager

@@ -21,6 +21,17 @@ import numpy as np
 
 from fsanet_geo.errors import ConfigError, DatasetError
 from fsanet_geo.evaluate.aitod_protocol import AREA_KEYS, AREA_RANGES, EvalResult, evaluate_coco
+from fsanet_geo.evaluate.map_area import ScoredArea, centred_in, scored_area
+from fsanet_geo.evaluate.map_layers import (
+    CLASS,
+    common_crs,
+    crs_name,
+    drop_unusable,
+    pixel_size_from,
+    pixel_size_from_pixel_columns,
+    read_detections,
+    read_truth,
+)
 from fsanet_geo.evaluate.matching import match_pairs
 
 
@@ -70,7 +81,7 @@ class MapEvalResult:
             removed from its stats when the pixel size is unknown.
         crs: the working CRS (WKT-free string, e.g. ``EPSG:32633``), None for pixel layers.
         pixel_size: ground size of one pixel in working-CRS units, None when unknown.
-        dropped: features left out because their geometry was empty or missing.
+        dropped: features left out because their geometry or class was empty or missing.
         per_size: counts per AI-TOD size range (``verytiny``, ``tiny``, ``small``,
             ``medium``; empty when the pixel size is unknown), from the same matching as
             ``overall``, COCO's way: a truth box and the detection matched to it count in
@@ -79,6 +90,8 @@ class MapEvalResult:
             they partition the boxes and sum to ``overall``'s counts (COCO's area ranges,
             used by the AP split, are closed: a box of exactly 8, 16 or 32 px counts in
             both neighbouring ranges there).
+        only_in_truth, only_in_detections: classes found in one layer only (sorted).
+        area: where objects were counted (None: everywhere), see :mod:`fsanet_geo.evaluate.map_area`.
     """
 
     iou: float
@@ -90,6 +103,9 @@ class MapEvalResult:
     pixel_size: float | None
     dropped: dict[str, int] = field(default_factory=dict)
     per_size: dict[str, MatchCounts] = field(default_factory=dict)
+    only_in_truth: list[str] = field(default_factory=list)
+    only_in_detections: list[str] = field(default_factory=list)
+    area: ScoredArea | None = None
 
     @property
     def precision(self) -> float:
@@ -116,6 +132,9 @@ class MapEvalResult:
             "per_class": {k: v.to_dict() for k, v in self.per_class.items()},
             "per_size": {k: v.to_dict() for k, v in self.per_size.items()},
             "dropped": dict(self.dropped),
+            "only_in_truth": list(self.only_in_truth),
+            "only_in_detections": list(self.only_in_detections),
+            "area": None if self.area is None else self.area.to_dict(),
             "aitod": self.coco.to_dict(),
         }
 
@@ -127,26 +146,32 @@ def evaluate_vectors(
     iou: float = 0.5,
     score_threshold: float | None = None,
     class_column: str = "class_name",
+    truth_class_field: str | None = None,
     score_column: str = "score",
     pixel_size: float | None = None,
+    aoi: str | None = None,
 ) -> MapEvalResult:
     """Compare a detections layer with a ground-truth layer of the same scene.
 
     Args:
-        truth: vector file (GeoPackage, GeoJSON, shapefile...) of true objects with a
-            ``class_column``.
+        truth: vector file (GeoPackage, GeoJSON, shapefile...) of true objects.
         detections: vector file with ``class_column`` and ``score_column`` (a missing score
             column means every score is 1). Reprojected to the truth's CRS when they differ.
         iou: IoU threshold for precision/recall, in (0, 1].
         score_threshold: only detections with score >= it count for precision/recall
             (default: all). AP always uses every detection.
-        class_column: attribute holding the class name (matched by name across layers).
+        class_column: the detections' class attribute (classes are matched by name).
+        truth_class_field: the truth's class attribute, read as ``fsanet train --class-field``
+            reads it; None: the truth's ``class_column``.
         score_column: attribute holding the detection score.
         pixel_size: ground size of one pixel in working-CRS units (metres for UTM). When
             None: a ``pixel_size`` column or layer-metadata item of either layer, else the
             ratio of map to pixel box widths when the detections carry the detect
             pipeline's ``x_min``/``x_max`` pixel columns and are in the working CRS.
             Without any, AP is reported without the area split.
+        aoi: a vector file of polygons (any CRS): only objects centred inside are scored.
+            Without it, the area is the detections' scene footprint or the layers' common
+            extent where they differ (:mod:`fsanet_geo.evaluate.map_area`).
 
     Layers without a CRS are taken as pixel layers (y down, pixel size 1) and only
     accepted when both lack a CRS.
@@ -155,33 +180,33 @@ def evaluate_vectors(
         raise ConfigError(f"iou must be in (0, 1], got {iou}")
     if pixel_size is not None and not pixel_size > 0:
         raise ConfigError(f"pixel_size must be > 0, got {pixel_size}")
-    truth_df = _read_layer(Path(truth), "truth")
-    det_df = _read_layer(Path(detections), "detections")
-    for name, df in (("truth", truth_df), ("detections", det_df)):
-        if class_column not in df.columns:
-            raise DatasetError(
-                f"the {name} layer has no {class_column!r} column "
-                f"(columns: {', '.join(c for c in df.columns if c != df.geometry.name)})"
-            )
+    field = truth_class_field if truth_class_field is not None else class_column
+    truth_df = read_truth(Path(truth), field, given=truth_class_field is not None)
+    det_df = read_detections(Path(detections), class_column)
 
-    from_pixel_columns = _pixel_size_from_pixel_columns(det_df)
+    from_pixel_columns = pixel_size_from_pixel_columns(det_df)
     det_crs = det_df.crs
-    truth_df, det_df, crs = _common_crs(truth_df, det_df)
+    truth_df, det_df, crs = common_crs(truth_df, det_df)
     if pixel_size is None and crs is None:
         pixel_size = 1.0
     if pixel_size is None:
-        pixel_size = _pixel_size_from(Path(detections), det_df) or _pixel_size_from(Path(truth), truth_df)
+        pixel_size = pixel_size_from(Path(detections), det_df) or pixel_size_from(Path(truth), truth_df)
     if pixel_size is None and det_crs == crs:
         pixel_size = from_pixel_columns
 
     dropped = {}
-    truth_df, dropped["truth"] = _drop_empty(truth_df)
-    det_df, dropped["detections"] = _drop_empty(det_df)
-
+    truth_df, dropped["truth"] = drop_unusable(truth_df)
+    det_df, dropped["detections"] = drop_unusable(det_df)
     gt_boxes = truth_df.geometry.bounds.to_numpy(np.float64).reshape(-1, 4)
     dt_boxes = det_df.geometry.bounds.to_numpy(np.float64).reshape(-1, 4)
-    gt_names = truth_df[class_column].astype(str).to_numpy()
-    dt_names = det_df[class_column].astype(str).to_numpy()
+    area = scored_area(gt_boxes, dt_boxes, crs, Path(detections), aoi)
+    if area is not None:
+        gt_in, dt_in = centred_in(area, gt_boxes), centred_in(area, dt_boxes)
+        area.truth_outside, area.detections_outside = int((~gt_in).sum()), int((~dt_in).sum())
+        truth_df, det_df, gt_boxes, dt_boxes = truth_df[gt_in], det_df[dt_in], gt_boxes[gt_in], dt_boxes[dt_in]
+
+    gt_names = truth_df[CLASS].astype(str).to_numpy()
+    dt_names = det_df[CLASS].astype(str).to_numpy()
     if score_column in det_df.columns:
         scores = det_df[score_column].to_numpy(np.float64)
         if not np.all(np.isfinite(scores)):
@@ -189,7 +214,8 @@ def evaluate_vectors(
     else:
         scores = np.ones(len(det_df), np.float64)
 
-    classes = sorted(set(gt_names.tolist()) | set(dt_names.tolist()))
+    truth_classes, found_classes = set(gt_names.tolist()), set(dt_names.tolist())
+    classes = sorted(truth_classes | found_classes)
     keep = scores >= score_threshold if score_threshold is not None else np.ones(len(scores), bool)
     per_class: dict[str, MatchCounts] = {}
     gt_found = np.zeros(len(gt_boxes), bool)  # truth matched by a kept detection
@@ -218,10 +244,13 @@ def evaluate_vectors(
         overall=overall,
         per_class=per_class,
         coco=coco,
-        crs=_crs_name(crs),
+        crs=crs_name(crs),
         pixel_size=pixel_size,
         dropped=dropped,
         per_size=per_size,
+        only_in_truth=sorted(truth_classes - found_classes),
+        only_in_detections=sorted(found_classes - truth_classes),
+        area=area,
     )
 
 
@@ -296,83 +325,3 @@ def _scene_ap(
             result.stats.pop(f"AP{key}", None)
             result.stats.pop(f"AR{key}", None)
     return result
-
-
-def _read_layer(path: Path, what: str) -> Any:
-    import geopandas as gpd
-
-    if not path.exists():
-        raise DatasetError(f"{what} file {path} does not exist")
-    try:
-        return gpd.read_file(path, engine="pyogrio")
-    except Exception as exc:  # pyogrio raises several DataSourceError types
-        raise DatasetError(f"cannot read the {what} layer {path}: {exc}") from exc
-
-
-def _common_crs(truth: Any, det: Any) -> tuple[Any, Any, Any]:
-    """Put both layers in one working CRS (projected); None when both are pixel layers."""
-    if truth.crs is None and det.crs is None:
-        return truth, det, None
-    if truth.crs is None or det.crs is None:
-        missing = "truth" if truth.crs is None else "detections"
-        raise DatasetError(
-            f"the {missing} layer has no CRS but the other has one: both must be georeferenced "
-            "(or both in pixel coordinates)"
-        )
-    crs = truth.crs
-    if crs.is_geographic:
-        if len(truth):
-            crs = truth.estimate_utm_crs()
-        elif len(det):
-            crs = det.to_crs(truth.crs).estimate_utm_crs()
-    if truth.crs != crs:
-        truth = truth.to_crs(crs)
-    if det.crs != crs:
-        det = det.to_crs(crs)
-    return truth, det, crs
-
-
-def _pixel_size_from(path: Path, df: Any) -> float | None:
-    """A ``pixel_size`` column (first value) or layer-metadata item, if present and > 0."""
-    value: Any = None
-    if "pixel_size" in df.columns and len(df):
-        value = df["pixel_size"].iloc[0]
-    else:
-        try:
-            import pyogrio
-
-            meta = pyogrio.read_info(path).get("layer_metadata") or {}
-            value = meta.get("pixel_size")
-        except Exception:  # noqa: BLE001 - metadata is optional
-            value = None
-    try:
-        size = float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-    return size if size is not None and np.isfinite(size) and size > 0 else None
-
-
-def _pixel_size_from_pixel_columns(df: Any) -> float | None:
-    """Pixel size implied by the detect pipeline's x_min/x_max pixel columns: the median of
-    (map-unit box width / pixel box width), in the layer's own CRS units."""
-    if not {"x_min", "x_max"} <= set(df.columns) or not len(df):
-        return None
-    px = (df["x_max"] - df["x_min"]).to_numpy(np.float64)
-    bounds = df.geometry.bounds
-    mapw = (bounds["maxx"] - bounds["minx"]).to_numpy(np.float64)
-    ok = np.isfinite(px) & np.isfinite(mapw) & (px > 0) & (mapw > 0)
-    if not ok.any():
-        return None
-    return float(np.median(mapw[ok] / px[ok]))
-
-
-def _drop_empty(df: Any) -> tuple[Any, int]:
-    bad = df.geometry.isna() | df.geometry.is_empty
-    return df.loc[~bad], int(bad.sum())
-
-
-def _crs_name(crs: Any) -> str | None:
-    if crs is None:
-        return None
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.to_string()

@@ -21,7 +21,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
         (("detect", "/nonexistent/scene.tif", "-o", "out.gpkg"), "scene /nonexistent/scene.tif does not exist"),
         (("detect", "--bogus"), "No such option: --bogus"),
         (("no-such-command",), "No such command 'no-such-command'"),
-        (("eval", "--json"), "'--json' requires an argument"),
+        (("eval", "--json-file"), "'--json-file' requires an argument"),
     ],
 )
 def test_usage_errors_are_one_line(args: tuple[str, ...], expected: str, tmp_path: Path) -> None:

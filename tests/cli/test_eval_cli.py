@@ -38,10 +38,10 @@ def invoke(*args: Any) -> Any:
 def test_results_file_mode_prints_table_and_writes_json(tmp_path: Path) -> None:
     gt, dets = write_case(tmp_path)
     out = tmp_path / "metrics.json"
-    res = invoke("eval", "--ann", gt, "--detections", dets, "--json", out, "--plot", tmp_path / "pr.png")
+    res = invoke("eval", "--ann", gt, "--detections", dets, "--json-file", out, "--plot", tmp_path / "pr.png")
     assert res.exit_code == 0, res.output
-    assert "APvt" in res.stderr and "vehicle" in res.stderr
-    assert res.stdout == ""  # the table goes to stderr
+    assert "APvt" in res.stdout and "vehicle" in res.stdout  # the report is on stdout
+    assert "APvt" not in res.stderr and f"metrics written to {out}" in res.stderr
     data = json.loads(out.read_text())
     assert data["mode"] == "file"
     assert data["stats"]["AP"] == pytest.approx(51 / 101)
@@ -50,10 +50,10 @@ def test_results_file_mode_prints_table_and_writes_json(tmp_path: Path) -> None:
     assert data["per_class_ap"] == {"vehicle": pytest.approx(51 / 101), "ship": -1.0}
     assert (tmp_path / "pr.png").stat().st_size > 1000
     # existing outputs are refused without --overwrite, before any work
-    again = invoke("eval", "--ann", gt, "--detections", dets, "--json", out)
+    again = invoke("eval", "--ann", gt, "--detections", dets, "--json-file", out)
     assert again.exit_code == 2
     assert "already exists" in again.stderr
-    assert invoke("eval", "--ann", gt, "--detections", dets, "--json", out, "--overwrite").exit_code == 0
+    assert invoke("eval", "--ann", gt, "--detections", dets, "--json-file", out, "--overwrite").exit_code == 0
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path: Path, args: list[str], me
 
 def test_a_folder_is_refused_as_a_json_output(tmp_path: Path) -> None:
     gt, dets = write_case(tmp_path)
-    res = invoke("eval", "--ann", gt, "--detections", dets, "--json", tmp_path, "--overwrite")
+    res = invoke("eval", "--ann", gt, "--detections", dets, "--json-file", tmp_path, "--overwrite")
     assert res.exit_code == 2 and "is a directory" in " ".join(res.stderr.replace("│", " ").split())
     assert tmp_path.is_dir()
 
@@ -122,7 +122,7 @@ def test_model_mode_runs_a_tiny_model(tmp_path: Path) -> None:
     out = tmp_path / "m.json"
     res = invoke(
         "eval", "--weights", ckpt, "--dataset", "aitod", "--data-root", root, "--split", "test",
-        "--device", "cpu", "--json", out, "--save-detections", tmp_path / "dets.json",
+        "--device", "cpu", "--json-file", out, "--save-detections", tmp_path / "dets.json",
     )
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
@@ -152,10 +152,10 @@ def test_map_mode_reports_precision_recall(tmp_path: Path) -> None:
     out = tmp_path / "map.json"
     res = invoke(
         "eval", "--truth", tmp_path / "truth.gpkg", "--detections", tmp_path / "dets.gpkg",
-        "--pixel-size", "0.5", "--json", out,
+        "--pixel-size", "0.5", "--json-file", out,
     )
     assert res.exit_code == 0, res.output
-    assert "recall" in res.stderr
+    assert "recall" in res.stdout
     data = json.loads(out.read_text())
     assert data["overall"] == {"tp": 4, "fp": 0, "fn": 1, "precision": 1.0, "recall": 0.8,
                                "f1": pytest.approx(2 * 0.8 / 1.8)}
@@ -164,7 +164,7 @@ def test_map_mode_reports_precision_recall(tmp_path: Path) -> None:
     assert data["aitod"]["stats"]["APt"] == -1.0
     assert data["per_size"]["verytiny"] == data["overall"]  # 6 px boxes: all very tiny
     assert data["per_size"]["tiny"]["tp"] + data["per_size"]["tiny"]["fn"] == 0
-    assert "verytiny (0-8 px)" in res.stderr
+    assert "verytiny (0-8 px)" in res.stdout
     bad = invoke("eval", "--truth", tmp_path / "truth.gpkg", "--detections", tmp_path / "dets.gpkg",
                  "--class-column", "nope")
     assert bad.exit_code == 2 and "no 'nope' column" in bad.stderr

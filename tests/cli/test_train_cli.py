@@ -41,7 +41,7 @@ def test_train_two_iterations_then_eval_resume_and_refuse(data_root: Path, tmp_p
 
     out = tmp_path / "metrics.json"
     ev = invoke("eval", "--weights", work / "last.safetensors", "--dataset", "aitod", "--data-root",
-                data_root, "--split", "test", "--device", "cpu", "--json", out)
+                data_root, "--split", "test", "--device", "cpu", "--json-file", out)
     assert ev.exit_code == 0, ev.output
     assert set(json.loads(out.read_text())["stats"]) >= {"AP", "AP50", "APvt", "APt"}
 

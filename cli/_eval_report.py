@@ -1,0 +1,114 @@
+"""Rendering of ``fsanet eval``: the report's tables on stdout (each fits 80 columns), its notes
+on stderr, or the one JSON document of the same figures on stdout."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from fsanet_cli._render import data_table, eprint, note_line, percent, print_data
+
+if TYPE_CHECKING:
+    from fsanet_geo.evaluate.aitod_protocol import EvalResult
+    from fsanet_geo.evaluate.evaluation import EvalReport
+    from fsanet_geo.evaluate.map_area import Extent, ScoredArea
+    from fsanet_geo.evaluate.mapspace import MapEvalResult, MatchCounts
+
+
+def render_report(report: EvalReport, *, as_json: bool) -> None:
+    """The tables (or ``--json``'s document) on stdout, then the notes and files written on stderr."""
+    if as_json:
+        typer.echo(json.dumps(report.payload, indent=2))
+    elif report.map_result is not None:
+        _print_map_tables(report.map_result)
+    else:
+        _print_coco_tables(report.result)
+    if report.map_result is not None:
+        _map_notes(report.map_result)
+    for what, path in report.written:
+        eprint(f"{what} written to {path}", soft_wrap=True)
+
+
+def _print_coco_tables(result: EvalResult, *, per_class: bool = True) -> None:
+    from fsanet_geo.evaluate.aitod_protocol import HEADLINE_KEYS
+
+    keys = [k for k in (*HEADLINE_KEYS, "AR") if k in result.stats]
+    head = data_table(f"AI-TOD protocol (%), maxDets {result.max_dets[-1]}", keys)
+    head.add_row(*(percent(result.stats[k]) for k in keys))
+    print_data(head)
+    if not per_class:
+        return
+    per = data_table("AP per class (%); '-': no ground truth", ["class", "AP", "AP50"])
+    ap50 = result.per_class_ap50()
+    for name, ap in result.per_class.items():
+        per.add_row(name, percent(ap), percent(ap50[name]))
+    print_data(per)
+    counts = result.counts
+    print_data(f"{counts.get('images', 0)} images, {counts.get('ground_truth', 0)} objects, "
+               f"{counts.get('detections', 0)} detections")
+
+
+def _rates(c: MatchCounts) -> list[str]:
+    """precision, recall, F1 with three decimals; '-' where undefined (no detections, no truth)."""
+    precision = f"{c.precision:.3f}" if c.tp + c.fp else "-"
+    recall = f"{c.recall:.3f}" if c.tp + c.fn else "-"
+    return [precision, recall, f"{c.f1:.3f}" if c.tp + c.fp and c.tp + c.fn else "-"]
+
+
+def _counts(c: MatchCounts) -> list[str]:
+    return [str(c.tp + c.fn), str(c.tp + c.fp), str(c.tp), str(c.fp), str(c.fn)]
+
+
+def _print_map_tables(result: MapEvalResult) -> None:
+    from fsanet_geo.evaluate.aitod_protocol import AREA_RANGES
+
+    cut = f", score >= {result.score_threshold:g}" if result.score_threshold is not None else ""
+    columns = ["class", "truth", "dets", "TP", "FP", "FN", "prec.", "recall", "F1", "AP %"]
+    table = data_table(f"Map space, IoU {result.iou:g}{cut}", columns)
+    for name, c in result.per_class.items():
+        table.add_row(name, *_counts(c), *_rates(c), percent(result.coco.per_class.get(name, -1.0)))
+    table.add_row("all", *_counts(result.overall), *_rates(result.overall), percent(result.coco.stats["AP"]),
+                  style="bold")
+    print_data(table)
+    if result.per_size:
+        sizes = data_table("By AI-TOD size (square root of box area, px); '-': none there",
+                           ["range", "truth", "dets", "TP", "FP", "FN", "prec.", "recall"])
+        for label, c in result.per_size.items():
+            low, high = (round(v**0.5) for v in AREA_RANGES[label])
+            span = f"{label} ({low}-{high} px)" if label != "medium" else f"{label} (>= {low} px)"
+            sizes.add_row(span, *_counts(c), *_rates(c)[:2])
+        print_data(sizes)
+    _print_coco_tables(result.coco, per_class=False)
+
+
+def _map_notes(result: MapEvalResult) -> None:
+    if result.area is not None:
+        note_line(_area_note(result.area, result.crs))
+    only = []
+    if result.only_in_truth:
+        only.append(f"classes only in the truth: {', '.join(result.only_in_truth)}")
+    if result.only_in_detections:
+        only.append(f"only in the detections: {', '.join(result.only_in_detections)}")
+    if only:
+        note_line("; ".join(only) + " (names must match exactly; --class-field names the truth's attribute)")
+    if result.pixel_size is None:
+        note_line("pixel size unknown: no very tiny/tiny/small/medium split (give --pixel-size)")
+    if any(result.dropped.values()):
+        note_line(f"features without geometry or class left out: {result.dropped}")
+
+
+def _area_note(area: ScoredArea, crs: str | None) -> str:
+    """One line: which area was scored, the two extents, and what fell outside."""
+    unit = f" ({crs})" if crs else " (pixels)"
+    source = {"aoi": "the area of interest", "footprint": "the detections' scene footprint",
+              "common extent": "the common area of the two layers"}[area.source]
+    return (f"scored {source} only, {_extent(area.extent)}{unit}: truth extent {_extent(area.truth_extent)}, "
+            f"detections extent {_extent(area.detections_extent)}; left out {area.truth_outside} truth and "
+            f"{area.detections_outside} detections centred outside")
+
+
+def _extent(extent: Extent | None) -> str:
+    return "empty" if extent is None else "[" + ", ".join(f"{v:.1f}" for v in extent) + "]"
+
