@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import torch  # noqa: F401 - named in the Predictor alias
 
 DEFAULT_TILE_SIZE = 800
-"""Pixels; used when neither the settings nor the predictor's config give a tile size."""
+"""Pixels; the least default tile (a model trained on larger crops tiles at its crop size)."""
 DEFAULT_OVERLAP = 64
 """Pixels; AI-TOD objects are under 64 px, so each lies wholly inside some tile."""
 OVERLAP_RULE = f"min({DEFAULT_OVERLAP}, tile size // 4)"
@@ -33,7 +33,7 @@ class DetectSettings:
     """Every option of a detection run. Pixel values are scene/tile pixels.
 
     Attributes:
-        tile_size: tile side; None -> the predictor's ``config.input_size``, else 800.
+        tile_size: tile side; None -> ``max(800, the predictor's config.input_size)``.
         overlap: pixels shared by neighbouring tiles; None -> min(64, tile_size // 4).
             Objects up to this size are seen whole in at least one tile.
         batch_size: tiles per predictor call.
@@ -169,7 +169,9 @@ def resolve_tiling(settings: DetectSettings, predictor: Predictor) -> tuple[int,
         size = predictor_config(predictor, "input_size")
         if isinstance(size, (tuple, list)):
             size = max(size)
-        tile = int(size) if size else DEFAULT_TILE_SIZE
+        # Not the training crop: a model trained on 256 px crops reads 800 px tiles as well
+        # (a tenth of the tiles, the same objects: the network is fully convolutional).
+        tile = max(int(size), DEFAULT_TILE_SIZE) if size else DEFAULT_TILE_SIZE
     overlap = settings.overlap if settings.overlap is not None else min(DEFAULT_OVERLAP, tile // 4)
     if overlap >= tile:
         raise ConfigError(f"overlap ({overlap}) must be smaller than the tile size ({tile})")

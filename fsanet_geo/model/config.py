@@ -86,6 +86,9 @@ class ModelConfig:
     centerness_per_object: bool = False
     # inference
     score_thr: float = 0.05
+    # Calibrated cut on the final score, one per class (training's validation: the F1-best
+    # threshold at IoU 0.5); None: ``score_thr`` alone. ``score_thr`` is then their minimum.
+    class_score_thr: tuple[float, ...] | None = None
     nms_pre: int = 3000
     nms: str = "soft_linear"
     nms_iou: float = 0.5
@@ -100,6 +103,8 @@ class ModelConfig:
         object.__setattr__(self, "image_mean", tuple(float(v) for v in self.image_mean))
         object.__setattr__(self, "image_std", tuple(float(v) for v in self.image_std))
         object.__setattr__(self, "strides", tuple(int(s) for s in self.strides))
+        if self.class_score_thr is not None:
+            object.__setattr__(self, "class_score_thr", tuple(float(v) for v in self.class_score_thr))
         object.__setattr__(
             self,
             "regress_ranges",
@@ -178,6 +183,12 @@ class ModelConfig:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {value}")
+        if self.class_score_thr is not None:
+            if len(self.class_score_thr) != self.num_classes:
+                raise ConfigError(f"class_score_thr needs one threshold per class ({self.num_classes}), "
+                                  f"got {len(self.class_score_thr)}")
+            if not all(0.0 <= v < 1.0 for v in self.class_score_thr):
+                raise ConfigError(f"class_score_thr values must be in [0, 1), got {list(self.class_score_thr)}")
         if not 0.0 < self.nms_iou <= 1.0:
             raise ConfigError(f"nms_iou must be in (0, 1], got {self.nms_iou}")
         if self.soft_sigma <= 0:

@@ -5,7 +5,9 @@ Dimension letters: B = images, C = bands, (H, W) = image size in pixels, M = GT 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -110,7 +112,23 @@ def build_postprocessor(config: ModelConfig) -> Postprocess:
         min_score=config.min_score,
         max_per_img=config.max_per_img,
         use_centerness=config.use_centerness,
+        class_score_thr=config.class_score_thr,
     )
+
+
+def set_score_thresholds(model: Any, score_thr: float, class_score_thr: Sequence[float] | None = None) -> None:
+    """Give a detector (anything with a ``ModelConfig`` ``config`` and a :class:`PostProcessor`
+    ``postprocessor``) new score cuts: ``score_thr`` on the class score before NMS and, when
+    given, one cut per class on the final score after it (``score_thr`` should then be their
+    minimum, which loses nothing: final score <= class score)."""
+    cuts = None if class_score_thr is None else tuple(float(v) for v in class_score_thr)
+    config = getattr(model, "config", None)
+    if config is not None and dataclasses.is_dataclass(config) and hasattr(config, "class_score_thr"):
+        model.config = dataclasses.replace(config, score_thr=float(score_thr), class_score_thr=cuts)
+    postprocess = getattr(model, "postprocessor", None)
+    if postprocess is not None and hasattr(postprocess, "score_thr"):
+        postprocess.score_thr = float(score_thr)
+        postprocess.class_score_thr = cuts
 
 
 class FSANet(nn.Module):

@@ -7,6 +7,9 @@ Boxes are (x1, y1, x2, y2) in input-image pixels. The NMS itself is
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -16,7 +19,19 @@ from fsanet_geo.model.outputs import HeadOutputs
 from fsanet_geo.ops.nms import batched_nms
 from fsanet_geo.ops.nms_rules import check_nms_options
 
-__all__ = ["PostProcessor"]
+__all__ = ["CAP_REFERENCE_PX", "PostProcessor", "scaled_cap"]
+
+CAP_REFERENCE_PX = 800
+"""Side (pixels) of the image ``nms_pre`` and ``max_per_img`` are set for (AI-TOD's 800 px
+images); a larger image gets caps scaled with its area (:func:`scaled_cap`)."""
+
+
+def scaled_cap(cap: int, image_size: tuple[int, int]) -> int:
+    """``cap`` for an image of ``image_size`` (H, W) pixels: unchanged up to
+    :data:`CAP_REFERENCE_PX` squared, else multiplied by ``ceil(H * W / 800**2)``, so a
+    3000 px tile keeps as many objects as the 800 px tiles covering it."""
+    height, width = image_size
+    return int(cap) * max(1, math.ceil(int(height) * int(width) / CAP_REFERENCE_PX**2))
 
 
 class PostProcessor:
@@ -28,7 +43,10 @@ class PostProcessor:
     FCOS; later mmdet ranks by the class score, the same unless ``nms_pre`` binds, which it
     does on the P2 level of the tiny presets); decode the refined distances and clip to
     the image; drop boxes left with no width or height (the signed refined distances
-    can invert a box); then per-class NMS over all levels and the top ``max_per_img``.
+    can invert a box); then per-class NMS over all levels and the top ``max_per_img``;
+    last, with ``class_score_thr`` (one calibrated cut per class), detections whose final
+    score is below their class's cut. ``nms_pre`` and ``max_per_img`` scale with the image
+    area beyond 800 x 800 px (:func:`scaled_cap`).
     """
 
     def __init__(
@@ -41,6 +59,7 @@ class PostProcessor:
         min_score: float = 1e-3,
         max_per_img: int = 1500,
         use_centerness: bool = True,
+        class_score_thr: Sequence[float] | None = None,
     ) -> None:
         check_nms_options(nms, nms_iou, soft_sigma)
         if nms_pre < 1 or max_per_img < 1:
@@ -53,6 +72,7 @@ class PostProcessor:
         self.min_score = min_score
         self.max_per_img = max_per_img
         self.use_centerness = use_centerness
+        self.class_score_thr = None if class_score_thr is None else tuple(float(v) for v in class_score_thr)
 
     @torch.no_grad()
     def __call__(
@@ -70,7 +90,7 @@ class PostProcessor:
 
         Returns:
             B dicts: "boxes" Tensor[D, 4] xyxy input pixels, "scores" Tensor[D],
-            "labels" Tensor[D] int64, sorted by score descending, D <= max_per_img.
+            "labels" Tensor[D] int64, sorted by score descending, D <= the scaled max_per_img.
         """
         num_images = int(outputs.cls_logits[0].shape[0])
         if len(image_sizes) != num_images:
@@ -89,6 +109,7 @@ class PostProcessor:
         image_size: tuple[int, int],
     ) -> dict[str, Tensor]:
         all_boxes, all_scores, all_labels = [], [], []
+        nms_pre, max_per_img = scaled_cap(self.nms_pre, image_size), scaled_cap(self.max_per_img, image_size)
         for level, level_points in enumerate(points):
             logits = outputs.cls_logits[level][image_index]  # [K, H, W]
             scores = logits.flatten(1).t().float().sigmoid()  # [HW, K]
@@ -98,11 +119,11 @@ class PostProcessor:
             if self.use_centerness:
                 ctr = outputs.centerness[level][image_index].reshape(-1).float().sigmoid()
                 cand_scores = cand_scores * ctr[point_idx]
-            if cand_scores.numel() > self.nms_pre:
+            if cand_scores.numel() > nms_pre:
                 # Rank by the final score: a P2 level of an 800 px tile can hold tens of
                 # thousands of pairs over score_thr, and ranking by the class score alone
                 # would keep off-centre points and drop the centres of small objects.
-                cand_scores, top = cand_scores.topk(self.nms_pre)
+                cand_scores, top = cand_scores.topk(nms_pre)
                 point_idx, class_idx = point_idx[top], class_idx[top]
             dist = outputs.box_refine[level][image_index].flatten(1).t().float()  # [HW, 4]
             boxes = distance_to_boxes(level_points[point_idx].float(), dist[point_idx])
@@ -129,5 +150,10 @@ class PostProcessor:
             sigma=self.soft_sigma,
             min_score=self.min_score,
         )
-        keep, new_scores = keep[: self.max_per_img], new_scores[: self.max_per_img]
-        return {"boxes": boxes[keep], "scores": new_scores, "labels": labels[keep]}
+        keep, new_scores = keep[:max_per_img], new_scores[:max_per_img]
+        boxes, labels = boxes[keep], labels[keep]
+        if self.class_score_thr is not None:
+            cut = torch.tensor(self.class_score_thr, dtype=new_scores.dtype, device=new_scores.device)
+            passed = new_scores >= cut[labels]
+            boxes, new_scores, labels = boxes[passed], new_scores[passed], labels[passed]
+        return {"boxes": boxes, "scores": new_scores, "labels": labels}

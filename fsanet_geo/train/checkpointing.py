@@ -38,6 +38,10 @@ def link_into_place(source: Path, target: Path) -> bool:
     return True
 
 
+CALIBRATED_FIELDS = ("score_thr", "class_score_thr")
+"""Model settings a validation sets (the F1-best cuts), carried over by a resume, not compared."""
+
+
 def _epoch_number(path: Path) -> int:
     """``epoch_12.safetensors`` -> 12; -1 for a name that is not ours."""
     number = path.name[len("epoch_"):-len(".safetensors")]
@@ -153,15 +157,24 @@ class Checkpoints:
         last = self.work / LAST_MODEL
         if not last.is_file():
             return
-        saved = dataclasses.asdict(read_checkpoint_config(last))
+        saved_config = read_checkpoint_config(last)
+        saved = dataclasses.asdict(saved_config)
         now = dataclasses.asdict(self.model.config)  # type: ignore[arg-type]
-        changed = [f"{k} {saved[k]!r} -> {now[k]!r}" for k in now if k in saved and saved[k] != now[k]]
+        changed = [f"{k} {saved[k]!r} -> {now[k]!r}" for k in now
+                   if k in saved and saved[k] != now[k] and k not in CALIBRATED_FIELDS]
         if changed:
             raise ConfigError(
                 f"cannot resume {self.work}: its model was built with other settings than "
                 f"{self.config.model} gives now: {', '.join(changed)}; start a new run with "
                 f"--init-weights {last} instead"
             )
+        from fsanet_geo.model.detector import set_score_thresholds
+        from fsanet_geo.model.files.checkpoint import read_checkpoint_metadata
+
+        set_score_thresholds(self.model, saved_config.score_thr, saved_config.class_score_thr)  # the run's calibration
+        calibration = read_checkpoint_metadata(last).get("calibration")
+        if calibration is not None:
+            self.metadata["calibration"] = calibration
 
     def last_good(self) -> str:
         """A phrase naming the last good checkpoint, for an error message."""

@@ -29,7 +29,7 @@ from fsanet_geo.train.config import TrainConfig
 from fsanet_geo.train.events import TrainEvent, TrainResult
 from fsanet_geo.train.interrupt import StopSignals
 from fsanet_geo.train.sampler import iters_per_epoch
-from fsanet_geo.train.validation import validation_metrics
+from fsanet_geo.train.validation import apply_calibration, validation_metrics
 from fsanet_geo.train.schedule import lr_at
 from fsanet_geo.train.workdir import (
     BEST_MODEL,
@@ -116,6 +116,7 @@ class _Run:
         self.stop_at = min(self.total_iters, config.max_iters or self.total_iters)
         self.iteration = 0
         self.best_ap: float | None = None
+        self.calibration: dict[str, Any] | None = None  # the latest validation's cuts
         if config.resume:
             resumed = self.checkpoints.restore(iters_per_epoch=self.ipe)
             self.iteration, self.best_ap = resumed.iteration, resumed.best_ap
@@ -174,10 +175,10 @@ class _Run:
                     if self.iteration % self.ipe == 0:
                         self._end_epoch(epoch + 1)
                     else:
-                        self._save_last()
                         if self.iteration >= self.stop_at and not stopped:
                             # --max-iters stopped inside the epoch: validate there (no epoch checkpoint)
-                            self._validate_and_keep_best(epoch + 1, None)
+                            self._validate_and_keep_best(epoch + 1)
+                        self._save_last()
                     stopped = stopped or self._stop_requested()  # a signal during the epoch end
         finally:
             if self._log is not None:
@@ -198,6 +199,7 @@ class _Run:
             metrics_log=self.work / METRICS_FILE,
             seconds=seconds,
             interrupted=self.signals.signal_name if stopped else None,
+            calibration=self.calibration,
         )
 
     def _stop_requested(self) -> bool:
@@ -259,20 +261,23 @@ class _Run:
 
     # ------------------------------------------------------------------ epoch ends
     def _end_epoch(self, epoch: int) -> None:
-        """After epoch ``epoch`` (1-based): epoch checkpoint, ``last``, validation, ``best``."""
+        """After epoch ``epoch`` (1-based): validation (which calibrates the score cuts) and
+        ``best``, then the epoch checkpoint and ``last``, so that both carry the new cuts."""
         cfg = self.config
         final = epoch == cfg.epochs or self.iteration >= self.stop_at  # --max-iters: validate there too
+        if self.val_set is not None and (final or epoch % cfg.val_interval == 0):
+            self._validate_and_keep_best(epoch)
         saved = None
         if self.ctx.is_main and (epoch % cfg.save_interval == 0 or final):
             saved = self.work / epoch_model_name(epoch)
             self._save_model(saved, epoch)
             self.checkpoints.prune_epochs(cfg.keep_epochs)
         self._save_last(same_as=saved)
-        if self.val_set is not None and (final or epoch % cfg.val_interval == 0):
-            self._validate_and_keep_best(epoch, saved)
 
-    def _validate_and_keep_best(self, epoch: int, saved: Path | None) -> None:
-        """Validate (rank 0; others wait), log the metrics, and save ``best`` when AP rose."""
+    def _validate_and_keep_best(self, epoch: int) -> None:
+        """Validate (rank 0; others wait), log the metrics, calibrate the model's score cuts
+        (the F1-best at IoU 0.5, recorded as ``calibration`` metadata in every later model
+        file) and save ``best`` when AP rose."""
         cfg = self.config
         if self.val_set is None:
             return
@@ -280,13 +285,16 @@ class _Run:
             metrics = self._validate()
             self._write_log({"type": "val", "epoch": epoch, "iter": self.iteration, **metrics})
             self._emit("val", epoch=epoch, metrics=metrics)
+            record = apply_calibration(self.model, metrics)
+            if record is not None:
+                self.calibration = {**record, "epoch": epoch, "iteration": self.iteration, "split": _val_name(cfg)}
+                self.checkpoints.metadata["calibration"] = json.dumps(self.calibration)
             ap = metrics.get("AP", -1.0)
             if self.best_ap is None or ap > self.best_ap:
                 self.best_ap = ap
                 self._save_model(self.work / BEST_MODEL, epoch, {
                     "best_metric": "AP", "best_value": f"{ap:.6f}", "best_epoch": str(epoch),
                     "best_split": _val_name(cfg)})
-                self._write_last(saved)
         self.ctx.barrier()
 
     def _validate(self) -> dict[str, Any]:

@@ -64,3 +64,7 @@ class TrainResult:
     metrics_log: Path
     seconds: float
     interrupted: str | None = None
+    calibration: dict[str, Any] | None = None
+    """The latest validation's F1-best score cuts (``score_thr``, ``precision``, ``recall``,
+    ``classes``: per class; see :mod:`fsanet_geo.evaluate.score_calibration`), stored in the
+    model files written after it; None without validation."""

@@ -273,8 +273,13 @@ def test_tiling_defaults_come_from_the_predictor_config() -> None:
     class WithConfig(PaintedPredictor):
         config = Config()
 
+    class TrainedLarge(PaintedPredictor):
+        config = type("Large", (), {"input_size": 1024})()
+
     assert resolve_tiling(DetectSettings(), PaintedPredictor()) == (800, 64)
-    assert resolve_tiling(DetectSettings(), WithConfig()) == (512, 64)
+    # a model trained on 512 px crops still reads 800 px tiles (not tied to the training crop)
+    assert resolve_tiling(DetectSettings(), WithConfig()) == (800, 64)
+    assert resolve_tiling(DetectSettings(), TrainedLarge()) == (1024, 64)
     assert resolve_tiling(DetectSettings(tile_size=128), WithConfig()) == (128, 32)
     assert resolve_tiling(DetectSettings(tile_size=128, overlap=40), WithConfig()) == (128, 40)
 

@@ -115,3 +115,45 @@ def test_nms_pre_keeps_the_best_final_scores_not_the_best_class_scores() -> None
 def test_unknown_nms_method_is_refused() -> None:
     with pytest.raises(ConfigError, match="soft"):
         PostProcessor(nms="soft")
+
+
+def test_calibrated_cuts_apply_per_class_to_the_final_score() -> None:
+    points = make_points(SIZES, [8])
+    # final scores: class 1 0.63 (0.9 * 0.7), class 0 0.48 (0.6 * 0.8)
+    (both,) = PostProcessor(score_thr=0.05, class_score_thr=(0.48, 0.63))(_outputs(), points, [(20, 20)])
+    assert both["labels"].tolist() == [1, 0]
+    (only_1,) = PostProcessor(score_thr=0.05, class_score_thr=(0.5, 0.6))(_outputs(), points, [(20, 20)])
+    assert only_1["labels"].tolist() == [1]  # 0.48 < 0.5, though its class score 0.6 passes
+    (only_0,) = PostProcessor(score_thr=0.05, class_score_thr=(0.1, 0.7))(_outputs(), points, [(20, 20)])
+    assert only_0["labels"].tolist() == [0]
+
+
+def test_caps_scale_with_the_image_area_beyond_800_px() -> None:
+    from fsanet_geo.model.postprocess import scaled_cap
+
+    assert scaled_cap(1500, (800, 800)) == 1500 and scaled_cap(1500, (256, 256)) == 1500
+    assert scaled_cap(1500, (801, 800)) == 3000
+    assert scaled_cap(1500, (3000, 3000)) == 1500 * 15  # ceil(9e6 / 640000) = 15
+    sizes = [(3, 3), (2, 2)]
+    points = make_points(sizes, [8, 16])
+    n = 13
+    probs = torch.linspace(0.1, 0.9, n)
+    outputs = make_outputs(sizes, torch.log(probs / (1 - probs))[None, :, None], torch.full((1, n, 4), 2.0),
+                           torch.full((1, n), 50.0))
+    (small,) = PostProcessor(nms_pre=100, max_per_img=3)(outputs, points, [(64, 64)])
+    (large,) = PostProcessor(nms_pre=100, max_per_img=3)(outputs, points, [(1600, 1600)])
+    assert len(small["scores"]) == 3 and len(large["scores"]) == 12  # 3 * ceil(1600**2 / 800**2)
+
+
+def test_set_score_thresholds_reaches_the_config_and_the_post_processor() -> None:
+    from fsanet_geo.model import build_model
+    from fsanet_geo.model.detector import set_score_thresholds
+
+    model = build_model("fsanet_r18_tiny", num_classes=2)
+    set_score_thresholds(model, 0.2, (0.2, 0.4))
+    assert model.config.score_thr == 0.2 and model.config.class_score_thr == (0.2, 0.4)
+    assert model.postprocessor.score_thr == 0.2 and model.postprocessor.class_score_thr == (0.2, 0.4)
+    set_score_thresholds(model, 0.3)
+    assert model.config.class_score_thr is None and model.postprocessor.class_score_thr is None
+    with pytest.raises(ConfigError, match="one threshold per class"):
+        model.config.replace(class_score_thr=(0.1,))

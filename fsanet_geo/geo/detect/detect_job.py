@@ -23,12 +23,12 @@ from typing import Any, Protocol
 
 from fsanet_geo.device import resolve_device
 from fsanet_geo.distributed import DistContext, agreed
-from fsanet_geo.errors import CheckpointError, ConfigError, FsanetError, OutputError, RasterError
+from fsanet_geo.errors import CheckpointError, ConfigError, FsanetError, Notice, OutputError, RasterError
 from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.detect.distributed_detect import detect_to_file_distributed, init_detect_context
 from fsanet_geo.geo.outputs.export import output_format
 from fsanet_geo.geo.outputs.journal import journal_dir
-from fsanet_geo.geo.detect.job_model import apply_score_threshold, checkpoint_stand_in
+from fsanet_geo.geo.detect.job_model import apply_score_threshold, checkpoint_stand_in, uncalibrated_threshold_note
 from fsanet_geo.geo.detect.pipeline import check_scenes, detect_to_file
 from fsanet_geo.geo.pixels.remote import SceneInput, location_stem
 from fsanet_geo.geo.detect.run import DetectProgress, DetectSummary
@@ -234,6 +234,9 @@ def run_detect_job(job: DetectJob, events: DetectJobEvents | None = None) -> lis
     if world_size() > 1:
         return _run_distributed(job, events)
     stand_in = checkpoint_stand_in(job.weights or demo_weights_path())  # metadata only: checks come first
+    note = uncalibrated_threshold_note(job.weights) if job.weights and job.model_score_thr is None else None
+    if note:
+        warnings.warn(note, Notice, stacklevel=2)
     if stand_in is not None:
         job = usable_job(job, stand_in, events)
         check_scenes(job.scenes, stand_in, job.settings)

@@ -3,14 +3,20 @@
 :func:`checkpoint_stand_in` reads a checkpoint's config and class names from its metadata
 only (no weights), so that scene checks that need only metadata (no CRS, band count) come
 before a model load that can take seconds; :func:`apply_score_threshold` sets the score
-threshold a run asked for (``fsanet detect --score-thr``) on a loaded model.
+threshold a run asked for (``fsanet detect --score-thr``) on a loaded model;
+:func:`uncalibrated_threshold_note` says when the checkpoint's own threshold was never
+calibrated (a run trained without validation keeps its preset's 0.05).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
+
+CALIBRATION_KEYS = ("calibration", "score_threshold_from", "demo")
+"""Checkpoint metadata keys that say where its score threshold came from: training's
+validation (``calibration``), or a person (``score_threshold_from``: the demo's validation
+scene, or ``fsanet model set-threshold``)."""
 
 
 class CheckpointStandIn:
@@ -41,14 +47,31 @@ def checkpoint_stand_in(weights: Path) -> CheckpointStandIn | None:
 
 
 def apply_score_threshold(model: Any, score_thr: float | None) -> None:
-    """Replace the loaded model's own score threshold (its post-processor's, and its config's)
-    by ``score_thr`` for this run; None keeps the checkpoint's. Other predictors are left alone
-    (the run's ``DetectSettings.score_thr`` filters their outputs)."""
+    """Replace the loaded model's own score thresholds (its post-processor's, and its config's,
+    calibrated per-class cuts included) by ``score_thr`` for this run; None keeps the
+    checkpoint's. Other predictors are left alone (the run's ``DetectSettings.score_thr``
+    filters their outputs)."""
     if score_thr is None:
         return
-    postprocess = getattr(model, "postprocessor", None)
-    if postprocess is not None and hasattr(postprocess, "score_thr"):
-        postprocess.score_thr = float(score_thr)
-    config = getattr(model, "config", None)
-    if dataclasses.is_dataclass(config) and hasattr(config, "score_thr"):  # a frozen ModelConfig
-        model.config = dataclasses.replace(config, score_thr=float(score_thr))
+    from fsanet_geo.model.detector import set_score_thresholds
+
+    set_score_thresholds(model, float(score_thr))
+
+
+def uncalibrated_threshold_note(weights: Path) -> str | None:
+    """A one-line note when checkpoint ``weights`` (a safetensors file) holds a score threshold
+    nobody calibrated, else None (calibrated, set by hand, unreadable, or an ONNX file)."""
+    if weights.suffix.lower() == ".onnx":
+        return None
+    from fsanet_geo.errors import FsanetError
+    from fsanet_geo.model.files.checkpoint import read_checkpoint_config, read_checkpoint_metadata
+
+    try:
+        metadata, config = read_checkpoint_metadata(weights), read_checkpoint_config(weights)
+    except (FsanetError, OSError, ValueError):
+        return None
+    if any(key in metadata for key in CALIBRATION_KEYS):
+        return None
+    return (f"{weights.name}'s score threshold {config.score_thr:g} was not calibrated (its training run did "
+            f"not validate): expect many false detections; pass --score-thr, or store one with "
+            f"'fsanet model set-threshold {weights} VALUE'")

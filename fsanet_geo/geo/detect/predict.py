@@ -8,6 +8,7 @@ A tile's boxes come back in tile pixels; they are clipped to the tile's window, 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -73,6 +74,9 @@ class TilePredictor:
         self.watch = NonFiniteWatch(predictor)
         self.class_names = [str(c) for c in (getattr(predictor, "class_names", None) or [])]
         self.warned_labels: set[int] = set()
+        postprocess = getattr(predictor, "postprocessor", None)
+        self.max_per_img: int | None = getattr(postprocess, "max_per_img", None)
+        self.warned_cap = False
         if isinstance(predictor, torch.nn.Module):
             predictor.eval()
             param = next(predictor.parameters(), None)
@@ -106,6 +110,7 @@ class TilePredictor:
         scores = output_array(out, "scores", np.float32)
         labels = output_array(out, "labels", np.int64)
         warn_unknown_labels(labels, self.class_names, self.warned_labels)
+        self.check_cap(tile, len(scores))
         keep = scores >= self.score_thr
         if self.keep_labels is not None:
             keep &= np.isin(labels, self.keep_labels)
@@ -118,6 +123,21 @@ class TilePredictor:
             keep &= nodata_fraction(tile.valid, boxes) <= self.nodata_max_fraction
         boxes = boxes[keep] / np.array([zx, zy, zx, zy]) + np.array([w.col_off, w.row_off, w.col_off, w.row_off])
         return Detections(boxes, scores[keep], labels[keep], np.full(int(keep.sum()), tile.index, np.int64))
+
+    def check_cap(self, tile: TileData, count: int) -> None:
+        """Warn once when a tile's detections reach the model's per-image cap (``max_per_img``,
+        scaled with the tile area): more objects may lie in it than the model returned."""
+        if self.max_per_img is None or self.warned_cap:
+            return
+        from fsanet_geo.model.postprocess import scaled_cap
+
+        cap = scaled_cap(self.max_per_img, (int(tile.image.shape[-2]), int(tile.image.shape[-1])))
+        if count >= cap:
+            self.warned_cap = True
+            w = tile.window
+            warnings.warn(f"tile {tile.index} (col {w.col_off}, row {w.row_off}) reached the model's cap of {cap} "
+                          f"detections (max_per_img {self.max_per_img} for 800 px, scaled to the tile): objects "
+                          "beyond it are lost; use a smaller --tile-size or a higher --score-thr", stacklevel=2)
 
 
 def nodata_fraction(valid: np.ndarray, boxes: np.ndarray) -> np.ndarray:

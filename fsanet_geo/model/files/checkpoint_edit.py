@@ -65,14 +65,18 @@ def set_score_threshold(
 ) -> Path:
     """Set the checkpoint's own score threshold (``config.score_thr``, the default of
     ``fsanet detect --score-thr``) to ``value`` in [0, 1); ``output`` None edits in place.
+    Calibrated per-class cuts are dropped (one threshold for every class) and the metadata
+    records that the threshold was set by hand (``score_threshold_from``).
 
     Raises :class:`ConfigError` for a value out of range (the checkpoint is not touched).
     """
     config = read_checkpoint_config(path)
     data = config.to_dict()
     data["score_thr"] = float(value)
+    data["class_score_thr"] = None
     try:
         ModelConfig.from_dict(data)
     except ConfigError as exc:
         raise ConfigError(f"score threshold {value:g} is out of range: {exc}") from exc
-    return rewrite_metadata(path, {"config": json.dumps(data)}, output=output, overwrite=overwrite)
+    updates = {"config": json.dumps(data), "score_threshold_from": f"set by hand: fsanet model set-threshold {value:g}"}
+    return rewrite_metadata(path, updates, output=output, overwrite=overwrite)

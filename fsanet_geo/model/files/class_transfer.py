@@ -32,10 +32,10 @@ from fsanet_geo.model.config import ModelConfig
 CLASSIFIER_LAYER = "cls_logits"
 """The name of the per-class output layer in every head (its output channels are the classes)."""
 
-RECALIBRATED_FIELDS: tuple[str, ...] = ("score_thr", "min_score")
+RECALIBRATED_FIELDS: tuple[str, ...] = ("score_thr", "class_score_thr", "min_score")
 """Settings a fine-tuned model takes from its preset, not from the checkpoint: score thresholds
 calibrated on the checkpoint's classes and scores (the demo's 0.35) do not carry over to a
-model trained further on other classes (calibrate again with ``fsanet model set-threshold``)."""
+model trained further on other classes (the run calibrates again where it validates)."""
 
 _LISTED = 8  # class names listed in a report before "... (N more)"
 _PROBLEMS = 3  # offending tensor names listed in an error
