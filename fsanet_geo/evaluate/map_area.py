@@ -148,7 +148,7 @@ def _raster_bounds(path: Path, crs: Any) -> Any | None:
             if src.crs is None:
                 return None
             t, w, h = src.transform, src.width, src.height
-            outline = shapely.Polygon([t * (0, 0), t * (w, 0), t * (w, h), t * (0, h)])
+            outline = shapely.Polygon([t @ (0, 0), t @ (w, 0), t @ (w, h), t @ (0, h)])
             dense = shapely.segmentize(outline, max(outline.length / 256, 1e-9))
             return geopandas.GeoSeries([dense], crs=src.crs.to_wkt()).to_crs(crs).iloc[0]
     except Exception:  # noqa: BLE001 - the footprint is optional: the extents are used instead
