@@ -25,7 +25,7 @@ from fsanet_cli._detect_render import DetectRenderer
 from fsanet_cli._options import Panel
 from fsanet_cli._render import console, eprint
 from fsanet_cli._signals import TERMINATED_EXIT_CODE, Terminated, sigterm_as_interrupt
-from fsanet_geo.geo.settings import OVERLAP_RULE
+from fsanet_geo.geo.settings import DEFAULT_TILE_SIZE, OVERLAP_RULE
 
 
 class MergeMetric(str, Enum):
@@ -95,7 +95,7 @@ def detect(
                              show_default="the checkpoint's own, 0.35 for the demo model"),
     classes: str = MODEL(None, "--classes", help="Keep only these classes, e.g. vehicle,ship.", show_default="all"),
     tile_size: int = TILING(None, "--tile-size", min=16, help="Tile side, pixels.",
-                            show_default="the model's input size"),
+                            show_default=f"max({DEFAULT_TILE_SIZE}, the model's input size)"),
     overlap: int = TILING(None, "--overlap", min=0, help="Pixels shared by neighbouring tiles (>= largest object).",
                           show_default=OVERLAP_RULE),
     nms_iou: float = TILING(0.5, "--nms-iou", min=0.01, max=1.0, help="Cross-tile merge threshold."),

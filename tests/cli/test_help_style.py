@@ -86,3 +86,61 @@ def test_text_defaults_render_in_typers_style() -> None:
     assert result.exit_code == 0
     seed_line = next(line for line in result.output.splitlines() if "--seed" in line)
     assert "[default: 0]" in seed_line and "(default" not in seed_line
+
+
+HEADINGS = {
+    "train": ["Data: AI-TOD or COCO", "Data: your scenes and vector labels", "Training images", "Model",
+              "Schedule", "Run", "Options"],
+    "detect": ["Arguments", "Inputs", "Pixels: bands, stretch, ground sample distance", "Model",
+               "Tiling and merging across tiles", "Output", "Run", "Options"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(HEADINGS))
+def test_help_groups_options_under_headings_within_80_columns(command: str) -> None:
+    """``COLUMNS=80 fsanet train --help``: every group under its heading, in order; no line over 80."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "80"}
+    result = subprocess.run([sys.executable, "-m", "fsanet_cli.main", command, "--help"], env=env,
+                            capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if len(line) > 80] == []
+    headings = [line[:-1] for line in lines if line.endswith(":") and not line.startswith(" ")]
+    assert headings == HEADINGS[command]
+    options = [line.split()[0] for line in lines if line.startswith("  -")]
+    assert options[-1] == "-h," and len(options) == len(set(options))  # --help last, each option once
+
+
+def test_an_option_group_is_named_once_and_shown_in_one_column() -> None:
+    from typer.testing import CliRunner
+
+    from fsanet_cli._help import HelpCommand
+    from fsanet_cli._options import Panel
+
+    probe = typer.Typer(rich_markup_mode=None, add_completion=False)
+    first, second = Panel("First group"), Panel("Second group")
+
+    @probe.command(cls=HelpCommand)
+    def run(
+        b: int = second(1, "--b", help="In the second group."),
+        a: int = first(0, "--a", help="In the first group."),
+        long_name: int = second(2, "--a-much-longer-name", help="Also second."),
+    ) -> None:
+        """A probe."""
+
+    text = CliRunner().invoke(probe, ["--help"], terminal_width=80).output
+    body = text.split("A probe.")[1].strip().splitlines()
+    assert body == [
+        "Second group:",
+        "  --b INTEGER                   In the second group.  [default: 1]",
+        "  --a-much-longer-name INTEGER  Also second.  [default: 2]",
+        "",
+        "First group:",
+        "  --a INTEGER                   In the first group.  [default: 0]",
+        "",
+        "Options:",
+        "  --help                        Show this message and exit.",
+    ]
