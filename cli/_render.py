@@ -61,8 +61,9 @@ def print_table(table: RenderableType) -> None:
 
 def print_data(renderable: RenderableType) -> None:
     """Print a command's data (a table or a line of it) on stdout, at the terminal's width
-    (``COLUMNS``, 80 off a terminal); text is shown literally (no markup)."""
-    data_console.print(renderable, markup=False)
+    (``COLUMNS``, 80 off a terminal); text is shown literally (no markup), one line each, left to
+    the terminal to wrap."""
+    data_console.print(renderable, markup=False, soft_wrap=isinstance(renderable, str))
 
 
 def data_table(title: str, columns: list[str]) -> Table:

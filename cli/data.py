@@ -1,6 +1,8 @@
-"""`fsanet data ...`: write a synthetic AI-TOD-like data set; check a data set with the training rules.
+"""`fsanet data ...`: write a synthetic AI-TOD-like data set; check a data set (COCO, or GeoTIFF
+scenes with vector labels) with the training rules; export scene chips.
 
-Summaries, warnings and progress go to stderr.
+``check``'s report goes to stdout (tables, or ``--json``); warnings, progress and the other
+commands' summaries go to stderr.
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ from fsanet_cli._options import (
     seed_option,
     split_option,
 )
-from fsanet_cli._render import counting_bar, eprint, warning_line
+from fsanet_cli._render import counting_bar, eprint, print_data, warning_line
+from fsanet_cli._reports import print_json, print_object_size
 
-app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Dataset tools (synthetic AI-TOD-like data).")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                  help="Dataset tools: synthetic AI-TOD-like data; checks and training chips of COCO sets and of "
+                       "GeoTIFF scenes with vector labels.")
 
 
 class LayoutChoice(str, Enum):
@@ -73,9 +78,7 @@ def synth(
     overwrite: bool = overwrite_option("Replace a non-empty output folder."),
 ) -> None:
     """Write a synthetic AI-TOD-like data set (PNG images + COCO JSON) in AI-TOD's file layout."""
-    from fsanet_geo.data.aitod import find_aitod_split
-    from fsanet_geo.data.classes import AITOD_CLASSES
-    from fsanet_geo.data.coco import read_coco_json
+    from fsanet_geo.data.summary import synthetic_summary
     from fsanet_geo.synth.aitod_layout import generate_synthetic_aitod
 
     with counting_bar("rendering", total=images) as progress:
@@ -83,21 +86,11 @@ def synth(
             out, images, seed=seed, size=size, layout=layout.value, version=version.value,
             test_fraction=test_fraction, density=density, overwrite=overwrite, progress=progress,
         )
-    counts = [0] * len(AITOD_CLASSES)
-    n_images = 0
-    split_sizes = []
-    for split in ("trainval", "test"):
-        ann, _ = find_aitod_split(root, split, version.value)
-        data = read_coco_json(ann)
-        n_images += len(data["images"])
-        split_sizes.append(f"{split} {len(data['images'])}")
-        for a in data["annotations"]:
-            counts[a["category_id"] - 1] += 1
-    per_class = ", ".join(f"{name} {n}" for name, n in zip(AITOD_CLASSES, counts))
-    eprint(
-        f"wrote {n_images} images ({', '.join(split_sizes)}), {sum(counts)} objects to {root}: {per_class}",
-        soft_wrap=True,
-    )
+    done = synthetic_summary(root, version.value)
+    splits = ", ".join(f"{split} {n}" for split, n in done["splits"].items())
+    per_class = ", ".join(f"{name} {n}" for name, n in done["per_class"].items())
+    eprint(f"wrote {done['images']} images ({splits}), {done['objects']} objects to {root}: {per_class}",
+           soft_wrap=True)
 
 
 @app.command("check", no_args_is_help=True, cls=HelpCommand)
@@ -119,21 +112,22 @@ def check(
                                          "outside them are counted as outside."),
     bands: str | None = typer.Option(None, "--bands", help="1-based bands to read, e.g. 3,2,1.",
                                      show_default="the non-alpha bands"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout instead of tables."),
 ) -> None:
     """Load a data set with the training rules and report what is kept, repaired and dropped.
 
     With --scene/--labels (or --scenes) check GeoTIFF scenes and their vector labels instead: per
     scene the features read, kept, clipped and dropped by reason, and the kept objects per class
-    and AI-TOD size. Exit code 1 when no object is kept.
+    and AI-TOD size. Both report the object sizes in pixels and the model preset built for them.
+    The report goes to stdout. Exit code 1 when no object is kept.
     """
-    import warnings
 
     if scene or labels or scenes is not None:
         if data_root is not None or ann is not None or images is not None:
             raise typer.BadParameter("--scene/--labels/--scenes check scene labels; --data-root, --ann and "
                                      "--images check a COCO set: give one kind")
         _check_labels(scene, labels, scenes, class_field=class_field, classes=classes, point_box=point_box,
-                      aoi=aoi, bands=bands)
+                      aoi=aoi, bands=bands, as_json=as_json)
         return
     label_only = {"--class-field": class_field, "--classes": classes, "--point-box": point_box, "--aoi": aoi,
                   "--bands": bands}
@@ -142,40 +136,35 @@ def check(
         verb = "needs" if len(given) == 1 else "need"
         raise typer.BadParameter(f"{', '.join(given)} {verb} scenes with labels (--scene/--labels or --scenes)")
 
-    from fsanet_geo.data.dataset import build_dataset
+    from fsanet_geo.data.summary import dataset_summary
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        ds = build_dataset(dataset.value, data_root=data_root, split=split.value, ann=ann, images=images,
-                           train=False)
-    for w in caught:
-        warning_line(str(w.message))
-    s = ds.stats
-    counts = [0] * len(ds.cat_ids)
-    label_of = {cid: i for i, cid in enumerate(ds.cat_ids)}
-    for rec in ds.records:
-        for cid in rec.category_ids.tolist():
-            counts[label_of[cid]] += 1
-    per_class = ", ".join(f"{name} {n}" for name, n in zip(ds.class_names, counts))
-    eprint(f"{ds.ann_path}: {s.images} images ({s.empty_images} without boxes, skipped in training), "
-           f"{s.annotations} annotations: {s.kept} kept, {s.clipped} clipped, {s.outside} outside dropped, "
-           f"{s.tiny} under 1 px dropped, {s.crowd} crowd/ignore", soft_wrap=True)
-    eprint(f"training boxes per class: {per_class}", soft_wrap=True)
+    summary, warned = dataset_summary(dataset.value, data_root=data_root, split=split.value, ann=ann, images=images)
+    for message in warned:
+        warning_line(message)
+    if as_json:
+        print_json(summary)
+        return
+    s = summary["stats"]
+    print_data(f"{summary['ann']}: {s['images']} images ({s['empty_images']} without boxes, skipped in training), "
+               f"{s['annotations']} annotations: {s['kept']} kept, {s['clipped']} clipped, {s['outside']} outside "
+               f"dropped, {s['tiny']} under 1 px dropped, {s['crowd']} crowd/ignore")
+    print_data("training boxes per class: " + ", ".join(f"{k} {v}" for k, v in summary["per_class"].items()))
+    print_object_size(summary)
 
 
 def _check_labels(
     scene: list[str] | None, labels: list[str] | None, scenes: Path | None, *, class_field: str | None,
-    classes: str | None, point_box: float | None, aoi: Path | None, bands: str | None,
+    classes: str | None, point_box: float | None, aoi: Path | None, bands: str | None, as_json: bool,
 ) -> None:
     """``fsanet data check --scene/--labels``: load the label set as training does and report it."""
     from fsanet_geo.geodata.labels import load_label_set
 
-    from fsanet_cli._label_report import print_label_check
+    from fsanet_cli._reports import render_label_check
 
     sources, options = label_inputs(scene, labels, scenes, class_field=class_field, classes=classes,
                                     point_box=point_box, bands=bands)
     label_set = load_label_set(sources, options, aoi=str(aoi) if aoi is not None else None)
-    print_label_check(label_set, aoi=str(aoi) if aoi is not None else None)
+    render_label_check(label_set, aoi=str(aoi) if aoi is not None else None, as_json=as_json)
     if label_set.num_objects == 0:
         fail(f"no object kept in {len(label_set.scenes)} scene(s): training would have nothing to learn "
              "(see the dropped columns above)", 1)

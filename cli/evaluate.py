@@ -6,7 +6,7 @@ Three modes, chosen by the options given:
   (c) --truth truth.gpkg --detections out.gpkg [--class-field kind] [--aoi area.gpkg]
 
 The command parses, calls :func:`fsanet_geo.evaluate.evaluation.run_evaluation` and renders
-(:mod:`fsanet_cli._eval_report`): the report on stdout, progress and notes on stderr.
+(:mod:`fsanet_cli._reports`): the report on stdout, progress and notes on stderr.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def evaluate(
     """
     from fsanet_geo.evaluate.evaluation import EvalRequest, run_evaluation
 
-    from fsanet_cli._eval_report import render_report
+    from fsanet_cli._reports import render_report
 
     request = EvalRequest(
         weights=weights, dataset=dataset.value if _given(ctx, "dataset") else None, data_root=data_root,

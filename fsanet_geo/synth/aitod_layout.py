@@ -73,8 +73,13 @@ def generate_synthetic_aitod(
         n_val = max(n_val, 1) if len(trainval) >= 2 else 0
         splits["train"], splits["val"] = trainval[: len(trainval) - n_val], trainval[len(trainval) - n_val:]
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as exc:  # name the folder, not the hidden temporary one
+        above = next(p for p in (out.parent, *out.parent.parents) if p.exists())
+        why = "is a file, not a folder" if not above.is_dir() else f"is not writable ({exc.strerror})"
+        raise OutputError(f"cannot write {out}: {above} {why}") from exc
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; the data set is an ordinary folder
     try:
         for split in splits:

@@ -1,5 +1,5 @@
-"""Rendering of ``fsanet eval``: the report's tables on stdout (each fits 80 columns), its notes
-on stderr, or the one JSON document of the same figures on stdout."""
+"""The reports of ``fsanet eval`` and ``fsanet data check``: tables on stdout (each fits 80
+columns), notes on stderr; or, with ``--json``, one JSON document of the same figures on stdout."""
 
 from __future__ import annotations
 
@@ -12,15 +12,21 @@ from fsanet_cli._render import data_table, eprint, note_line, percent, print_dat
 
 if TYPE_CHECKING:
     from fsanet_geo.evaluate.aitod_protocol import EvalResult
+    from fsanet_geo.geodata.types import LabelSet
     from fsanet_geo.evaluate.evaluation import EvalReport
     from fsanet_geo.evaluate.map_area import Extent, ScoredArea
     from fsanet_geo.evaluate.mapspace import MapEvalResult, MatchCounts
 
 
+def print_json(document: Any) -> None:
+    """One JSON document on stdout."""
+    typer.echo(json.dumps(document, indent=2))
+
+
 def render_report(report: EvalReport, *, as_json: bool) -> None:
-    """The tables (or ``--json``'s document) on stdout, then the notes and files written on stderr."""
+    """``fsanet eval``: the tables (or ``--json``'s document) on stdout, then notes and files written on stderr."""
     if as_json:
-        typer.echo(json.dumps(report.payload, indent=2))
+        print_json(report.payload)
     elif report.map_result is not None:
         _print_map_tables(report.map_result)
     else:
@@ -112,3 +118,52 @@ def _area_note(area: ScoredArea, crs: str | None) -> str:
 def _extent(extent: Extent | None) -> str:
     return "empty" if extent is None else "[" + ", ".join(f"{v:.1f}" for v in extent) + "]"
 
+
+
+_LABEL_COLUMNS = (("read", "read"), ("kept", "kept"), ("clipped", "clip"), ("outside", "out"),
+                  ("on_nodata", "nodata"), ("empty", "empty"), ("other_class", "class"), ("points_refused", "points"))
+
+
+def render_label_check(label_set: LabelSet, *, aoi: str | None, as_json: bool) -> None:
+    """``fsanet data check --scene/--labels``: per scene the features read, kept and dropped by
+    reason, the kept objects per class and AI-TOD size, their sizes and the preset built for them."""
+    from fsanet_geo.evaluate.aitod_protocol import AREA_RANGES
+    from fsanet_geo.geo.pixels.remote import location_name
+    from fsanet_geo.geodata.label_stats import SIZE_RANGES, label_check_summary
+
+    summary = label_check_summary(label_set)
+    if as_json:
+        print_json({**summary, "aoi": aoi})
+        return
+    with_split = any(scene.source.split for scene in label_set.scenes)  # a --scenes list's split column
+    head = ["scene", "labels", *(["split"] if with_split else []), *(title for _, title in _LABEL_COLUMNS)]
+    scenes = data_table("Labels per scene: kept (clip: cut by the edge) and dropped (out: centred outside, "
+                        "nodata: on nodata, empty, class: other class, points: points refused)", head)
+    for scene, row in zip(label_set.scenes, summary["scenes"]):
+        layer = location_name(scene.source.labels) + (f"|{scene.source.layer}" if scene.source.layer else "")
+        split = [scene.source.split or "auto"] if with_split else []
+        scenes.add_row(location_name(scene.info.path), layer, *split, *(str(row[k]) for k, _ in _LABEL_COLUMNS))
+    if len(label_set.scenes) > 1:
+        total = summary["total"]
+        scenes.add_row("all", "", *([""] if with_split else []), *(str(total[k]) for k, _ in _LABEL_COLUMNS),
+                       style="bold")
+    print_data(scenes)
+    spans = [f"{k} ({low}-{high})" if k != "medium" else f"{k} (>= {low})"
+             for k, (low, high) in ((k, (round(v**0.5) for v in AREA_RANGES[k])) for k in SIZE_RANGES)]
+    per_class = data_table("Kept objects per class and AI-TOD size (square root of box area, px)",
+                           ["class", *spans, "total"])
+    for name, row in summary["classes"].items():
+        per_class.add_row(name, *(str(v) for v in row.values()))
+    print_data(per_class)
+    print_object_size(summary)
+    if aoi is not None:
+        eprint(f"labelled area: {aoi} (objects centred outside it counted as outside)", soft_wrap=True)
+
+
+def print_object_size(summary: dict[str, Any]) -> None:
+    """The line on the objects' sizes (``summary["object_size"]``, pixels) and the preset built for them."""
+    size = summary["object_size"]
+    if size is not None:
+        print_data(f"object size (square root of box area): median {size['median_px']:.1f} px, 10th-90th "
+                   f"percentile {size['p10_px']:.1f}-{size['p90_px']:.1f} px; preset: {summary['preset']} "
+                   f"({summary['preset_reason']})")
