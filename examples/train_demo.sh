@@ -89,7 +89,7 @@ FINAL="$WORK/train_$LAST/last.safetensors"
 
 # AI-TOD-protocol metrics on the last stage's held-out synthetic test split (for the README).
 $FSANET eval --weights "$FINAL" --dataset aitod --data-root "$WORK/synth_$LAST" \
-    --split test --device cpu --json "$WORK/synth_test_metrics.json" --overwrite
+    --split test --device cpu --json-file "$WORK/synth_test_metrics.json" --overwrite
 
 # (4) A held-out validation SCENE (seed 8; the example scene is seed 7 and is never used
 #     for choosing anything), detected with the raw checkpoint at 800 px tiles.
@@ -135,7 +135,7 @@ EOF
 $FSANET detect examples/data/example_scene.tif -o "$WORK/example_detections.gpkg" \
     --preview "$WORK/example_preview.png" --overwrite
 $FSANET eval --truth examples/data/example_scene_truth.gpkg --detections "$WORK/example_detections.gpkg" \
-    --json "$WORK/example_metrics.json" --overwrite
+    --json-file "$WORK/example_metrics.json" --overwrite
 
 size=$(stat -c %s fsanet_geo/weights/demo.safetensors)
 echo "demo.safetensors: $((size / 1000000)) MB; total time $((SECONDS - start)) s" >&2

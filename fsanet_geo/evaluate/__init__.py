@@ -20,6 +20,10 @@ _LAZY: dict[str, str] = {
     "MapEvalResult": "fsanet_geo.evaluate.mapspace",
     "MatchCounts": "fsanet_geo.evaluate.mapspace",
     "evaluate_vectors": "fsanet_geo.evaluate.mapspace",
+    "EvalRequest": "fsanet_geo.evaluate.evaluation",
+    "EvalReport": "fsanet_geo.evaluate.evaluation",
+    "run_evaluation": "fsanet_geo.evaluate.evaluation",
+    "ScoredArea": "fsanet_geo.evaluate.map_area",
     "match_boxes": "fsanet_geo.evaluate.matching",
     "match_pairs": "fsanet_geo.evaluate.matching",
 }

@@ -64,14 +64,14 @@ def test_eval_on_the_set_agrees_with_detect_on_the_mosaic(test_set: tuple, tmp_p
 
     runner = CliRunner()
     res = runner.invoke(app, ["eval", "--weights", str(DEMO), "--dataset", "aitod", "--ann", str(ann),
-                              "--images", str(images), "--json", str(tmp_path / "set.json")])
+                              "--images", str(images), "--json-file", str(tmp_path / "set.json")])
     assert res.exit_code == 0, res.output
     assert "resized" not in res.output  # native size: no resize warning
     out = tmp_path / "out.gpkg"
     res = runner.invoke(app, ["detect", str(scene), "-o", str(out)])
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["eval", "--truth", str(truth), "--detections", str(out),
-                              "--json", str(tmp_path / "map.json")])
+                              "--json-file", str(tmp_path / "map.json")])
     assert res.exit_code == 0, res.output
 
     on_set = json.loads((tmp_path / "set.json").read_text())["stats"]
