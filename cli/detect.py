@@ -4,7 +4,7 @@ Thin: parses options into a :class:`~fsanet_geo.geo.detect.detect_request.Detect
 plans the job with :func:`~fsanet_geo.geo.detect.detect_request.prepare_detect` (options
 checked, settings built, scenes gathered, outputs checked), runs it with
 :func:`~fsanet_geo.geo.detect.detect_job.run_detect_job` and renders its progress and
-summaries on stderr (:mod:`fsanet_cli._detect_render`).
+summaries on stderr (:mod:`fsanet_cli._run_render`).
 
 Several processes: ``fsanet detect --nproc N ...`` checks the inputs
 (:func:`~fsanet_geo.geo.detect.detect_job.check_detect_job`), then relaunches itself under
@@ -21,7 +21,7 @@ import typer
 
 from fsanet_cli import _options as opts
 from fsanet_cli._common import handle_errors, launch_torchrun, missing_parameter
-from fsanet_cli._detect_render import DetectRenderer
+from fsanet_cli._run_render import DetectRenderer
 from fsanet_cli._options import Panel
 from fsanet_cli._render import console, eprint
 from fsanet_cli._signals import TERMINATED_EXIT_CODE, Terminated, sigterm_as_interrupt
