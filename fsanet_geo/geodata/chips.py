@@ -178,6 +178,10 @@ class SceneChipDataset(Dataset[tuple[torch.Tensor, Target]]):
         self.chip_size, self.min_visible = chip_size, min_visible
         self.pixels = pixels or ScenePixels(label_set, levels=levels, percentiles=percentiles)
         self.sampler = ChipSampler(label_set, splits, self.pixels, chip_size=chip_size, object_share=object_share)
+        # Splits without a chip margin: chips may overlap a validation block; its pixels are
+        # blanked and its boxes dropped, so no validation pixel or label reaches training.
+        self.blanked: dict[int, list[Window]] = {s.scene_index: list(s.val_windows) for s in splits
+                                                 if not s.margin and s.val_windows}
         self.transform = DetectionTransform(flip_h=flip_h, flip_v=flip_v, rot90=rot90)
         if chips_per_epoch is None:
             chips_per_epoch = max(1, math.ceil(self.sampler.train_area_px / chip_size**2),
@@ -199,6 +203,10 @@ class SceneChipDataset(Dataset[tuple[torch.Tensor, Target]]):
         col, row, width, height = window
         boxes = self._boxes[scene_index]
         near = (boxes[:, 2] > col) & (boxes[:, 0] < col + width) & (boxes[:, 3] > row) & (boxes[:, 1] < row + height)
+        blanked = self.blanked.get(scene_index)
+        if blanked:
+            near &= ~_centred_in(boxes, blanked)
+            image = _blank(image, window, blanked)
         kept, keep = clip_to_window(torch.from_numpy(boxes[near]), col, row, width, height,
                                     min_visible=self.min_visible)
         labels = torch.from_numpy(self._labels[scene_index][near])[keep]
@@ -228,3 +236,28 @@ class SceneChipDataset(Dataset[tuple[torch.Tensor, Target]]):
                 "objects_available": len(self.sampler.objects), "chip_size": self.chip_size,
                 "object_share": self.sampler.object_share,
                 "scenes": len(self.sampler.areas)}
+
+
+def _centred_in(boxes: np.ndarray, windows: Sequence[Window]) -> np.ndarray:
+    """bool [N]: whether each box's centre lies in one of ``windows`` (half-open), as a
+    validation block claims its boxes."""
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    inside = np.zeros(len(boxes), bool)
+    for c, r, w, h in windows:
+        inside |= (cx >= c) & (cx < c + w) & (cy >= r) & (cy < r + h)
+    return inside
+
+
+def _blank(image: np.ndarray, window: Window, windows: Sequence[Window]) -> np.ndarray:
+    """``image`` (uint8 [C, h, w] of ``window``) with the pixels of ``windows`` set to zero (a copy
+    when any is hit: the reader's array is not ours to change)."""
+    col, row, width, height = window
+    out = image
+    for c, r, w, h in windows:
+        x0, y0 = max(c - col, 0), max(r - row, 0)
+        x1, y1 = min(c + w - col, width), min(r + h - row, height)
+        if x1 > x0 and y1 > y0:
+            if out is image:
+                out = image.copy()
+            out[:, y0:y1, x0:x1] = 0
+    return out

@@ -11,7 +11,12 @@ Training chips are placed by :func:`chip_window` from a centre pixel; ``train_ar
 labelled area minus every validation window grown by the chip's reach (see
 :func:`forbidden_box`), so that the chip of ANY pixel whose centre lies in ``train_area``
 shares no pixel with a validation window: the guarantee lies in the geometry, not in the
-sampler. Windows are ``(col_off, row_off, width, height)`` in scene pixels; x = column.
+sampler. Where the area is too small for that margin (``margin=False``, chosen by
+:mod:`fsanet_geo.geodata.split_plan`), ``train_area`` is the labelled area minus the windows
+themselves and the chips blank the validation pixels they overlap instead. A block cut by the
+area's edge to under a quarter of the block side along an axis is never held out (a sliver
+holds too little to validate on). Windows are ``(col_off, row_off, width, height)`` in scene
+pixels; x = column.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from fsanet_geo.geodata.types import LabelSet, SceneLabels, SceneSplit
 
 Window = tuple[int, int, int, int]
 """(col_off, row_off, width, height), whole scene pixels."""
+
+SLIVER = 4
+"""A block narrower than ``block_size / SLIVER`` along an axis (cut by the area's edge) is not held out."""
 
 
 def chip_side(chip_size: int, width: int, height: int) -> tuple[int, int]:
@@ -107,10 +115,13 @@ def bounds_window(bounds: Sequence[float], width: int, height: int) -> Window:
 
 
 def train_area_of(area: shapely.Geometry, val_windows: Sequence[Window], chip_size: int,
-                  width: int, height: int) -> shapely.Geometry:
-    """``area`` minus the :func:`forbidden_box` of every validation window (None when nothing is left)."""
+                  width: int, height: int, margin: bool = True) -> shapely.Geometry:
+    """``area`` minus the :func:`forbidden_box` of every validation window (``margin`` False: minus
+    the windows themselves); None when nothing is left."""
     if val_windows:
-        forbidden = shapely.union_all([shapely.box(*forbidden_box(w, chip_size, width, height)) for w in val_windows])
+        boxes = [forbidden_box(w, chip_size, width, height) if margin else (w[0], w[1], w[0] + w[2], w[1] + w[3])
+                 for w in val_windows]
+        forbidden = shapely.union_all([shapely.box(*b) for b in boxes])
         area = polygonal(shapely.difference(area, forbidden))
     return None if area.is_empty or area.area <= 0 else area
 
@@ -123,13 +134,14 @@ def spatial_split(
     seed: int = 0,
     val_aoi: str | None = None,
     chip_size: int,
+    margin: bool = True,
 ) -> list[SceneSplit]:
     """Where training chips and validation blocks of every scene lie (one :class:`SceneSplit` each).
 
     Scenes whose source says ``split="val"`` are validation only (their labelled area tiled in
     blocks); ``split="train"`` scenes never validate. Of the other scenes' blocks holding
     labelled area, ``round(val_fraction * count)`` (at least one when ``val_fraction > 0``)
-    are drawn with ``seed``; with ``val_aoi`` (a polygon file) the validation windows are the
+    are drawn with ``seed`` among those not cut to a sliver; with ``val_aoi`` (a polygon file) the validation windows are the
     bounding windows of its polygons in each scene instead and ``val_fraction`` is not used.
 
     Raises:
@@ -153,12 +165,13 @@ def spatial_split(
         _aoi_windows(label_set, val_aoi, vals)
     elif val_fraction > 0 and free:
         n_val = max(1, round(val_fraction * len(free)))
-        if n_val >= len(free):
+        eligible = [k for k, (_, w) in enumerate(free) if min(w[2], w[3]) * SLIVER >= block_size] or list(range(len(free)))
+        if n_val >= len(free) or n_val > len(eligible):
             raise ConfigError(
                 f"--val-fraction {val_fraction} of {len(free)} block(s) of {block_size} px leaves none for "
                 "training: use a smaller --val-block or --val-fraction")
-        picked = np.random.default_rng(seed).choice(len(free), size=n_val, replace=False)
-        for k in sorted(int(p) for p in picked):
+        picked = np.random.default_rng(seed).choice(len(eligible), size=n_val, replace=False)
+        for k in sorted(eligible[int(p)] for p in picked):
             vals[free[k][0]].append(free[k][1])
     if (val_fraction > 0 or val_aoi is not None) and not any(vals):
         if val_aoi:
@@ -171,8 +184,8 @@ def spatial_split(
     splits = []
     for i, (scene, area) in enumerate(zip(label_set.scenes, areas)):
         train = None if scene.source.split == "val" else train_area_of(
-            area, vals[i], chip_size, scene.info.width, scene.info.height)
-        splits.append(SceneSplit(scene_index=i, train_area=train, val_windows=vals[i]))
+            area, vals[i], chip_size, scene.info.width, scene.info.height, margin)
+        splits.append(SceneSplit(scene_index=i, train_area=train, val_windows=vals[i], margin=margin))
     if all(s.source.split == "val" for s in label_set.scenes):
         raise ConfigError("no training area: every scene's split is 'val' (give one scene the split train or "
                           "an empty one)")

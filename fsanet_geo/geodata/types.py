@@ -118,11 +118,15 @@ class SceneSplit:
 
     Attributes:
         scene_index: index into ``LabelSet.scenes``.
-        train_area: shapely geometry in scene pixels that training chip windows must lie
-            within (they never intersect ``val_windows``); None: the scene is validation only.
+        train_area: shapely geometry in scene pixels where training chip centres lie; None: the
+            scene is validation only.
         val_windows: validation blocks ``(col_off, row_off, width, height)``, scene pixels.
+        margin: True: ``train_area`` keeps every chip clear of ``val_windows`` (the chip's reach
+            is taken out around them); False (an area too small for that margin): chips may
+            overlap a validation block, whose pixels are blanked and boxes dropped in them.
     """
 
     scene_index: int
     train_area: Any
     val_windows: list[tuple[int, int, int, int]] = field(default_factory=list)
+    margin: bool = True

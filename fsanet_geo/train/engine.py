@@ -30,7 +30,7 @@ from fsanet_geo.train.events import TrainEvent, TrainResult
 from fsanet_geo.train.interrupt import StopSignals
 from fsanet_geo.train.sampler import iters_per_epoch
 from fsanet_geo.train.validation import apply_calibration, validation_metrics
-from fsanet_geo.train.schedule import lr_at
+from fsanet_geo.train.schedule import config_run_length, lr_at
 from fsanet_geo.train.workdir import (
     BEST_MODEL,
     LAST_MODEL,
@@ -111,8 +111,9 @@ class _Run:
         prepare_work_dir(config, write=ctx.is_main)
         ctx.barrier()
 
+        _, self.length = config_run_length(config, len(self.train_set), ctx.world_size)
         self.ipe = iters_per_epoch(len(self.train_set), config.batch_size, ctx.world_size)
-        self.total_iters = self.ipe * config.epochs
+        self.total_iters = self.ipe * self.length.epochs
         self.stop_at = min(self.total_iters, config.max_iters or self.total_iters)
         self.iteration = 0
         self.best_ap: float | None = None
@@ -221,7 +222,7 @@ class _Run:
         (process-averaged) loss parts and their sum ``loss``."""
         cfg = self.config
         lr = lr_at(self.iteration, self.ipe, base_lr=cfg.lr_for(self.ctx.world_size),
-                   steps=cfg.lr_steps, gamma=cfg.lr_gamma, warmup_iters=cfg.warmup_iters,
+                   steps=self.length.lr_steps, gamma=cfg.lr_gamma, warmup_iters=self.length.warmup_iters,
                    warmup_ratio=cfg.warmup_ratio)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -264,7 +265,7 @@ class _Run:
         """After epoch ``epoch`` (1-based): validation (which calibrates the score cuts) and
         ``best``, then the epoch checkpoint and ``last``, so that both carry the new cuts."""
         cfg = self.config
-        final = epoch == cfg.epochs or self.iteration >= self.stop_at  # --max-iters: validate there too
+        final = epoch == self.length.epochs or self.iteration >= self.stop_at  # --max-iters: validate there too
         if self.val_set is not None and (final or epoch % cfg.val_interval == 0):
             self._validate_and_keep_best(epoch)
         saved = None
@@ -338,7 +339,7 @@ class _Run:
         if self.progress is not None:
             self.progress(TrainEvent(kind=kind, epoch=epoch, iteration=self.iteration,
                                      total_iters=self.stop_at, iters_per_epoch=self.ipe,
-                                     epochs=self.config.epochs, **fields))
+                                     epochs=self.length.epochs, **fields))
 
     def _write_log(self, record: dict[str, Any]) -> None:
         if self._log is not None:

@@ -9,6 +9,7 @@ runs on whole blocks, tiled like ``detect`` (:mod:`fsanet_geo.geodata.val_blocks
 
 from __future__ import annotations
 
+import os
 import statistics
 import warnings
 from typing import Any
@@ -26,7 +27,8 @@ def build_scene_datasets(config: TrainConfig, chip_size: int, in_channels: int |
 
     Args:
         config: a ``dataset="scenes"`` config.
-        chip_size: training chip side, pixels (the model's input size).
+        chip_size: the model's input size, pixels; the chips are that size unless the
+            labelled area is too small for it (:mod:`fsanet_geo.geodata.split_plan`).
         in_channels: the model's channel count (band choice and checks).
         levels: 8-bit levels non-8-bit scenes are stretched to (a fine-tuned checkpoint's);
             None: their 2-98 % range to 0..255.
@@ -36,7 +38,7 @@ def build_scene_datasets(config: TrainConfig, chip_size: int, in_channels: int |
     """
     from fsanet_geo.geodata.chips import SceneChipDataset
     from fsanet_geo.geodata.labels import check_scenes_once, load_label_set
-    from fsanet_geo.geodata.spatial_split import spatial_split
+    from fsanet_geo.geodata.split_plan import plan_split
     from fsanet_geo.geodata.types import LabelOptions, LabelSource
     from fsanet_geo.geodata.val_blocks import ValBlockDataset
 
@@ -54,10 +56,11 @@ def build_scene_datasets(config: TrainConfig, chip_size: int, in_channels: int |
         raise TrainingError(f"the labels hold no object inside {where}: nothing to train on "
                             f"(fsanet data check --scene ... --labels ...{check} shows why)")
     val_fraction = scenes.val_fraction if config.val_interval else 0.0
-    splits = spatial_split(label_set, val_fraction=val_fraction, block_size=scenes.block_size(chip_size),
-                           seed=config.seed, val_aoi=scenes.val_aoi if config.val_interval else None,
-                           chip_size=chip_size)
-    train_set = SceneChipDataset(label_set, splits, chip_size=chip_size, object_share=scenes.object_share,
+    plan = plan_split(label_set, chip_size=chip_size, chip_fixed=config.input_size is not None,
+                      val_fraction=val_fraction, val_block=scenes.val_block, seed=config.seed,
+                      val_aoi=scenes.val_aoi if config.val_interval else None)
+    splits = plan.splits
+    train_set = SceneChipDataset(label_set, splits, chip_size=plan.chip_size, object_share=scenes.object_share,
                                  chips_per_epoch=scenes.chips_per_epoch, flip_h=config.flip_h,
                                  flip_v=config.flip_v, rot90=config.rot90, levels=levels)
     train_set.gsd = scene_gsd(label_set)
@@ -65,7 +68,13 @@ def build_scene_datasets(config: TrainConfig, chip_size: int, in_channels: int |
     val_set = None
     if config.validates and any(split.val_windows for split in splits):
         val_set = ValBlockDataset(label_set, splits, levels=levels, pixels=train_set.pixels)
-    warnings.warn(data_summary(label_set, train_set, val_set), Notice, stacklevel=2)
+    train_set.plan = plan
+    if scenes.chips_per_epoch is None:  # the run follows iterations (schedule.run_length)
+        from fsanet_geo.train.schedule import config_run_length
+
+        world = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))  # torchrun's; the engine checks the same
+        train_set.chips_per_epoch, _ = config_run_length(config, len(train_set), world)
+    warnings.warn(data_summary(label_set, train_set, val_set) + f" ({plan.describe()})", Notice, stacklevel=2)
     return train_set, val_set
 
 

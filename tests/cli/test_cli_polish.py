@@ -118,8 +118,28 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = build_model("fcos_r18_lite", num_classes=3, class_names=list(CLASS_NAMES), input_size=64,
                         score_thr=0.05)
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_checkpoint(model, path)
+    save_checkpoint(model, path, extra_metadata={"score_threshold_from": "chosen for the tests"})
     return path
+
+
+def test_an_uncalibrated_checkpoint_is_noted_once_when_detection_starts(scene: Path, tmp_path: Path) -> None:
+    import torch
+
+    from fsanet_geo.model.files.checkpoint import save_checkpoint
+    from fsanet_geo.model.presets import build_model
+
+    torch.manual_seed(0)
+    path = tmp_path / "raw.safetensors"
+    save_checkpoint(build_model("fcos_r18_lite", num_classes=3, class_names=list(CLASS_NAMES), input_size=64), path)
+    base = ["detect", str(scene), "--weights", str(path), "--device", "cpu", "--tile-size", "64"]
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "a.gpkg")])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if "was not calibrated" in line]
+    assert len(notes) == 1 and notes[0].startswith("note: raw.safetensors's score threshold 0.05 was not calibrated")
+    given = runner.invoke(app, [*base, "-o", str(tmp_path / "b.gpkg"), "--score-thr", "0.3"])
+    assert given.exit_code == 0 and "was not calibrated" not in given.stderr
+    refused = runner.invoke(app, [*base, "-o", str(tmp_path / "a.gpkg")])  # exists: one error line, no note
+    assert _error_line(refused).startswith("error:") and "was not calibrated" not in refused.output
 
 
 def test_model_info_shows_and_set_threshold_sets_the_checkpoints_threshold(tiny_weights: Path,
@@ -134,8 +154,11 @@ def test_model_info_shows_and_set_threshold_sets_the_checkpoints_threshold(tiny_
     assert f"score threshold 0.05 -> 0.3: {copy}" in " ".join(result.stderr.split())
     assert load_model(copy).postprocessor.score_thr == pytest.approx(0.3)
     assert load_model(tiny_weights).postprocessor.score_thr == pytest.approx(0.05)  # the original is kept
-    before = {k: v for k, v in read_checkpoint_metadata(tiny_weights).items() if k != "config"}
-    assert {k: v for k, v in read_checkpoint_metadata(copy).items() if k != "config"} == before
+    mine = ("config", "score_threshold_from")
+    before = {k: v for k, v in read_checkpoint_metadata(tiny_weights).items() if k not in mine}
+    after = read_checkpoint_metadata(copy)
+    assert after["score_threshold_from"] == "set by hand: fsanet model set-threshold 0.3"  # detect's note stops
+    assert {k: v for k, v in after.items() if k not in mine} == before
     refused = runner.invoke(app, ["model", "set-threshold", str(copy), "1.0"])
     assert refused.exit_code == 2 and "score_thr must be in [0, 1)" in refused.stderr
     assert load_model(copy).postprocessor.score_thr == pytest.approx(0.3)  # untouched
@@ -255,7 +278,7 @@ def test_off_a_terminal_a_plain_progress_line_every_n_seconds(scene: Path, tmp_p
     monkeypatch.setattr(detect, "PLAIN_PROGRESS_EVERY_S", 0.0)  # every batch instead of every 30 s
     out = tmp_path / "o.gpkg"
     result = runner.invoke(app, ["detect", str(scene), "-o", str(out), "--weights", str(tiny_weights),
-                                 "--device", "cpu", "--batch-size", "1"], terminal_width=200)
+                                 "--device", "cpu", "--batch-size", "1", "--tile-size", "64"], terminal_width=200)
     assert result.exit_code == 0, result.output
     lines = result.stderr.splitlines()
     plain = [line for line in lines if re.fullmatch(

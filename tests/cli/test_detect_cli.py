@@ -107,7 +107,7 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     model = build_model("fcos_r18_lite", num_classes=3, class_names=list(CLASS_NAMES), input_size=64, score_thr=0.0)
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    checkpoint.save_checkpoint(model, path)
+    checkpoint.save_checkpoint(model, path, extra_metadata={"score_threshold_from": "0: every detection, for the tests"})
     return path
 
 
@@ -222,7 +222,8 @@ def test_a_refused_start_is_one_line_and_leaves_no_journal(scene: Path, tmp_path
 
 def test_off_a_terminal_only_the_summary_line(scene: Path, tmp_path: Path, tiny_weights: Path) -> None:
     out = tmp_path / "out.csv"
-    result = invoke(str(scene), "-o", str(out), "--weights", str(tiny_weights), "--device", "cpu", "--overlap", "16")
+    result = invoke(str(scene), "-o", str(out), "--weights", str(tiny_weights), "--device", "cpu",
+                    "--tile-size", "64", "--overlap", "16")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert len(lines) == 1, result.output  # no finished progress bar in a log file

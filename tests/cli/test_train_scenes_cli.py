@@ -55,11 +55,13 @@ def _holdout_recall(scene: LabelledScene, detections: Path) -> tuple[float, int]
 
 def test_train_from_scratch_on_a_scene_then_detect_the_held_out_block(scene: LabelledScene, tmp_path: Path) -> None:
     work = tmp_path / "run"
-    res = _train(scene, work, "--max-iters", "40", "--epochs", "1000", "--val-interval", "1000")
+    res = _train(scene, work, "--max-iters", "40", "--val-interval", "1000")
     assert res.exit_code == 0, res.output
     assert "training on 1 scene with vector labels, validating on the blocks of" in res.stderr
-    summary = ("note: 234 labelled objects (vehicle 234); 42 chips of 192 px per epoch, 50% centred on objects; "
-               "validation: 1 block holding 52 objects")
+    # a scene run follows iterations: epochs of at least 300 / 12 = 25 steps (100 chips of batch 4),
+    # and --max-iters 40 runs 40 of them (2 epochs), whatever --epochs says
+    summary = ("note: 234 labelled objects (vehicle 234); 100 chips of 192 px per epoch, 50% centred on objects; "
+               "validation: 1 block holding 52 objects (chips of 192 px)")
     assert summary in " ".join(res.stderr.split())
     assert "vehicle P" in res.stderr  # the per-class line under the validation AP
     records = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]

@@ -234,9 +234,6 @@ def run_detect_job(job: DetectJob, events: DetectJobEvents | None = None) -> lis
     if world_size() > 1:
         return _run_distributed(job, events)
     stand_in = checkpoint_stand_in(job.weights or demo_weights_path())  # metadata only: checks come first
-    note = uncalibrated_threshold_note(job.weights) if job.weights and job.model_score_thr is None else None
-    if note:
-        warnings.warn(note, Notice, stacklevel=2)
     if stand_in is not None:
         job = usable_job(job, stand_in, events)
         check_scenes(job.scenes, stand_in, job.settings)
@@ -245,7 +242,10 @@ def run_detect_job(job: DetectJob, events: DetectJobEvents | None = None) -> lis
     if stand_in is None:  # e.g. an ONNX file: the loaded model is the first that can check
         job = usable_job(job, model, events)
         check_scenes(job.scenes, model, job.settings)
-    return [_run_output(job, list(group), model, out, job.settings, events) for group, out in job.outputs.items()]
+    note = uncalibrated_threshold_note(job.weights) if job.weights and job.model_score_thr is None else None
+    notes = [note] if note else []  # said with the first finished tile: a refused run stays one line
+    return [_run_output(job, list(group), model, out, job.settings, events, notes=notes)
+            for group, out in job.outputs.items()]
 
 
 def usable_job(job: DetectJob, model: Predictor, events: DetectJobEvents) -> DetectJob:
@@ -301,8 +301,10 @@ def _run_output(
     settings: DetectSettings,
     events: DetectJobEvents,
     context: DistContext | None = None,
+    notes: list[str] | None = None,
 ) -> DetectSummary | None:
-    """One output file (and its scenes' previews); ``context`` spreads the tiles over torchrun processes."""
+    """One output file (and its scenes' previews); ``context`` spreads the tiles over torchrun processes;
+    ``notes`` are issued (and emptied) at the first progress event, once the run has started."""
     common: dict[str, Any] = {"settings": settings, "keep_crs": job.keep_crs, "overwrite": job.overwrite}
     if context is not None and not context.is_main:  # rank 0 reports and writes
         detect_to_file_distributed(scenes, model, out, context=context, **common)
@@ -314,6 +316,8 @@ def _run_output(
             found.setdefault(scene_index, []).append(dets)
 
     def progress(event: DetectProgress) -> None:
+        while notes:
+            warnings.warn(notes.pop(0), Notice, stacklevel=2)
         events.progress(out, event)
 
     events.output_started(out)
