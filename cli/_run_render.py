@@ -64,7 +64,7 @@ def validation_lines(metrics: dict[str, Any], epoch: int) -> None:
 
 def interrupted_line(result: Any) -> None:
     """After SIGINT/SIGTERM: where the run stopped and how to resume it."""
-    console.print(escape(f"{result.interrupted}: stopped after iteration {result.iterations} and saved "
+    console.print(escape(f"interrupted ({result.interrupted}): stopped after iteration {result.iterations} and saved "
                          f"{result.last_checkpoint}; resume with: fsanet train --resume --work-dir "
                          f"{shlex.quote(str(result.work_dir))}"), soft_wrap=True)
 
@@ -83,6 +83,12 @@ def summary(result: Any) -> None:
     table.add_row("last checkpoint", str(result.last_checkpoint))
     if result.best_checkpoint is not None:
         table.add_row("best checkpoint", f"{result.best_checkpoint} (AP {percent(result.best_ap)})")
+    cal = result.calibration
+    if cal:
+        table.add_row("score threshold", f"{cal['score_thr']:.3g}: P {percent(cal['precision'])} "
+                      f"R {percent(cal['recall'])} at IoU {cal.get('iou', 0.5):g} (validation, stored for detect)")
+    else:
+        table.add_row("score threshold", "not calibrated (no validation): detect warns; see fsanet model set-threshold")
     table.add_row("metrics log", str(result.metrics_log))
     print_table(table)
 

@@ -70,8 +70,14 @@ def main() -> None:
     except ImportError:  # pragma: no cover - older typer on plain click
         from click.exceptions import MissingParameter, NoArgsIsHelpError, UsageError
 
-    if "--debug" in sys.argv[1:]:
-        app()
+    if "--debug" in sys.argv[1:]:  # the traceback, with the exit code the same error has without it
+        try:
+            app()
+        except Exception:  # noqa: BLE001 - re-raised by handle_errors under --debug
+            import traceback
+
+            traceback.print_exc()
+            sys.exit(2)
         return
     try:
         code = app(standalone_mode=False)

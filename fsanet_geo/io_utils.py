@@ -34,6 +34,23 @@ def check_output_path(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
     return p
 
 
+def check_writable_folder(path: str | os.PathLike[str], *, label: str) -> None:
+    """:class:`OutputError` starting with ``label`` (e.g. ``--work-dir runs/a``) when folder
+    ``path`` cannot be made or written: its nearest existing ancestor is a file, or cannot be
+    written (tried by creating and removing a file there: permissions, read-only mounts and
+    root alike). Nothing is created."""
+    p = Path(path).absolute()
+    above = next(a for a in (p, *p.parents) if a.exists())
+    if not above.is_dir():
+        raise OutputError(f"{label}: {above} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".fsanet-write-check.", dir=above)
+    except OSError as exc:
+        raise OutputError(f"{label}: {above} is not writable ({exc.strerror})") from exc
+    os.close(fd)
+    os.unlink(probe)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.

@@ -162,7 +162,8 @@ class TrainConfig:
         if self.model is None:
             from fsanet_geo.model.files.preset_choice import preset_for_run
 
-            self.model = preset_for_run(None, self.init_weights)
+            self.model = preset_for_run(None, self.init_weights,
+                                        scratch=self.dataset == "scenes" and not self.pretrained_backbone)
         if isinstance(self.pretrained_backbone, os.PathLike):
             self.pretrained_backbone = os.fspath(self.pretrained_backbone)
         self.lr_steps = tuple(int(s) for s in self.lr_steps)
@@ -253,12 +254,14 @@ class TrainConfig:
 
         A different ``epochs`` moves the decay steps proportionally; a different
         ``batch_size`` without ``lr`` scales the rate linearly (module docstring).
-        ``model`` None: the ``init_weights`` checkpoint's preset, else ``fsanet_r50``; a
-        ``model`` other than that checkpoint's is a :class:`ConfigError` naming both.
+        ``model`` None: the ``init_weights`` checkpoint's preset, else ``fsanet_r18_tiny`` for
+        a scene run without a pretrained backbone, else ``fsanet_r50``; a ``model`` other than
+        that checkpoint's is a :class:`ConfigError` naming both.
         """
         from fsanet_geo.model.files.preset_choice import preset_for_run
 
-        model = preset_for_run(model, fields.get("init_weights"))
+        scratch = fields.get("dataset") == "scenes" and not fields.get("pretrained_backbone")
+        model = preset_for_run(model, fields.get("init_weights"), scratch=scratch)
         recipe = recipe_for(model)
         run_epochs = recipe.epochs if epochs is None else epochs
         recipe_fields: dict[str, Any] = {

@@ -137,6 +137,9 @@ class _Run:
         if self.ctx.is_main:
             write_config(cfg)
             self._log = MetricsLog(self.work, truncate_after=self.iteration if cfg.resume else None)
+        if cfg.resume and self.iteration >= self.stop_at:
+            warnings.warn(f"nothing to resume: {self.work} already did {self.iteration} of its {self.stop_at} "
+                          "iterations; give a larger --max-iters (or --epochs) to train further", Notice, stacklevel=2)
         self._emit("start", epoch=self.iteration // self.ipe + 1)
         if self.transfer is not None and self.ctx.is_main and not cfg.resume:
             self._write_log({"type": "init_weights", "iter": 0, **self.transfer.to_dict()})
@@ -191,7 +194,7 @@ class _Run:
             work_dir=self.work,
             iterations=self.iteration,
             epochs_done=self.iteration // self.ipe,
-            completed=self.iteration >= self.total_iters,
+            completed=self.iteration >= self.length.planned_iters,
             last_checkpoint=self.work / LAST_MODEL,
             best_checkpoint=best if best.is_file() else None,
             best_ap=self.best_ap,

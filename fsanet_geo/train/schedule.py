@@ -64,6 +64,9 @@ class RunLength:
     epochs: int
     lr_steps: tuple[int, ...]
     warmup_iters: int
+    planned_iters: int = 0
+    """Iterations the run is made of (``max_iters`` for a run that follows iterations, else
+    ``iters_per_epoch * epochs``): the run is complete when it has done them."""
 
 
 def run_length(*, items: int, batch_size: int, world_size: int, epochs: int, lr_steps: Sequence[int],
@@ -82,13 +85,13 @@ def run_length(*, items: int, batch_size: int, world_size: int, epochs: int, lr_
 
     ipe = iters_per_epoch(items, batch_size, world_size)
     if not fit_items:
-        return items, RunLength(ipe, epochs, tuple(lr_steps), warmup_iters)
+        return items, RunLength(ipe, epochs, tuple(lr_steps), warmup_iters, ipe * epochs)
     ipe = max(ipe, math.ceil(MIN_SCENE_ITERS / epochs))  # not from max_iters: a resume may move the cap
     run_epochs = math.ceil(max_iters / ipe) if max_iters else epochs
     steps = scale_steps(lr_steps, epochs, run_epochs)
     stop = min(ipe * run_epochs, max_iters or ipe * run_epochs)
     warmup = min(warmup_iters, max(1, stop // 10)) if warmup_iters else 0
-    return ipe * batch_size * world_size, RunLength(ipe, run_epochs, steps, warmup)
+    return ipe * batch_size * world_size, RunLength(ipe, run_epochs, steps, warmup, stop)
 
 
 def config_run_length(config: TrainConfig, items: int, world_size: int) -> tuple[int, RunLength]:

@@ -68,10 +68,14 @@ def test_rgb_bands_make_an_asset_rgb_like_and_none_is_one_clear_error(scenes: tu
                           {"name": "B2", "common_name": "blue"}]}
     item = make_item("x", {"meta": ("meta.xml", ["metadata"], {}), "image": (str(a), ["data"], bands)})
     assert stac_scenes(str(write_item(item, tmp_path / "x.json")))[0] == [NamedLocation(a, "x")]
-    plain = make_item("y", {"nir": (str(a), ["data"], {})})
-    with pytest.raises(ConfigError, match=r"STAC item y has no RGB-like asset: choose one with --asset \(it has: nir\)"):
+    # an item whose one GeoTIFF is its data (e.g. an aerial mosaic) needs no --asset
+    single = make_item("z", {"image": (str(a), ["data"], {}), "meta": ("meta.xml", ["metadata"], {})})
+    assert stac_scenes(str(write_item(single, tmp_path / "z.json")))[0] == [NamedLocation(a, "z")]
+    plain = make_item("y", {"nir": (str(a), ["data"], {}), "swir": (str(a), ["data"], {})})
+    with pytest.raises(ConfigError,
+                       match=r"STAC item y has no RGB-like asset: choose one with --asset \(it has: nir, swir\)"):
         stac_scenes(str(write_item(plain, tmp_path / "y.json")))
-    with pytest.raises(ConfigError, match=r"STAC item y has no asset 'visual' \(it has: nir\)"):
+    with pytest.raises(ConfigError, match=r"STAC item y has no asset 'visual' \(it has: nir, swir\)"):
         stac_scenes(str(tmp_path / "y.json"), "visual")
 
 

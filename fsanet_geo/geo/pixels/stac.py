@@ -3,7 +3,8 @@
 Each item becomes one scene, a :class:`~fsanet_geo.geo.pixels.remote.NamedLocation` named by the
 item's id (the ``scene`` value of its detections) at the href of one of its assets: the asset
 the user chose, else the first RGB-like one (role or key ``visual``, a true-colour key, or
-bands named red, green, blue), which is said once in a note.
+bands named red, green, blue, else the one GeoTIFF asset of role ``data``), which is said once
+in a note.
 """
 
 from __future__ import annotations
@@ -85,8 +86,17 @@ def _rgb_asset(item: Any) -> str:
         names = [str(b.get("common_name") or b.get("eo:common_name") or b.get("name", "")).lower() for b in bands]
         if names[:3] == ["red", "green", "blue"]:
             return key
+    data = [key for key, a in item.assets.items() if "data" in (a.roles or []) and _is_geotiff(a)]
+    if len(data) == 1:  # the item's one GeoTIFF of data (e.g. an aerial mosaic)
+        return data[0]
     raise ConfigError(f"STAC item {item.id} has no RGB-like asset: choose one with --asset "
                       f"(it has: {', '.join(item.assets) or 'none'})")
+
+
+def _is_geotiff(asset: Any) -> bool:
+    """Whether a STAC asset is a (Cloud Optimized) GeoTIFF, by media type or file name."""
+    media = str(asset.media_type or "").lower()
+    return media.startswith("image/tiff") or asset.href.lower().split("?")[0].endswith((".tif", ".tiff"))
 
 
 def _absolute(href: str, item: Any, base: str) -> str:

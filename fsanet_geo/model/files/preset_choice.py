@@ -17,16 +17,22 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "fsanet_r50"
 """The preset of a run given neither a model nor initial weights (the paper's)."""
 
+SCRATCH_MODEL = "fsanet_r18_tiny"
+"""The preset of a scene run given no model, initial weights nor pretrained backbone: fsanet_r50
+keeps its backbone's BatchNorm frozen and cannot learn from random init; this one can (the demo
+model's preset)."""
 
-def preset_for_run(model: str | None, init_weights: str | os.PathLike[str] | None) -> str:
+
+def preset_for_run(model: str | None, init_weights: str | os.PathLike[str] | None, *, scratch: bool = False) -> str:
     """The preset a run trains: ``model`` when given, else the ``init_weights``
-    checkpoint's, else :data:`DEFAULT_MODEL`.
+    checkpoint's, else :data:`SCRATCH_MODEL` for a run that starts from random weights
+    (``scratch``: a scene run without a pretrained backbone), else :data:`DEFAULT_MODEL`.
 
     Raises :class:`ConfigError` when ``model`` names another preset than the checkpoint's or
     the checkpoint has no known preset, :class:`CheckpointError` for an unreadable checkpoint.
     """
     if not init_weights:
-        return model or DEFAULT_MODEL
+        return model or (SCRATCH_MODEL if scratch else DEFAULT_MODEL)
     from fsanet_geo.model.files.class_transfer import check_finetunable, preset_mismatch
 
     path = os.fspath(init_weights)

@@ -7,11 +7,13 @@ The defaults of a new run: the preset of ``--init-weights`` (else ``fsanet_r50``
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fsanet_geo.errors import ConfigError
+from fsanet_geo.errors import ConfigError, Notice
+from fsanet_geo.io_utils import check_writable_folder
 from fsanet_geo.train.setup.scene_request import SceneOptions
 
 if TYPE_CHECKING:
@@ -73,7 +75,11 @@ def train_config(request: TrainRequest) -> TrainConfig:
         config = resumed_config(request.work_dir, model=request.model, **given)
         check_moved(config)
         return config
-    name = preset_for_run(request.model, given.get("init_weights"))
+    scratch = given.get("dataset") == "scenes" and not given.get("pretrained_backbone")
+    name = preset_for_run(request.model, given.get("init_weights"), scratch=scratch)
+    if scratch and request.model is None and not given.get("init_weights"):
+        warnings.warn(f"model {name}, from random weights (fsanet_r50 needs --pretrained-backbone imagenet; "
+                      "--init-weights CKPT fine-tunes a trained model)", Notice, stacklevel=2)
     _check_preset(name)
     given.setdefault("dataset", "aitod")
     if given["dataset"] == "aitod" and "data_root" in given:
@@ -82,6 +88,7 @@ def train_config(request: TrainRequest) -> TrainConfig:
         given["train_split"], given["val_split"] = default_splits(
             Path(given["data_root"]), given.get("train_split"), given.get("val_split"))
     given["work_dir"] = str(request.work_dir or Path("work_dirs") / name)
+    check_writable_folder(given["work_dir"], label=f"--work-dir {given['work_dir']}")  # before the labels load
     return TrainConfig.for_preset(name, overwrite=request.overwrite, **given)
 
 
