@@ -57,6 +57,7 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print the config as JSON instead of a table."),
 ) -> None:
     """Show a checkpoint's model config (preset, classes, normalisation, inference settings)."""
+    from fsanet_geo.model.files.calibration import threshold_origin
     from fsanet_geo.model.files.checkpoint import read_checkpoint_config, read_checkpoint_metadata
     from fsanet_geo.model.files.imagery import imagery_from_metadata
 
@@ -74,6 +75,7 @@ def info(
     table.add_column("value")
     table.add_row("format", f"{metadata['format']} v{metadata['format_version']}")
     table.add_row("score threshold", f"{config.score_thr:g} (fsanet detect's default --score-thr)")
+    table.add_row("threshold from", threshold_origin(metadata, config))
     for key, value in config.to_dict().items():
         table.add_row(key, _format(value))
     table.add_row("gsd (m/pixel)", f"{imagery.gsd:g}" if imagery.gsd is not None else "unknown")

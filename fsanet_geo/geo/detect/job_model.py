@@ -13,11 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-CALIBRATION_KEYS = ("calibration", "score_threshold_from", "demo")
-"""Checkpoint metadata keys that say where its score threshold came from: training's
-validation (``calibration``), or a person (``score_threshold_from``: the demo's validation
-scene, or ``fsanet model set-threshold``)."""
-
 
 class CheckpointStandIn:
     """A predictor-shaped object with a checkpoint's ``config`` and ``class_names`` and no
@@ -64,13 +59,14 @@ def uncalibrated_threshold_note(weights: Path) -> str | None:
     if weights.suffix.lower() == ".onnx":
         return None
     from fsanet_geo.errors import FsanetError
+    from fsanet_geo.model.files.calibration import is_calibrated
     from fsanet_geo.model.files.checkpoint import read_checkpoint_config, read_checkpoint_metadata
 
     try:
         metadata, config = read_checkpoint_metadata(weights), read_checkpoint_config(weights)
     except (FsanetError, OSError, ValueError):
         return None
-    if any(key in metadata for key in CALIBRATION_KEYS):
+    if is_calibrated(metadata):
         return None
     return (f"{weights.name}'s score threshold {config.score_thr:g} was not calibrated (its training run did "
             f"not validate): expect many false detections; pass --score-thr, or store one with "
