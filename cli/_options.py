@@ -119,6 +119,20 @@ def nproc_option(help: str = "Processes on this machine (one per GPU), launched 
     return typer.Option(1, "--nproc", min=1, help=help)
 
 
+class ProgressFormat(str, Enum):
+    """How ``detect`` and ``train`` report progress on stderr: a rich bar (plain lines off a
+    terminal), or one JSON object per line for programs (the QGIS plugin; docs/cli.md)."""
+
+    bar = "bar"
+    json = "json"
+
+
+def progress_option() -> Any:
+    """``--progress bar|json``: see :class:`ProgressFormat`."""
+    return typer.Option(ProgressFormat.bar, "--progress",
+                        help="bar, or json: one JSON object per line on stderr for programs (docs/cli.md).")
+
+
 def debug_option() -> Any:
     """``fsanet --debug``: full tracebacks and Python's own warning format."""
     return typer.Option(False, "--debug", help="Show full tracebacks on errors.")

@@ -21,7 +21,7 @@ import typer
 
 from fsanet_cli import _options as opts
 from fsanet_cli._common import handle_errors, launch_torchrun, missing_parameter
-from fsanet_cli._run_render import DetectRenderer
+from fsanet_cli._run_render import DetectRenderer, JsonDetectRenderer
 from fsanet_cli._options import Panel
 from fsanet_cli._render import console, eprint
 from fsanet_cli._signals import TERMINATED_EXIT_CODE, Terminated, sigterm_as_interrupt
@@ -120,6 +120,7 @@ def detect(
     nproc: int = RUN.put(opts.nproc_option("Processes on this machine (one per GPU), launched with torchrun; "
                                            "the tiles are spread over them.")),
     threads: int = RUN.put(opts.threads_option()),
+    progress: opts.ProgressFormat = RUN.put(opts.progress_option()),
 ) -> None:
     """Detect objects in whole scenes; vectors to a file, progress and summary on stderr."""
     if not scenes and scene_list is None:  # usage error (exit 2), like a missing required argument
@@ -142,7 +143,7 @@ def detect(
         keep_crs=keep_crs, overwrite=overwrite, skip_bad=skip_bad, nproc=nproc, score_thr=score_thr,
         soft_nms=soft_nms, bands=bands, classes=classes, scale=scale, scale_from=scale_from, settings=settings,
     ))
-    renderer = DetectRenderer(PLAIN_PROGRESS_EVERY_S)
+    renderer = JsonDetectRenderer() if progress == opts.ProgressFormat.json else DetectRenderer(PLAIN_PROGRESS_EVERY_S)
     renderer.notes(prepared.notes)
     if nproc > 1 and world_size() == 1:
         check_detect_job(prepared.job, nproc, renderer)  # here, on the CPU, so that user errors stay one line

@@ -26,7 +26,8 @@ from fsanet_cli import _options as opts
 from fsanet_cli._common import handle_errors, launch_torchrun, missing_parameter
 from fsanet_cli._options import EXISTING_FILE, DatasetKind, Panel
 from fsanet_cli._render import console, duration
-from fsanet_cli._run_render import interrupted_line, splits_line, summary, validation_lines
+from fsanet_cli._run_render import (JsonTrainProgress, interrupted_line, splits_line, summary, train_end_event,
+                                    validation_lines)
 
 
 class OptimizerKind(str, Enum):
@@ -118,6 +119,7 @@ def train(
                                 help="Also save 'last' every N iterations (mid-epoch)."),
     report_every: int = RUN(None, "--report-every", min=1, help="Print a progress line every N iterations.",
                             show_default="once per epoch"),
+    progress: opts.ProgressFormat = RUN.put(opts.progress_option()),
 ) -> None:
     """Train a detector; progress on stderr, checkpoints and metrics in the work dir."""
     from fsanet_geo.train import train as run_training
@@ -149,8 +151,12 @@ def train(
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         run_training(config)
         return
-    with _TrainProgress(lambda: splits_line(config), report_every) as show:
+    as_json = progress == opts.ProgressFormat.json
+    shown = JsonTrainProgress() if as_json else _TrainProgress(lambda: splits_line(config), report_every)
+    with shown as show:
         result = run_training(config, progress=show)
+    if as_json:
+        train_end_event(result)
     if result.interrupted:
         interrupted_line(result)
         raise typer.Exit(128 + int(signal.Signals[result.interrupted]))
