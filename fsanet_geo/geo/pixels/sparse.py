@@ -8,11 +8,14 @@ every block (of every band read) is absent holds no data, and is skipped without
 100,000 x 100,000 px scene that is almost all nodata as quick to skip as its block count.
 
 Only for scenes whose validity comes from nodata values (an absent block reads as nodata
-then); other scenes are read as before. Pixels and blocks are scene pixels / block indexes.
+then); other scenes are read as before. The same index gives the bytes a set of windows
+costs (:func:`window_blocks`, :meth:`SparseBlocks.stored_bytes`), for ``fsanet detect --dry-run``.
+Pixels and blocks are scene pixels / block indexes (row, col).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -32,17 +35,34 @@ class SparseBlocks:
         self.ds = ds
         self.bands = tuple(sorted(set(bands)))
         # The GTiff driver always answers BLOCK_OFFSET / BLOCK_SIZE (None or "0" for an absent block).
-        self.enabled = ds.driver == "GTiff" and mask_kind == "nodata" and len(set(ds.block_shapes)) == 1
-        if self.enabled:
+        self.indexed = ds.driver == "GTiff" and len(set(ds.block_shapes)) == 1
+        self.enabled = self.indexed and mask_kind == "nodata"
+        if self.indexed:
             self.block_h, self.block_w = ds.block_shapes[0]
+        # Pixel-interleaved: one block holds every band (band 1's index says it all).
+        separate = getattr(ds.interleaving, "value", None) == "BAND" and ds.count > 1
+        self._byte_bands = self.bands if separate else (1,)
 
     def is_absent(self, window: TileWindow) -> bool:
         """True when every block under ``window`` is absent in every band read (the window holds no data)."""
         if not self.enabled:
             return False
-        r0, r1 = window.row_off // self.block_h, (window.row_end - 1) // self.block_h
-        c0, c1 = window.col_off // self.block_w, (window.col_end - 1) // self.block_w
-        return not any(self._present(r, c) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1))
+        return not any(self._present(r, c) for r, c in window_blocks(window, self.block_h, self.block_w))
+
+    def stored_bytes(self, windows: Iterable[TileWindow]) -> tuple[int, int] | None:
+        """(blocks, bytes) stored in the file under ``windows``, each block counted once and in
+        every band read when the file is band-separate; None when the file has no block index
+        (not a GTiff). Absent (sparse) blocks cost nothing."""
+        if not self.indexed:
+            return None
+        blocks = {b for w in windows for b in window_blocks(w, self.block_h, self.block_w)}
+        sizes = [self._size(r, c, band) for r, c in sorted(blocks) for band in self._byte_bands]
+        stored = [n for n in sizes if n > 0]
+        return len(stored), sum(stored)
+
+    def _size(self, row: int, col: int, band: int) -> int:
+        value = self.ds.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=band)
+        return int(value) if value else 0
 
     def _present(self, row: int, col: int) -> bool:
         return any(self.ds.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=b) not in (None, "0")
@@ -68,3 +88,10 @@ class SparseBlocks:
             windows.append(Window(col, row, min(self.block_w, self.ds.width - col),
                                   min(self.block_h, self.ds.height - row)))
         return windows
+
+
+def window_blocks(window: TileWindow, block_h: int, block_w: int) -> list[tuple[int, int]]:
+    """The (row, col) indexes of the ``block_h`` x ``block_w`` px blocks ``window`` touches."""
+    r0, r1 = window.row_off // block_h, (window.row_end - 1) // block_h
+    c0, c1 = window.col_off // block_w, (window.col_end - 1) // block_w
+    return [(r, c) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]

@@ -1,0 +1,193 @@
+"""``fsanet detect --dry-run``: what a job would cost, from headers only.
+
+:func:`dry_run` gathers and opens the scenes as :func:`~fsanet_geo.geo.detect.detect_request.prepare_detect`
+and the run do (local files, URLs, S3, STAC items, ``--scenes`` lists), reading only headers
+and block indexes: per scene the tiles it would read, those it would skip (outside the area
+of interest; wholly in absent blocks of a sparse GeoTIFF, see
+:mod:`~fsanet_geo.geo.pixels.sparse`), and the bytes of the TIFF blocks under the tiles to
+read (each block once). The model's weights are never loaded: tiling comes from the
+checkpoint's metadata, and the time from a stated rate (tiles/s) or a calibration on one
+tile with a random-init network of the checkpoint's architecture.
+
+Units: tiles are tile windows (scene pixels), bytes are file bytes, seconds wall time of
+the model alone (reading, network and writing are not in the estimate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fsanet_geo.errors import CheckpointError, RasterError
+from fsanet_geo.geo.detect.detect_job import DetectJob, demo_weights_path
+from fsanet_geo.geo.detect.detect_request import DetectRequest, prepare_detect
+from fsanet_geo.geo.detect.job_model import checkpoint_stand_in
+from fsanet_geo.geo.pixels.remote import SceneInput, is_remote, open_raster, scene_label
+from fsanet_geo.geo.settings import DetectSettings, predictor_config, resolve_tiling
+
+CALIBRATION_WARMUP_PX = 64
+"""Side of the tile run once before the timed one (first-call costs stay out of the rate)."""
+
+
+@dataclass(frozen=True)
+class SceneCost:
+    """One scene's share of a job. ``tiles``: all its tile windows; ``read`` those the run
+    reads; ``skipped_aoi`` outside the area of interest; ``skipped_nodata`` wholly in absent
+    blocks. ``blocks`` / ``bytes``: TIFF blocks stored under the tiles read (None: no block
+    index, e.g. a VRT). ``set_aside``: why the run would leave the scene out (then nothing is read)."""
+
+    scene: str
+    tiles: int
+    read: int
+    skipped_aoi: int
+    skipped_nodata: int
+    blocks: int | None
+    bytes: int | None
+    remote: bool
+    set_aside: str | None = None
+
+
+@dataclass(frozen=True)
+class TileRate:
+    """Tiles per second of the model, and how it was found: ``source`` "calibrated" or "stated"."""
+
+    tiles_per_s: float
+    source: str
+    detail: str
+
+
+@dataclass
+class DryRunReport:
+    """A priced job: ``scenes`` in order, the ``rate``, tiling, and notes for the user."""
+
+    scenes: list[SceneCost]
+    rate: TileRate
+    tile_size: int
+    overlap: int
+    device: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> SceneCost:
+        """The scenes summed (``bytes`` None when no scene has a block index)."""
+        known = [s.bytes for s in self.scenes if s.bytes is not None]
+        blocks = [s.blocks for s in self.scenes if s.blocks is not None]
+        return SceneCost("total", sum(s.tiles for s in self.scenes), sum(s.read for s in self.scenes),
+                         sum(s.skipped_aoi for s in self.scenes), sum(s.skipped_nodata for s in self.scenes),
+                         sum(blocks) if blocks else None, sum(known) if known else None,
+                         any(s.remote for s in self.scenes))
+
+    @property
+    def seconds(self) -> float:
+        """Estimated model time of the tiles to read, seconds."""
+        return self.total.read / self.rate.tiles_per_s
+
+    def payload(self) -> dict[str, Any]:
+        """The report as one JSON-safe document (``--json``)."""
+        return {"scenes": [dataclasses.asdict(s) for s in self.scenes], "total": dataclasses.asdict(self.total),
+                "tile_size": self.tile_size, "overlap": self.overlap, "device": self.device,
+                "rate": dataclasses.asdict(self.rate), "estimated_seconds": round(self.seconds, 3),
+                "notes": list(self.notes)}
+
+
+def dry_run(request: DetectRequest, *, rate: float | None = None) -> DryRunReport:
+    """Price the job ``request`` asks for without running it (see the module docstring).
+
+    ``rate``: tiles/s to assume; None calibrates on this machine's device. An output that
+    exists without ``overwrite`` (or ``resume``) is a note, not an error.
+
+    Raises:
+        ConfigError, RasterError, OutputError: what the run would refuse before any work
+            (bad options, a scene that does not open without ``skip_bad``, an unwritable folder).
+        CheckpointError: weights whose metadata does not read (an ONNX file has none to read).
+    """
+    prepared = prepare_detect(dataclasses.replace(request, overwrite=True))
+    job = prepared.job
+    weights = job.weights or demo_weights_path()
+    stand_in = checkpoint_stand_in(weights)
+    if stand_in is None:
+        raise CheckpointError(f"--dry-run reads the model's settings from a .safetensors checkpoint's metadata; "
+                              f"{weights} has none that reads")
+    tile, overlap = resolve_tiling(job.settings, stand_in)
+    scenes = [_scene_cost(scene, job, stand_in, tile, overlap) for scene in job.scenes]
+    notes = list(prepared.notes) + _output_notes(job, request)
+    tile_rate = (TileRate(rate, "stated", f"{rate:g} tiles/s as stated (--rate)") if rate is not None
+                 else calibrate(stand_in.config, tile, job.settings.device))
+    from fsanet_geo.device import resolve_device
+
+    return DryRunReport(scenes, tile_rate, tile, overlap, str(resolve_device(job.settings.device)), notes)
+
+
+def _output_notes(job: DetectJob, request: DetectRequest) -> list[str]:
+    if request.overwrite or job.settings.resume:
+        return []
+    return [f"{out} exists: the run would refuse it without --overwrite (or --resume)"
+            for out in [*job.outputs.values(), *job.previews.values()] if out.exists()]
+
+
+def _scene_cost(scene: SceneInput, job: DetectJob, model: Any, tile: int, overlap: int) -> SceneCost:
+    """Open ``scene`` as the run would (headers only) and count its tiles and block bytes."""
+    from fsanet_geo.geo.pixels.aoi import aoi_windows
+    from fsanet_geo.geo.pixels.reader import gdal_env
+    from fsanet_geo.geo.pixels.sparse import SparseBlocks
+    from fsanet_geo.geo.pixels.tiled_scene import open_tiled_scenes
+
+    s: DetectSettings = job.settings
+    imagery = getattr(model, "imagery", None)
+    try:
+        whole = open_tiled_scenes([scene], dataclasses.replace(s, aoi=None), tile, overlap,
+                                  predictor_config(model, "in_channels"), warn=False,
+                                  model_gsd=getattr(imagery, "gsd", None), model_bands=getattr(imagery, "bands", None))[0]
+    except RasterError as exc:
+        if not job.skip_bad:
+            raise
+        return SceneCost(scene_label(scene), 0, 0, 0, 0, None, None, is_remote(scene), set_aside=str(exc))
+    windows = whole.windows
+    if s.aoi is not None:
+        windows, _ = aoi_windows(s.aoi, whole.info, windows, warn=False)
+    remote = is_remote(whole.info.path)
+    with gdal_env(s.gdal_cache_mb * 2**20, remote=remote), open_raster(whole.info.path) as ds:
+        blocks = SparseBlocks(ds, whole.info.bands, whole.info.mask_kind)
+        read = [w for w in windows if not blocks.is_absent(w)]
+        stored = blocks.stored_bytes(read)
+    aoi_out = len(whole.windows) - len(windows)
+    return SceneCost(whole.name, len(whole.windows), len(read), aoi_out, len(windows) - len(read),
+                     stored[0] if stored else None, stored[1] if stored else None, remote,
+                     set_aside="outside the area of interest" if not windows else None)
+
+
+def calibrate(config: Any, tile: int, device: str) -> TileRate:
+    """Tiles/s of a random-init network of ``config``'s architecture (BatchNorm folded, as a
+    run's) on one ``tile`` x ``tile`` px tile on ``device``, after a small warm-up call."""
+    import torch
+
+    from fsanet_geo.device import resolve_device
+    from fsanet_geo.model.detector import FSANet
+    from fsanet_geo.model.files.fold_bn import fold_batchnorm
+
+    dev = resolve_device(device)
+    torch.manual_seed(0)
+    net = FSANet(config).eval()
+    fold_batchnorm(net)
+    net.to(dev)
+    channels = int(config.in_channels)
+    with torch.inference_mode():
+        net(torch.zeros((1, channels, CALIBRATION_WARMUP_PX, CALIBRATION_WARMUP_PX), dtype=torch.uint8, device=dev))
+        image = torch.randint(0, 256, (1, channels, tile, tile), dtype=torch.uint8, device=dev)
+        _sync(dev)
+        start = time.perf_counter()
+        net(image)
+        _sync(dev)
+        seconds = time.perf_counter() - start
+    preset = getattr(config, "preset", None) or config.backbone
+    return TileRate(1.0 / seconds, "calibrated",
+                    f"calibrated: {preset} (random init) on 1 tile of {tile} px on {dev}, {seconds:.2f} s")
+
+
+def _sync(device: Any) -> None:
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)
