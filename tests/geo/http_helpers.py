@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ class ServerState:
     failures_sent: int = 0
     status_for: dict[str, int] = field(default_factory=dict)  # URL path -> status, always
     fail_after_bytes: dict[str, int] = field(default_factory=dict)  # URL path -> 500 once this many bytes went
+    delay_s: float = 0.0  # latency added before each answer (a distant server)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset_counts(self) -> None:
@@ -58,6 +60,8 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, body: bool) -> None:
             path = self.path.split("?", 1)[0]
+            if state.delay_s:
+                time.sleep(state.delay_s)
             with state.lock:
                 state.requests.append((self.command, path, self.headers.get("Range")))
                 if state.fail_next > 0:
@@ -156,3 +160,22 @@ def write_painted_cog(path: Path, *, height: int = 512, width: int = 512, n_obje
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(paint(height, width, boxes, labels))
     return PaintedScene(path, boxes, labels, transform, crs)
+
+
+def block_bytes(path: Path, windows: list[tuple[int, int, int, int]] | None = None) -> int:
+    """Bytes of the full-resolution TIFF blocks under ``windows`` ((row_off, col_off, height, width),
+    scene pixels), each block once, from the file's block index; all blocks when None."""
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        bh, bw = ds.block_shapes[0]
+        rows, cols = -(-ds.height // bh), -(-ds.width // bw)
+        if windows is None:
+            blocks = {(r, c) for r in range(rows) for c in range(cols)}
+        else:
+            blocks = {(r, c) for r0, c0, h, w in windows
+                      for r in range(r0 // bh, min(rows, -(-(r0 + h) // bh)))
+                      for c in range(c0 // bw, min(cols, -(-(c0 + w) // bw)))}
+        pixel = ds.interleaving is None or ds.interleaving.name.upper() == "PIXEL"
+        return sum(int(ds.get_tag_item(f"BLOCK_SIZE_{c}_{r}", "TIFF", bidx=b) or 0)
+                   for b in ([1] if pixel else range(1, ds.count + 1)) for r, c in blocks)

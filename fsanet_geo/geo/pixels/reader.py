@@ -1,13 +1,14 @@
 """Windowed reading of a scene into 8-bit tiles, with a background prefetch pool.
 
 Only windows are ever read, so memory does not grow with the scene size. Every reading
-thread opens its own rasterio dataset handle (handles are not thread safe). GDAL's block
-cache is global and unbounded by default (5% of RAM): wrap a run in :func:`gdal_env`.
+thread of a local file opens its own rasterio dataset handle (handles are not thread safe);
+a remote scene has one handle shared under a lock, so that each block travels once (see
+:mod:`~fsanet_geo.geo.pixels.handles`). GDAL's block cache is global and unbounded by default
+(5% of RAM): wrap a run in :func:`gdal_env`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
@@ -29,6 +30,7 @@ from rasterio.windows import Window
 from fsanet_geo.errors import RasterError, first_line
 from fsanet_geo.geo.pixels.prefetch import prefetch_tiles  # noqa: F401 - re-exported (it lived here)
 from fsanet_geo.geo.pixels.gsd import zoomed_read
+from fsanet_geo.geo.pixels.handles import SceneHandles
 from fsanet_geo.geo.pixels.remote import SceneLocation, as_location, describe_open_error, display_location, is_remote
 from fsanet_geo.geo.pixels.remote import open_raster, remote_gdal_options
 from fsanet_geo.geo.pixels.scaling import ByteScaling, percentile_scaling, range_scaling
@@ -303,7 +305,7 @@ def scene_scaling(
 
 
 class TileReader:
-    """Reads tiles of one scene; safe to call from several threads (one handle each).
+    """Reads tiles of one scene; safe to call from several threads (see :class:`SceneHandles`).
 
     Args:
         info: the scene (from :func:`open_scene`).
@@ -327,21 +329,11 @@ class TileReader:
         self.zoom = zoom
         self.tile_shape = (min(tile_size, max(1, round(info.height * zoom))),
                            min(tile_size, max(1, round(info.width * zoom))))
-        self._local = threading.local()
-        self._handles: list[Any] = []
+        self._handles = SceneHandles(lambda: _open(info.path), info.bands, info.mask_kind,
+                                     shared=is_remote(info.path))
         self._lock = threading.Lock()
         self.windows_read = 0
         """Windows read from the file so far (tiles found empty from the block index are not)."""
-
-    def _dataset(self) -> Any:
-        ds = getattr(self._local, "ds", None)
-        if ds is None:
-            ds = _open(self.info.path)
-            self._local.ds = ds
-            self._local.sparse = SparseBlocks(ds, self.info.bands, self.info.mask_kind)
-            with self._lock:
-                self._handles.append(ds)
-        return ds
 
     def _empty(self, index: int, window: TileWindow) -> TileData:
         """An empty tile: zero-stride views of one zero, so that skipped tiles cost no memory."""
@@ -350,19 +342,19 @@ class TileReader:
 
     def read(self, index: int, window: TileWindow) -> TileData:
         """Read, scale and pad the tile ``index`` covering ``window`` (to :attr:`tile_shape`)."""
-        ds = self._dataset()
         info, (th, tw) = self.info, self.tile_shape
         rio_window = window.to_rasterio()
-        if self._local.sparse.is_absent(window):
-            return self._empty(index, window)
-        with self._lock:
-            self.windows_read += 1
         try:
-            if self.zoom != 1.0:
-                data, valid = zoomed_read(ds, info.bands, rio_window, self.zoom, info.mask_kind != "none")
-            else:
-                data = ds.read(list(info.bands), window=rio_window)
-                valid = None if info.mask_kind == "none" else _read_valid(ds, info, data, rio_window)
+            with self._handles.use() as (ds, sparse):
+                if sparse.is_absent(window):
+                    return self._empty(index, window)
+                with self._lock:
+                    self.windows_read += 1
+                if self.zoom != 1.0:
+                    data, valid = zoomed_read(ds, info.bands, rio_window, self.zoom, info.mask_kind != "none")
+                else:
+                    data = ds.read(list(info.bands), window=rio_window)
+                    valid = None if info.mask_kind == "none" else _read_valid(ds, info, data, rio_window)
         except RasterioError as exc:
             reason = gdal_error_text(exc, info.path)
             if self.skip_unreadable:
@@ -386,12 +378,7 @@ class TileReader:
 
     def close(self) -> None:
         """Close every handle opened by the reading threads."""
-        with self._lock:
-            for ds in self._handles:
-                with contextlib.suppress(Exception):
-                    ds.close()
-            self._handles.clear()
-        self._local = threading.local()
+        self._handles.close()
 
     def __enter__(self) -> TileReader:
         return self
