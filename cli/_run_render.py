@@ -296,3 +296,34 @@ def train_end_event(result: Any) -> None:
     json_event("done", "train", done=result.iterations, completed=result.completed, **paths,
                best_checkpoint=result.best_checkpoint, score_thr=cal.get("score_thr"),
                elapsed_s=round(result.seconds, 3))
+
+
+def render_dry_run(report: Any, *, as_json: bool) -> None:
+    """``fsanet detect --dry-run``: per scene and in total the tiles to read and skip, the
+    bytes of their blocks and the estimated time, as a table (80 columns) or one JSON document
+    on stdout; notes on stderr."""
+    from fsanet_cli._render import data_table, note_line, print_data
+    from fsanet_cli._reports import print_json
+
+    if as_json:
+        print_json(report.payload())
+    else:
+        table = data_table(f"Dry run: {report.tile_size} px tiles, {report.overlap} px overlap; nothing run",
+                           ["scene", "tiles", "read", "skip aoi", "skip nodata", "blocks", "MB"])
+        for cost in [*report.scenes, report.total]:
+            table.add_row(cost.scene, f"{cost.tiles:,}", f"{cost.read:,}", f"{cost.skipped_aoi:,}",
+                          f"{cost.skipped_nodata:,}", "-" if cost.blocks is None else f"{cost.blocks:,}",
+                          "-" if cost.bytes is None else f"{cost.bytes / 1e6:,.2f}")
+        print_data(table)
+        total = report.total
+        fetch = "to fetch" if total.remote else "to read"
+        size = "unknown" if total.bytes is None else f"{total.bytes / 1e6:,.1f} MB"
+        print_data(f"{plural(total.read, 'tile')} to read, {size} of blocks {fetch}")
+        print_data(f"estimated {duration(report.seconds)} of model time on {report.device} at "
+                   f"{report.rate.tiles_per_s:.3g} tiles/s")
+        print_data(f"({report.rate.detail})")
+    for cost in report.scenes:
+        if cost.set_aside:
+            note_line(f"{cost.scene} would be set aside: {cost.set_aside}")
+    for note in report.notes:
+        note_line(note)

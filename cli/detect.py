@@ -16,16 +16,20 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from fsanet_cli import _options as opts
 from fsanet_cli._common import handle_errors, launch_torchrun, missing_parameter
-from fsanet_cli._run_render import DetectRenderer, JsonDetectRenderer
+from fsanet_cli._run_render import DetectRenderer, JsonDetectRenderer, render_dry_run
 from fsanet_cli._options import Panel
 from fsanet_cli._render import console, eprint
 from fsanet_cli._signals import TERMINATED_EXIT_CODE, Terminated, sigterm_as_interrupt
 from fsanet_geo.geo.settings import DEFAULT_TILE_SIZE, OVERLAP_RULE
+
+if TYPE_CHECKING:
+    from fsanet_geo.geo.detect.detect_request import DetectRequest
 
 
 class MergeMetric(str, Enum):
@@ -121,6 +125,12 @@ def detect(
                                            "the tiles are spread over them.")),
     threads: int = RUN.put(opts.threads_option()),
     progress: opts.ProgressFormat = RUN.put(opts.progress_option()),
+    dry_run: bool = RUN(False, "--dry-run", help="Load no model, read no pixels: print per scene the tiles it "
+                                                "would read and skip, the bytes of their blocks and an "
+                                                "estimated time, then stop."),
+    rate: float = RUN(None, "--rate", min=1e-6, show_default="a calibration on one tile",
+                      help="With --dry-run: estimate at this many tiles/s."),
+    as_json: bool = RUN(False, "--json", help="With --dry-run: one JSON document on stdout instead of the table."),
 ) -> None:
     """Detect objects in whole scenes; vectors to a file, progress and summary on stderr."""
     if not scenes and scene_list is None:  # usage error (exit 2), like a missing required argument
@@ -137,12 +147,16 @@ def detect(
         "allow_no_crs": allow_no_crs, "resume": resume, "skip_unreadable": skip_unreadable,
         "aoi": str(aoi) if aoi is not None else None, "crs": crs,
     }
-    prepared = prepare_detect(DetectRequest(
+    request = DetectRequest(
         scenes=scenes or [], scene_list=scene_list, asset=asset, output=output, output_dir=output_dir,
         output_format=output_format.value if output_format else None, preview=preview, weights=weights,
         keep_crs=keep_crs, overwrite=overwrite, skip_bad=skip_bad, nproc=nproc, score_thr=score_thr,
         soft_nms=soft_nms, bands=bands, classes=classes, scale=scale, scale_from=scale_from, settings=settings,
-    ))
+    )
+    if dry_run or as_json or rate is not None:
+        _dry_run(request, dry_run, rate, as_json)
+        return
+    prepared = prepare_detect(request)
     renderer = JsonDetectRenderer() if progress == opts.ProgressFormat.json else DetectRenderer(PLAIN_PROGRESS_EVERY_S)
     renderer.notes(prepared.notes)
     if nproc > 1 and world_size() == 1:
@@ -160,3 +174,13 @@ def detect(
     finally:
         renderer.stop_bar()
     renderer.skipped_summary()
+
+
+def _dry_run(request: DetectRequest, asked: bool, rate: float | None, as_json: bool) -> None:
+    """``--dry-run``: price the job (no model, headers only) and print the report on stdout."""
+    from fsanet_geo.errors import ConfigError
+    from fsanet_geo.geo.detect.dry_run import dry_run
+
+    if not asked:
+        raise ConfigError(f"{'--json' if as_json else '--rate'} goes with --dry-run")
+    render_dry_run(dry_run(request, rate=rate), as_json=as_json)

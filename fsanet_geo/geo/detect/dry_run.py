@@ -113,7 +113,7 @@ def dry_run(request: DetectRequest, *, rate: float | None = None) -> DryRunRepor
     tile, overlap = resolve_tiling(job.settings, stand_in)
     scenes = [_scene_cost(scene, job, stand_in, tile, overlap) for scene in job.scenes]
     notes = list(prepared.notes) + _output_notes(job, request)
-    tile_rate = (TileRate(rate, "stated", f"{rate:g} tiles/s as stated (--rate)") if rate is not None
+    tile_rate = (TileRate(rate, "stated", "the rate stated with --rate") if rate is not None
                  else calibrate(stand_in.config, tile, job.settings.device))
     from fsanet_geo.device import resolve_device
 
@@ -183,7 +183,7 @@ def calibrate(config: Any, tile: int, device: str) -> TileRate:
         seconds = time.perf_counter() - start
     preset = getattr(config, "preset", None) or config.backbone
     return TileRate(1.0 / seconds, "calibrated",
-                    f"calibrated: {preset} (random init) on 1 tile of {tile} px on {dev}, {seconds:.2f} s")
+                    f"calibrated: {preset}, random init, 1 tile of {tile} px in {seconds:.2f} s")
 
 
 def _sync(device: Any) -> None:
