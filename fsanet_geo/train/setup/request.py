@@ -77,9 +77,6 @@ def train_config(request: TrainRequest) -> TrainConfig:
         return config
     scratch = given.get("dataset") == "scenes" and not given.get("pretrained_backbone")
     name = preset_for_run(request.model, given.get("init_weights"), scratch=scratch)
-    if scratch and request.model is None and not given.get("init_weights"):
-        warnings.warn(f"model {name}, from random weights (fsanet_r50 needs --pretrained-backbone imagenet; "
-                      "--init-weights CKPT fine-tunes a trained model)", Notice, stacklevel=2)
     _check_preset(name)
     given.setdefault("dataset", "aitod")
     if given["dataset"] == "aitod" and "data_root" in given:
@@ -89,6 +86,9 @@ def train_config(request: TrainRequest) -> TrainConfig:
             Path(given["data_root"]), given.get("train_split"), given.get("val_split"))
     given["work_dir"] = str(request.work_dir or Path("work_dirs") / name)
     check_writable_folder(given["work_dir"], label=f"--work-dir {given['work_dir']}")  # before the labels load
+    if scratch and request.model is None and not given.get("init_weights"):
+        warnings.warn(f"model {name}, from random weights (fsanet_r50 needs --pretrained-backbone imagenet; "
+                      "--init-weights CKPT fine-tunes a trained model)", Notice, stacklevel=2)
     return TrainConfig.for_preset(name, overwrite=request.overwrite, **given)
 
 
