@@ -21,24 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def fsanet(*args: str) -> str:
-    """Run ``fsanet ARGS`` (this checkout); return stdout + stderr, fail loudly."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "fsanet_cli.main", *args], capture_output=True, text=True, env=env)
-    if done.returncode:
-        raise SystemExit(f"fsanet {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout + done.stderr
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_scene_training import fsanet  # noqa: E402 - the same runner of this checkout's CLI
 
 
 def voc_to_gpkg(scene: Path, voc: Path, out: Path) -> Path:

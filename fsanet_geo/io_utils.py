@@ -25,12 +25,9 @@ def check_output_path(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"output folder {parent} does not exist")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".fsanet-write-check.", dir=parent)
-    except OSError as exc:
-        raise OutputError(f"output folder {parent} is not writable ({exc.strerror}): cannot write {p}") from exc
-    os.close(fd)
-    os.unlink(probe)
+    failed = write_failure(parent)
+    if failed is not None:
+        raise OutputError(f"output folder {parent} is not writable ({failed.strerror}): cannot write {p}") from failed
     return p
 
 
@@ -43,12 +40,21 @@ def check_writable_folder(path: str | os.PathLike[str], *, label: str) -> None:
     above = next(a for a in (p, *p.parents) if a.exists())
     if not above.is_dir():
         raise OutputError(f"{label}: {above} is a file, not a folder")
+    failed = write_failure(above)
+    if failed is not None:
+        raise OutputError(f"{label}: {above} is not writable ({failed.strerror})") from failed
+
+
+def write_failure(folder: Path) -> OSError | None:
+    """Why a file cannot be written in ``folder`` (None: it can), tried by creating and removing
+    one: permissions, read-only mounts and root alike."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=".fsanet-write-check.", dir=above)
+        fd, probe = tempfile.mkstemp(prefix=".fsanet-write-check.", dir=folder)
     except OSError as exc:
-        raise OutputError(f"{label}: {above} is not writable ({exc.strerror})") from exc
+        return exc
     os.close(fd)
     os.unlink(probe)
+    return None
 
 
 @contextlib.contextmanager

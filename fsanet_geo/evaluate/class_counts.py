@@ -10,7 +10,7 @@ Letters: N = detections, M = truth boxes.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,10 +19,36 @@ from fsanet_geo.evaluate.mapspace import MatchCounts
 from fsanet_geo.evaluate.matching import match_boxes
 
 
-def _xyxy(boxes: Sequence[Sequence[float]]) -> np.ndarray:
+def coco_xyxy(boxes: Sequence[Sequence[float]]) -> np.ndarray:
     """float64 [N, 4] xyxy from COCO [x, y, w, h] lists."""
     a = np.asarray(boxes, np.float64).reshape(-1, 4)
     return np.concatenate([a[:, :2], a[:, :2] + a[:, 2:]], axis=1)
+
+
+Group = tuple[Any, int]
+"""(image id, category id)."""
+
+
+def matched_groups(gt: dict[str, Any], dets: Sequence[dict[str, Any]], *, iou: float
+                   ) -> Iterator[tuple[str, np.ndarray, np.ndarray, int]]:
+    """Per (image, category) of ``gt``'s categories: ``(class name, scores [N], matched bool [N],
+    truth boxes M)``, the detections matched greedily by score at ``iou`` (crowd/ignore truth
+    left out)."""
+    names = {int(c["id"]): str(c["name"]) for c in gt.get("categories", [])}
+    truth: dict[Group, list[list[float]]] = defaultdict(list)
+    for ann in gt.get("annotations", []):
+        if not (ann.get("iscrowd", 0) or ann.get("ignore", 0)):
+            truth[(ann["image_id"], int(ann["category_id"]))].append(ann["bbox"])
+    found: dict[Group, list[dict[str, Any]]] = defaultdict(list)
+    for det in dets:
+        found[(det["image_id"], int(det["category_id"]))].append(det)
+    for key in set(truth) | set(found):
+        name = names.get(key[1])
+        if name is None:
+            continue
+        gt_boxes, group = coco_xyxy(truth.get(key, [])), found.get(key, [])
+        scores = np.asarray([d["score"] for d in group], np.float64)
+        yield name, scores, match_boxes(coco_xyxy([d["bbox"] for d in group]), scores, gt_boxes, iou), len(gt_boxes)
 
 
 def per_class_counts(
@@ -36,30 +62,14 @@ def per_class_counts(
         score_thr: detections scoring below are left out.
         iou: match threshold.
     """
-    names = {int(c["id"]): str(c["name"]) for c in gt.get("categories", [])}
-    truth: dict[tuple[Any, int], list[list[float]]] = defaultdict(list)
-    for ann in gt.get("annotations", []):
-        if ann.get("iscrowd", 0) or ann.get("ignore", 0):
-            continue
-        truth[(ann["image_id"], int(ann["category_id"]))].append(ann["bbox"])
-    found: dict[tuple[Any, int], list[dict[str, Any]]] = defaultdict(list)
-    for det in dets:
-        if float(det["score"]) >= score_thr:
-            found[(det["image_id"], int(det["category_id"]))].append(det)
-    counts = {name: MatchCounts() for name in names.values()}
-    for key in set(truth) | set(found):
-        name = names.get(key[1])
-        if name is None:
-            continue
-        gt_boxes = _xyxy(truth.get(key, []))
-        ds = found.get(key, [])
-        matched = match_boxes(_xyxy([d["bbox"] for d in ds]), np.asarray([d["score"] for d in ds], np.float64),
-                              gt_boxes, iou)
+    counts = {str(c["name"]): MatchCounts() for c in gt.get("categories", [])}
+    kept = [d for d in dets if float(d["score"]) >= score_thr]
+    for name, scores, matched, truth in matched_groups(gt, kept, iou=iou):
         c = counts[name]
         tp = int(matched.sum())
         c.tp += tp
-        c.fp += len(ds) - tp
-        c.fn += len(gt_boxes) - tp
+        c.fp += len(scores) - tp
+        c.fn += truth - tp
     return counts
 
 

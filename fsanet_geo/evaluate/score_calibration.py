@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from fsanet_geo.evaluate.matching import match_boxes
+from fsanet_geo.evaluate.class_counts import matched_groups
 
 MATCH_IOU = 0.5
 """IoU at which a detection counts as found."""
@@ -93,40 +93,23 @@ def calibrate(gt: dict[str, Any], dets: Sequence[dict[str, Any]], *, iou: float 
     Returns:
         None when no detection matches any truth box (nothing to calibrate on).
     """
-    names = {int(c["id"]): str(c["name"]) for c in gt.get("categories", [])}
-    truth: dict[tuple[Any, int], list[list[float]]] = defaultdict(list)
-    for ann in gt.get("annotations", []):
-        if not (ann.get("iscrowd", 0) or ann.get("ignore", 0)):
-            truth[(ann["image_id"], int(ann["category_id"]))].append(ann["bbox"])
-    found: dict[tuple[Any, int], list[dict[str, Any]]] = defaultdict(list)
-    for det in dets:
-        found[(det["image_id"], int(det["category_id"]))].append(det)
-    scores: dict[int, list[np.ndarray]] = defaultdict(list)
-    flags: dict[int, list[np.ndarray]] = defaultdict(list)
-    counts: dict[int, int] = defaultdict(int)
-    for key in set(truth) | set(found):
-        if key[1] not in names:
-            continue
-        gt_boxes, group = _xyxy(truth.get(key, [])), found.get(key, [])
-        group_scores = np.asarray([d["score"] for d in group], np.float64)
-        scores[key[1]].append(group_scores)
-        flags[key[1]].append(match_boxes(_xyxy([d["bbox"] for d in group]), group_scores, gt_boxes, iou))
-        counts[key[1]] += len(gt_boxes)
+    scores: dict[str, list[np.ndarray]] = defaultdict(list)
+    flags: dict[str, list[np.ndarray]] = defaultdict(list)
+    counts: dict[str, int] = defaultdict(int)
+    for name, group_scores, matched, truth in matched_groups(gt, dets, iou=iou):
+        scores[name].append(group_scores)
+        flags[name].append(matched)
+        counts[name] += truth
     per_class = {}
-    for cat, name in names.items():
-        if scores.get(cat):
-            point = best_threshold(np.concatenate(scores[cat]), np.concatenate(flags[cat]), counts[cat])
-            if point is not None:
-                per_class[name] = point
-    everything = [s for cat in scores for s in scores[cat]]
+    for name in [str(c["name"]) for c in gt.get("categories", [])]:
+        if name not in scores:
+            continue
+        point = best_threshold(np.concatenate(scores[name]), np.concatenate(flags[name]), counts[name])
+        if point is not None:
+            per_class[name] = point
+    everything = [s for name in scores for s in scores[name]]
     if not everything:
         return None
-    overall = best_threshold(np.concatenate(everything), np.concatenate([f for cat in flags for f in flags[cat]]),
+    overall = best_threshold(np.concatenate(everything), np.concatenate([f for name in flags for f in flags[name]]),
                              sum(counts.values()))
     return None if overall is None else Calibration(overall=overall, per_class=per_class, iou=iou)
-
-
-def _xyxy(boxes: Sequence[Sequence[float]]) -> np.ndarray:
-    """float64 [N, 4] xyxy from COCO [x, y, w, h] lists."""
-    a = np.asarray(boxes, np.float64).reshape(-1, 4)
-    return np.concatenate([a[:, :2], a[:, :2] + a[:, 2:]], axis=1)
