@@ -2,13 +2,15 @@
 
 It serves the files of one folder (HEAD and GET, single ``bytes=a-b`` ranges and
 multi-range requests answered as ``multipart/byteranges``), records every request and the
-body bytes sent, and can be told to answer the next N requests with 503 (transient) or every
-request for a path with a given status (permanent).
+body bytes sent, and can be told to answer the next N requests with 503 (transient), every
+request for a path with a given status (permanent), to drop the connection without an answer
+or to send half a body and close (the next GETs, or every one), or to answer slowly.
 """
 
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +34,8 @@ class ServerState:
     status_for: dict[str, int] = field(default_factory=dict)  # URL path -> status, always
     fail_after_bytes: dict[str, int] = field(default_factory=dict)  # URL path -> 500 once this many bytes went
     delay_s: float = 0.0  # latency added before each answer (a distant server)
+    faults: list[str] = field(default_factory=list)  # the next GETs: "drop" (close, no answer), "truncate"
+    always_fail: str | None = None  # "drop" or "truncate" every GET
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset_counts(self) -> None:
@@ -74,6 +78,11 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
                     status = 500
             if status is not None:
                 return self._status(status)
+            with state.lock:
+                fault = state.always_fail or (state.faults.pop(0) if state.faults and body else None)
+            if fault == "drop" and body:
+                self.close_connection = True
+                return self.connection.shutdown(socket.SHUT_RDWR)
             file = state.root / path.lstrip("/")
             if not file.is_file():
                 return self._status(404)
@@ -104,6 +113,11 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Type", "multipart/byteranges; boundary=SEP")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
+            if fault == "truncate" and body:  # half the body promised, then the connection closes
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return self.connection.shutdown(socket.SHUT_RDWR)
             if body:
                 self.wfile.write(payload)
                 with state.lock:

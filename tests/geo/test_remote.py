@@ -21,6 +21,7 @@ from fsanet_geo.geo.pixels.remote import (
     REMOTE_GDAL_DEFAULTS,
     NamedLocation,
     as_location,
+    classify_remote_error,
     display_location,
     gdal_path,
     is_remote,
@@ -164,3 +165,65 @@ def test_permanent_error_mid_scene_names_url_and_tile_and_resume_continues(
     import geopandas
 
     assert len(geopandas.read_file(out)) == len(cog.boxes)
+
+
+# -- network faults (issue 24, point 3) --------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["drop", "truncate"])
+def test_dropped_connections_and_truncated_replies_are_retried(cog: PaintedScene, fast_retries: None,
+                                                               fault: str) -> None:
+    with serve_folder(cog.path.parent) as (url, server):
+        server.faults = [fault] * 3  # three GETs in a row fail: more than GDAL's own multi-range fallback
+        gdf = detect_scene(f"{url}/cog.tif", PaintedPredictor(), tile_size=TILE, overlap=OVERLAP)
+        assert server.faults == []
+    assert len(gdf) == len(cog.boxes)
+
+
+def test_a_server_failing_every_request_stops_within_the_bound(
+    cog: PaintedScene, fast_retries: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    monkeypatch.setenv("FSANET_RETRY_SECONDS", "3")
+    with serve_folder(cog.path.parent) as (url, server):
+        server.status_for["/cog.tif"] = 500
+        start = time.monotonic()
+        with pytest.raises(RasterError) as info:
+            detect_scene(f"{url}/cog.tif", PaintedPredictor(), tile_size=TILE, overlap=OVERLAP)
+        spent = time.monotonic() - start
+        sent = len(server.requests)
+    assert 2.5 < spent < 6
+    match = re.fullmatch(rf"scene {url}/cog.tif: the server kept failing for 3 s \(retry bound 3 s, "
+                         r"FSANET_RETRY_SECONDS\): (\d+) requests failed, the last with HTTP 500", str(info.value))
+    assert match, str(info.value)
+    assert int(match.group(1)) == sent or int(match.group(1)) == 0 and sent  # GDAL's counts reachable or not
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_are_named_never_not_found(cog: PaintedScene, fast_retries: None, status: int) -> None:
+    with serve_folder(cog.path.parent) as (url, server), pytest.raises(RasterError) as info:
+        server.status_for["/cog.tif"] = status
+        detect_scene(f"{url}/cog.tif", PaintedPredictor())
+    assert str(info.value).startswith(f"scene {url}/cog.tif: the server refused the credentials (HTTP {status});")
+    assert "not found" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("detail", "kind", "words"),
+    [
+        ("HTTP response code: 403 - <Error><Code>InvalidAccessKeyId</Code><Message>The AWS Access Key Id you "
+         "provided does not exist in our records.</Message></Error>", "credentials",
+         "InvalidAccessKeyId: The AWS Access Key Id you provided does not exist in our records."),
+        ("<Code>SignatureDoesNotMatch</Code>", "credentials", "SignatureDoesNotMatch"),
+        ("ExpiredToken: The provided token has expired.", "credentials", "ExpiredToken"),
+        ("HTTP response code: 404", "not_found", None),
+        ("'/vsis3/b/k.tif' does not exist in the file system", "not_found", None),
+        ("HTTP response code: 503", "transient", None),
+        ("Request for 0-100 failed with response_code=0", "transient", None),
+        ("TIFFReadEncodedTile() failed", "unsure", None),
+    ],
+)
+def test_remote_errors_are_classified_credentials_first(detail: str, kind: str, words: str | None) -> None:
+    fault = classify_remote_error(detail)
+    assert (fault.kind, fault.words) == (kind, words)

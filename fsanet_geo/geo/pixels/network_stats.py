@@ -21,7 +21,8 @@ from typing import Any
 
 @functools.lru_cache(maxsize=1)
 def _stats_function() -> Any:
-    """``VSINetworkStatsGetAsSerializedJSON`` of the loaded libgdal, or None."""
+    """``VSINetworkStatsGetAsSerializedJSON``, ``VSIFree`` and ``VSICurlPartialClearCache`` (or None)
+    of the loaded libgdal, or None."""
     import rasterio  # noqa: F401 - loads libgdal
 
     try:
@@ -36,28 +37,53 @@ def _stats_function() -> Any:
             lib = ctypes.CDLL(path)
             fn = getattr(lib, "VSINetworkStatsGetAsSerializedJSON", None)
             free = getattr(lib, "VSIFree", None)
+            forget = getattr(lib, "VSICurlPartialClearCache", None)
             if fn is not None and free is not None:
                 fn.restype, fn.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
                 free.restype, free.argtypes = None, [ctypes.c_void_p]
-                return fn, free
+                if forget is not None:
+                    forget.restype, forget.argtypes = None, [ctypes.c_char_p]
+                return fn, free, forget
     except (OSError, IndexError):
         return None
     return None
 
 
-def network_bytes() -> int | None:
-    """Bytes GDAL has downloaded in this process so far (all network file systems), or None if unknown."""
+def _stats() -> dict[str, Any] | None:
+    """GDAL's network statistics (JSON object), or None if unknown."""
     found = _stats_function()
     if found is None:
         return None
-    fn, free = found
+    fn, free = found[0], found[1]
     ptr = fn(None)
     if not ptr:
         return None
     try:
-        stats = json.loads(ctypes.string_at(ptr).decode("utf-8"))
+        return dict(json.loads(ctypes.string_at(ptr).decode("utf-8")))
     except ValueError:
         return None
     finally:
         free(ptr)
-    return int(stats.get("methods", {}).get("GET", {}).get("downloaded_bytes", 0))
+
+
+def network_bytes() -> int | None:
+    """Bytes GDAL has downloaded in this process so far (all network file systems), or None if unknown."""
+    stats = _stats()
+    return None if stats is None else int(stats.get("methods", {}).get("GET", {}).get("downloaded_bytes", 0))
+
+
+def network_requests() -> int | None:
+    """HTTP requests (GET and HEAD) GDAL has sent in this process so far, retries included, or None."""
+    stats = _stats()
+    if stats is None:
+        return None
+    methods = stats.get("methods", {})
+    return sum(int(methods.get(m, {}).get("count", 0)) for m in ("GET", "HEAD"))
+
+
+def forget_remote_file(gdal_path: str) -> None:
+    """Drop what GDAL's network file systems remember of ``gdal_path`` (size, existence, fetched
+    ranges), so that a retry after a failure asks the server again; no-op where unreachable."""
+    found = _stats_function()
+    if found is not None and found[2] is not None:
+        found[2](gdal_path.encode("utf-8"))

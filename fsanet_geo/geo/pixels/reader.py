@@ -33,6 +33,7 @@ from fsanet_geo.geo.pixels.gsd import zoomed_read
 from fsanet_geo.geo.pixels.handles import SceneHandles
 from fsanet_geo.geo.pixels.remote import SceneLocation, as_location, describe_open_error, display_location, is_remote
 from fsanet_geo.geo.pixels.remote import open_raster, remote_gdal_options
+from fsanet_geo.geo.pixels.retry import RetryBudget
 from fsanet_geo.geo.pixels.scaling import ByteScaling, percentile_scaling, range_scaling
 from fsanet_geo.geo.pixels.sparse import SparseBlocks
 from fsanet_geo.geo.pixels.unreadable import gdal_error_text
@@ -119,27 +120,30 @@ _OPEN_LOCK = threading.Lock()
 """Serialises our ``warnings.catch_warnings`` (process-wide state) across reading threads."""
 
 
-def _open(path: SceneLocation) -> Any:
+def _open(path: SceneLocation, budget: RetryBudget | None = None) -> Any:
     """Open ``path`` with rasterio; :class:`RasterError` if it is missing or not a raster.
 
-    A remote location is opened under :func:`remote_gdal_options`; its errors name the URL.
+    A remote location is opened under :func:`remote_gdal_options`, transient faults retried within
+    ``budget`` (default: a fresh :class:`RetryBudget`); its errors name the URL.
 
     rasterio's own NotGeoreferencedWarning ("Dataset has no geotransform ...") is dropped
     for a scene without CRS: the pipeline reports that condition itself (an error, or one
     warning with ``allow_no_crs``). Other warnings are passed on.
     """
-    if is_remote(path):
-        pass  # GDAL finds out when opening it (see describe_open_error)
-    elif not path.exists():
+    if not is_remote(path) and not path.exists():  # a remote one: GDAL finds out (describe_open_error)
         raise RasterError(f"scene {path} does not exist")
-    elif path.is_dir():
+    elif not is_remote(path) and path.is_dir():
         raise RasterError(f"scene {path} is a folder, not a raster file")
-    elif not os.access(path, os.R_OK):
+    elif not is_remote(path) and not os.access(path, os.R_OK):
         raise RasterError(f"scene {path} cannot be read (permission denied)")
-    try:
+
+    def attempt() -> tuple[Any, list[warnings.WarningMessage]]:
         with _OPEN_LOCK, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RioNotGeoreferencedWarning)
-            ds = open_raster(path)
+            return open_raster(path), caught
+
+    try:
+        ds, caught = (budget or RetryBudget(path)).call(attempt) if is_remote(path) else attempt()
     except RasterioError as exc:
         detail = first_line(exc)
         if is_remote(path):
@@ -314,11 +318,13 @@ class TileReader:
             axis (a small scene reaches the model unpadded, as in eval), windows zero-padded to it.
         skip_unreadable: a window GDAL cannot read becomes an empty tile carrying the reason
             (``TileData.unreadable``) instead of a :class:`RasterError`.
+        retry_seconds: bound on the retries of a remote scene's faults, seconds (None:
+            ``FSANET_RETRY_SECONDS`` or 60; see :mod:`~fsanet_geo.geo.pixels.retry`).
     """
 
     def __init__(
         self, info: SceneInfo, scaling: ByteScaling | None, tile_size: int, zoom: float = 1.0, *,
-        skip_unreadable: bool = False,
+        skip_unreadable: bool = False, retry_seconds: float | None = None,
     ) -> None:
         if scaling is None and not info.is_byte:
             raise RasterError(f"{info.path} is {info.dtype}: it needs a scaling to 8 bits")
@@ -329,8 +335,9 @@ class TileReader:
         self.zoom = zoom
         self.tile_shape = (min(tile_size, max(1, round(info.height * zoom))),
                            min(tile_size, max(1, round(info.width * zoom))))
-        self._handles = SceneHandles(lambda: _open(info.path), info.bands, info.mask_kind,
-                                     shared=is_remote(info.path))
+        self._budget = RetryBudget(info.path, retry_seconds) if is_remote(info.path) else None
+        self._handles = SceneHandles(lambda: _open(info.path, self._budget), info.bands, info.mask_kind,
+                                     shared=self._budget is not None)
         self._lock = threading.Lock()
         self.windows_read = 0
         """Windows read from the file so far (tiles found empty from the block index are not)."""
@@ -340,27 +347,33 @@ class TileReader:
         (th, tw), c = self.tile_shape, len(self.info.bands)
         return TileData(index, window, np.broadcast_to(_ZERO_U8, (c, th, tw)), np.broadcast_to(_FALSE, (th, tw)), True)
 
+    def _pixels(self, window: TileWindow) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """(values [C, h, w], validity [h, w] or None) of ``window``; None when its blocks are absent."""
+        info, rio_window = self.info, window.to_rasterio()
+        with self._handles.use() as (ds, sparse):
+            if sparse.is_absent(window):
+                return None
+            with self._lock:
+                self.windows_read += 1
+            if self.zoom != 1.0:
+                return zoomed_read(ds, info.bands, rio_window, self.zoom, info.mask_kind != "none")  # type: ignore[no-any-return]
+            data = ds.read(list(info.bands), window=rio_window)
+            return data, None if info.mask_kind == "none" else _read_valid(ds, info, data, rio_window)
+
     def read(self, index: int, window: TileWindow) -> TileData:
         """Read, scale and pad the tile ``index`` covering ``window`` (to :attr:`tile_shape`)."""
         info, (th, tw) = self.info, self.tile_shape
-        rio_window = window.to_rasterio()
         try:
-            with self._handles.use() as (ds, sparse):
-                if sparse.is_absent(window):
-                    return self._empty(index, window)
-                with self._lock:
-                    self.windows_read += 1
-                if self.zoom != 1.0:
-                    data, valid = zoomed_read(ds, info.bands, rio_window, self.zoom, info.mask_kind != "none")
-                else:
-                    data = ds.read(list(info.bands), window=rio_window)
-                    valid = None if info.mask_kind == "none" else _read_valid(ds, info, data, rio_window)
+            pixels = self._budget.call(lambda: self._pixels(window)) if self._budget else self._pixels(window)
         except RasterioError as exc:
             reason = gdal_error_text(exc, info.path)
             if self.skip_unreadable:
                 return dataclasses.replace(self._empty(index, window), unreadable=reason)
             raise RasterError(f"cannot read tile {index} (window {tuple(window)}) of "
                               f"{display_location(info.path)}: {reason}") from exc
+        if pixels is None:
+            return self._empty(index, window)
+        data, valid = pixels
         if valid is not None and not valid.any():
             return self._empty(index, window)
         image8 = data if self.scaling is None else self.scaling.apply(data)

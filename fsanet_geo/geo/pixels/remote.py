@@ -5,7 +5,10 @@ and GDAL's own ``/vsicurl/``, ``/vsis3/``, ``/vsigs/``, ``/vsiaz/`` paths. Remot
 strings (``pathlib.Path`` would fold the ``//`` of a URL); :func:`gdal_path` gives the path GDAL
 opens. Cloud-optimised GeoTIFFs are read by HTTP range requests, tile by tile, under
 :func:`remote_gdal_options`: no directory listing on open, consecutive ranges merged, retries
-with backoff on transient HTTP errors (429, 5xx) and a bounded in-memory cache.
+with backoff on transient HTTP errors (429, 5xx) and a bounded in-memory cache; beyond GDAL's own
+retries, :mod:`~fsanet_geo.geo.pixels.retry` retries dropped connections, truncated replies and
+5xx answers within a time bound per scene. :func:`classify_remote_error` tells those apart from
+refused credentials and missing scenes.
 
 Credentials come only from the environment or GDAL's configuration (``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_PROFILE``, ``AWS_NO_SIGN_REQUEST``,
@@ -46,8 +49,8 @@ REMOTE_GDAL_DEFAULTS: dict[str, str] = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # no listing of the "folder" of a URL
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",  # neighbouring blocks in one request
     "GDAL_HTTP_MULTIPLEX": "YES",  # HTTP/2 multiplexing where the server offers it
-    "GDAL_HTTP_MAX_RETRY": "5",  # on 429, 500, 502, 503, 504
-    "GDAL_HTTP_RETRY_DELAY": "1",  # seconds, doubled at each retry
+    "GDAL_HTTP_MAX_RETRY": "3",  # per request, on 429, 500, 502, 503, 504 (then retry.py's bounded loop)
+    "GDAL_HTTP_RETRY_DELAY": "0.5",  # seconds, doubled at each retry
     "GDAL_HTTP_TIMEOUT": "60",  # seconds per request
     "VSI_CACHE": "TRUE",  # per-file cache of fetched ranges ...
     "VSI_CACHE_SIZE": str(25 * 2**20),  # ... bounded, bytes
@@ -166,17 +169,62 @@ def remote_gdal_options(environ: dict[str, str] | None = None) -> dict[str, str]
     return {k: v for k, v in REMOTE_GDAL_DEFAULTS.items() if k not in env}
 
 
-def describe_open_error(location: str, detail: str) -> str:
-    """One line for a remote scene GDAL could not open, naming the URL and, when known, the HTTP status."""
-    shown = display_location(location)
-    status = re.search(r"HTTP (?:response )?code[: ]+(\d{3})", detail, re.IGNORECASE)
+_CREDENTIAL_WORDS = ("InvalidAccessKeyId", "Access Key Id you provided does not exist", "SignatureDoesNotMatch",
+                     "signature we calculated does not match", "ExpiredToken", "token has expired",
+                     "InvalidToken", "AccessDenied", "Access Denied", "AuthenticationFailed", "Unauthorized")
+_TRANSIENT_CODES = (0, 408, 429, 500, 502, 503, 504)
+_CONNECTION_WORDS = ("response_code=0", "curl error", "timed out", "Connection reset", "Connection refused",
+                     "transfer closed", "Recv failure", "Empty reply")
+_UNSURE_WORDS = ("not recognized as being in a supported file format", "TIFFRead", "IReadBlock failed",
+                 "Read failed", "failed with response_code")
+
+
+@dataclass(frozen=True)
+class RemoteFault:
+    """What a GDAL error on a remote scene means: ``kind`` is "credentials", "not_found",
+    "transient" (5xx, 429, a dropped connection: retried), "unsure" (a failed read or open with no
+    status, e.g. a truncated reply: retried a few times) or "other"; ``status`` the HTTP status
+    when GDAL named one; ``words`` the provider's own message (S3's error code and text) if any."""
+
+    kind: str
+    status: int | None
+    words: str | None = None
+
+
+def classify_remote_error(detail: str) -> RemoteFault:
+    """:class:`RemoteFault` of GDAL's error text ``detail`` about a remote scene. Credential errors
+    come first: S3 says "The AWS Access Key Id you provided does not exist in our records" of an
+    unknown key, which is not a missing scene."""
+    status = re.search(r"(?:HTTP (?:response )?code|response_code)[:= ]+(\d{1,3})", detail, re.IGNORECASE)
     code = int(status.group(1)) if status else None
+    words = next((w for w in _CREDENTIAL_WORDS if w.lower() in detail.lower()), None)
+    if words is not None or code in (401, 403):
+        said = [m.strip() for m in re.findall(r"<(?:Code|Message)>(.*?)</(?:Code|Message)>", detail)]
+        return RemoteFault("credentials", code, ": ".join(said) or words)
     if code == 404 or "does not exist" in detail.lower() or "no such file" in detail.lower():
+        return RemoteFault("not_found", code)
+    if code in _TRANSIENT_CODES or any(w.lower() in detail.lower() for w in _CONNECTION_WORDS):
+        return RemoteFault("transient", code)
+    if code is None and any(w.lower() in detail.lower() for w in _UNSURE_WORDS):
+        return RemoteFault("unsure", None)
+    return RemoteFault("other", code)
+
+
+def describe_open_error(location: str, detail: str) -> str:
+    """One line for a remote scene GDAL could not open, naming the URL and, when known, the HTTP
+    status; refused credentials are named as such, in the provider's words."""
+    shown = display_location(location)
+    fault = classify_remote_error(detail)
+    code = fault.status
+    if fault.kind == "credentials":
+        status = f"HTTP {code}" if code else "refused"
+        said = f": {fault.words}" if fault.words else ""
+        return (f"scene {shown}: the server refused the credentials ({status}{said}); check them in the "
+                "environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, or "
+                "AWS_NO_SIGN_REQUEST=YES for a public bucket)")
+    if fault.kind == "not_found":
         return f"scene {shown} was not found (HTTP 404)" if code == 404 else f"scene {shown} was not found"
-    if code in (401, 403):
-        return (f"scene {shown} refused access (HTTP {code}): set credentials in the environment "
-                "(e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or AWS_NO_SIGN_REQUEST=YES for a public bucket)")
-    if code is not None:
+    if code is not None and code != 0:
         return f"scene {shown} could not be fetched (HTTP {code}) after retries"
     return f"scene {shown} could not be opened ({detail})"
 
