@@ -13,7 +13,10 @@
    after the imports, before the run.
 3. Sparse scenes. A 100,000 x 100,000 px scene that is almost all nodata (one 2048 px data
    square, the rest absent blocks of a ``SPARSE_OK`` GeoTIFF: under 1 MB on disk) through
-   the same cheap run: peak RSS, seconds to the first finished batch, and tiles skipped.
+   the same cheap run: peak RSS, seconds to the first finished batch, and tiles skipped;
+   then through the packaged demo model as ``fsanet detect`` runs it (BatchNorm folded, on
+   the CPU) at the batch sizes of ``--sparse-batches``, with the baseline taken after the
+   model loads, so that the growth is the run's and the model's forward passes.
 
 Reproduce::
 
@@ -114,16 +117,22 @@ class FixedBoxes:
         return [{"boxes": self.boxes, "scores": self.scores, "labels": self.labels} for _ in images]
 
 
-def child_memory(scene: Path, out: Path, cache_mb: int) -> None:
-    """Run one scene (in a fresh process) and print JSON with peak memory."""
+def child_memory(scene: Path, out: Path, cache_mb: int, demo_batch: int = 0) -> None:
+    """Run one scene (in a fresh process) and print JSON with peak memory; ``demo_batch`` > 0:
+    through the packaged demo model (as ``fsanet detect`` loads it) at that batch size."""
     from fsanet_geo.geo.detect.pipeline import detect_to_file
     from fsanet_geo.geo.settings import DetectSettings
 
+    predictor: object = FixedBoxes()
+    if demo_batch:
+        from fsanet_geo.geo.detect.detect_job import load_detector
+
+        predictor = load_detector(None, "cpu")
     baseline = vm_kib("VmHWM")
     start = time.perf_counter()
     first: list[float] = []
-    settings = DetectSettings(tile_size=800, overlap=64, gdal_cache_mb=cache_mb)
-    summary = detect_to_file([scene], FixedBoxes(), out, settings=settings, overwrite=True,
+    settings = DetectSettings(tile_size=800, overlap=64, gdal_cache_mb=cache_mb, batch_size=demo_batch or 4)
+    summary = detect_to_file([scene], predictor, out, settings=settings, overwrite=True,
                              progress=lambda p: first or first.append(time.perf_counter() - start))
     seconds = time.perf_counter() - start
     p = summary.progress
@@ -145,7 +154,7 @@ def memory_table(sizes: list[int], workdir: Path, compare_cache: bool) -> None:
         scene = write_pattern_scene(workdir / f"pattern_{side}.tif", side)
         made = time.perf_counter() - t0
         out = workdir / f"pattern_{side}.gpkg"
-        res = subprocess.run([sys.executable, __file__, "--child-memory", str(scene), str(out), str(cache_mb)],
+        res = subprocess.run([sys.executable, __file__, "--child-memory", str(scene), str(out), str(cache_mb), "0"],
                              check=True, capture_output=True, text=True)
         r = json.loads(res.stdout.strip().splitlines()[-1])
         print(f"{side:>6} x {side:<6} {cache_mb:>9} {scene.stat().st_size / 1e6:>8.1f} {r['tiles']:>6} {r['detections']:>8} "
@@ -154,20 +163,24 @@ def memory_table(sizes: list[int], workdir: Path, compare_cache: bool) -> None:
               + (f"   (scene written in {made:.0f} s)" if made > 1 else ""), flush=True)
 
 
-def sparse_table(sides: list[int], workdir: Path) -> None:
-    """Peak memory and start-up of sparse scenes: almost all nodata, the absent blocks never read."""
-    print("\n## Sparse scenes (nodata 0, one 2048 px data square, SPARSE_OK; cheap predictor, 800 px tiles)")
-    print(f"{'scene':>16} {'file MB':>8} {'tiles':>6} {'skipped':>8} {'first batch s':>13} {'seconds':>8} "
-          f"{'baseline MiB':>13} {'peak MiB':>9} {'growth MiB':>10}")
+def sparse_table(sides: list[int], workdir: Path, demo_batches: list[int]) -> None:
+    """Peak memory and start-up of sparse scenes: almost all nodata, the absent blocks never read;
+    with the cheap predictor, then with the demo model at each of ``demo_batches``."""
+    print("\n## Sparse scenes (nodata 0, one 2048 px data square, SPARSE_OK; 800 px tiles; baseline after "
+          "imports and model load)")
+    print(f"{'scene':>16} {'predictor':>14} {'file MB':>8} {'tiles':>6} {'skipped':>8} {'first batch s':>13} "
+          f"{'seconds':>8} {'baseline MiB':>13} {'peak MiB':>9} {'growth MiB':>10}")
     for side in sides:
         scene = write_sparse_scene(workdir / f"sparse_{side}.tif", side)
         out = workdir / f"sparse_{side}.gpkg"
-        res = subprocess.run([sys.executable, __file__, "--child-memory", str(scene), str(out), "64"],
-                             check=True, capture_output=True, text=True)
-        r = json.loads(res.stdout.strip().splitlines()[-1])
-        print(f"{side:>7} x {side:<7} {scene.stat().st_size / 1e6:>8.1f} {r['tiles']:>6} {r['skipped']:>8} "
-              f"{r['first_progress_s']:>13.1f} {r['seconds']:>8.1f} {r['baseline_mib']:>13.0f} {r['peak_mib']:>9.0f} "
-              f"{r['peak_mib'] - r['baseline_mib']:>10.0f}", flush=True)
+        for batch in [0, *demo_batches]:
+            res = subprocess.run([sys.executable, __file__, "--child-memory", str(scene), str(out), "64", str(batch)],
+                                 check=True, capture_output=True, text=True)
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            who = f"demo, batch {batch}" if batch else "cheap, batch 4"
+            print(f"{side:>7} x {side:<7} {who:>14} {scene.stat().st_size / 1e6:>8.1f} {r['tiles']:>6} "
+                  f"{r['skipped']:>8} {r['first_progress_s']:>13.1f} {r['seconds']:>8.1f} {r['baseline_mib']:>13.0f} "
+                  f"{r['peak_mib']:>9.0f} {r['peak_mib'] - r['baseline_mib']:>10.0f}", flush=True)
 
 
 def overhead(side: int, tile: int, batch: int, workdir: Path, rounds: int = 3) -> None:
@@ -250,11 +263,13 @@ def main() -> None:
     parser.add_argument("--no-cache-compare", action="store_true",
                         help="skip the extra run of the largest scene with GDAL's default cache (5%% of RAM)")
     parser.add_argument("--sparse", default="100000", help="sides of the sparse-scene table ('' to skip)")
-    parser.add_argument("--child-memory", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--sparse-batches", default="4,1",
+                        help="batch sizes of the sparse runs through the demo model ('' for the cheap run only)")
+    parser.add_argument("--child-memory", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_memory:
-        scene, out, cache_mb = args.child_memory
-        child_memory(Path(scene), Path(out), int(cache_mb))
+        scene, out, cache_mb, demo_batch = args.child_memory
+        child_memory(Path(scene), Path(out), int(cache_mb), int(demo_batch))
         return
     import torch
 
@@ -269,7 +284,8 @@ def main() -> None:
         if not args.skip_memory:
             memory_table([int(s) for s in args.sizes.split(",")], workdir, not args.no_cache_compare)
         if args.sparse:
-            sparse_table([int(s) for s in args.sparse.split(",")], workdir)
+            sparse_table([int(s) for s in args.sparse.split(",")], workdir,
+                         [int(b) for b in args.sparse_batches.split(",") if b])
 
 
 if __name__ == "__main__":
