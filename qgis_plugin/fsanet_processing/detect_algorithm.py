@@ -51,8 +51,8 @@ class DetectAlgorithm(FsanetAlgorithm):
         self.addParameter(QgsProcessingParameterFile("MODEL", "Model (.safetensors or .onnx; empty: the demo model)",
                                                      fileFilter=MODEL_FILTER, optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            "AOI", "Area of interest: polygon layer (optional)", [QgsProcessing.TypeVectorPolygon], optional=True))
-        self.addParameter(QgsProcessingParameterExtent("EXTENT", "Area of interest: extent (optional)", optional=True))
+            "AOI", "Area of interest: polygon layer", [QgsProcessing.TypeVectorPolygon], optional=True))
+        self.addParameter(QgsProcessingParameterExtent("EXTENT", "Area of interest: extent", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             "SCORE_THR", "Score threshold (empty: the checkpoint's own)", QgsProcessingParameterNumber.Double,
             optional=True, minValue=0.0, maxValue=1.0))

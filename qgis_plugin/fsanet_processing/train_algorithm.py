@@ -46,7 +46,7 @@ class TrainAlgorithm(FsanetAlgorithm):
             "LABELS", "Labelled objects", [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]))
         self.addParameter(QgsProcessingParameterField("CLASS_FIELD", "Class field", parentLayerParameterName="LABELS",
                                                       type=QgsProcessingParameterField.String))
-        self.addParameter(QgsProcessingParameterFile("INIT_WEIGHTS", "Initial weights (fine-tuning; optional)",
+        self.addParameter(QgsProcessingParameterFile("INIT_WEIGHTS", "Initial weights (fine-tuning)",
                                                      fileFilter="Checkpoints (*.safetensors)", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             "MAX_ITERS", "Maximum iterations (empty: fsanet's schedule)", QgsProcessingParameterNumber.Integer,
