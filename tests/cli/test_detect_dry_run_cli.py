@@ -11,23 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geo"))
-from test_dry_run import block_sizes, write_scene  # noqa: E402
+from test_dry_run import block_sizes, no_model_load, write_scene  # noqa: E402, F401 - autouse: every loader fails
 
 from fsanet_cli.main import app  # noqa: E402
-from fsanet_geo.geo.detect import detect_job  # noqa: E402
-from fsanet_geo.model.files import checkpoint  # noqa: E402
 
 runner = CliRunner()
 TILING = ("--tile-size", "512", "--overlap", "0")
-
-
-@pytest.fixture(autouse=True)
-def no_model_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the dry run loaded the model")
-
-    monkeypatch.setattr(detect_job, "load_detector", refuse)
-    monkeypatch.setattr(checkpoint, "load_inference_model", refuse)
 
 
 @pytest.fixture
