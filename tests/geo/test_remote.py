@@ -205,7 +205,7 @@ def test_refused_credentials_are_named_never_not_found(cog: PaintedScene, fast_r
     with serve_folder(cog.path.parent) as (url, server), pytest.raises(RasterError) as info:
         server.status_for["/cog.tif"] = status
         detect_scene(f"{url}/cog.tif", PaintedPredictor())
-    assert str(info.value).startswith(f"scene {url}/cog.tif: the server refused the credentials (HTTP {status});")
+    assert str(info.value).startswith(f"scene {url}/cog.tif: the server refused the credentials (HTTP {status}); ")
     assert "not found" not in str(info.value)
 
 
@@ -216,7 +216,7 @@ def test_refused_credentials_are_named_never_not_found(cog: PaintedScene, fast_r
          "provided does not exist in our records.</Message></Error>", "credentials",
          "InvalidAccessKeyId: The AWS Access Key Id you provided does not exist in our records."),
         ("<Code>SignatureDoesNotMatch</Code>", "credentials", "SignatureDoesNotMatch"),
-        ("ExpiredToken: The provided token has expired.", "credentials", "ExpiredToken"),
+        ("ExpiredToken: The provided token has expired.", "credentials", "ExpiredToken: The provided token has expired"),
         ("HTTP response code: 404", "not_found", None),
         ("'/vsis3/b/k.tif' does not exist in the file system", "not_found", None),
         ("HTTP response code: 503", "transient", None),

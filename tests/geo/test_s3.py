@@ -57,3 +57,37 @@ def test_an_s3_scene_equals_the_local_file_and_errors_name_the_key_only(s3_env: 
         detect_scene("s3://scenes/dir/none.tif", PaintedPredictor())
     assert str(info.value) == "scene s3://scenes/dir/none.tif was not found"
     assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "secret", "said"),
+    [
+        ("AKIAUNKNOWN000000000", SECRET, "The AWS Access Key Id you provided does not exist in our records"),
+        (None, "a-wrong-secret", "The request signature we calculated does not match the signature you provided"),
+    ],
+)
+def test_refused_s3_credentials_are_named_with_the_providers_words(
+    s3_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str | None, secret: str, said: str
+) -> None:
+    """moto checks keys and signatures under ``enable_iam_authentication`` (its IAM simulation).
+    An expired session token is not simulated by moto: that case is in test_remote's classifier test."""
+    from moto.core.authorization import enable_iam_authentication
+
+    cog = write_painted_cog(tmp_path / "c.tif", height=128, width=128, n_objects=2)
+    endpoint = f"http://{s3_env}"
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
+    user = f"reader-{tmp_path.name}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument='{"Version": "2012-10-17", "Statement": '
+                        '[{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}')
+    real = iam.create_access_key(UserName=user)["AccessKey"]
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket=f"locked-{len(secret)}")
+    s3.put_object(Bucket=f"locked-{len(secret)}", Key="c.tif", Body=cog.path.read_bytes())
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key or real["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    with enable_iam_authentication(), pytest.raises(RasterError) as info:
+        detect_scene(f"s3://locked-{len(secret)}/c.tif", PaintedPredictor())
+    message = str(info.value)
+    assert message.startswith(f"scene s3://locked-{len(secret)}/c.tif: the server refused the credentials ({said}")
+    assert said in message and "not found" not in message and secret not in message

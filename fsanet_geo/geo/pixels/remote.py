@@ -200,7 +200,8 @@ def classify_remote_error(detail: str) -> RemoteFault:
     words = next((w for w in _CREDENTIAL_WORDS if w.lower() in detail.lower()), None)
     if words is not None or code in (401, 403):
         said = [m.strip() for m in re.findall(r"<(?:Code|Message)>(.*?)</(?:Code|Message)>", detail)]
-        return RemoteFault("credentials", code, ": ".join(said) or words)
+        rest = (detail[: status.start()] + detail[status.end():]) if status else detail
+        return RemoteFault("credentials", code, ": ".join(said) or rest.strip(" -:.") or None)
     if code == 404 or "does not exist" in detail.lower() or "no such file" in detail.lower():
         return RemoteFault("not_found", code)
     if code in _TRANSIENT_CODES or any(w.lower() in detail.lower() for w in _CONNECTION_WORDS):
@@ -217,9 +218,8 @@ def describe_open_error(location: str, detail: str) -> str:
     fault = classify_remote_error(detail)
     code = fault.status
     if fault.kind == "credentials":
-        status = f"HTTP {code}" if code else "refused"
-        said = f": {fault.words}" if fault.words else ""
-        return (f"scene {shown}: the server refused the credentials ({status}{said}); check them in the "
+        said = "; ".join(w for w in (f"HTTP {code}" if code else "", fault.words or "") if w)
+        return (f"scene {shown}: the server refused the credentials ({said or 'no reason given'}); check them in the "
                 "environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, or "
                 "AWS_NO_SIGN_REQUEST=YES for a public bucket)")
     if fault.kind == "not_found":
