@@ -309,16 +309,17 @@ def render_dry_run(report: Any, *, as_json: bool) -> None:
         print_json(report.payload())
     else:
         table = data_table(f"Dry run: {report.tile_size} px tiles, {report.overlap} px overlap; nothing run",
-                           ["scene", "tiles", "read", "skip aoi", "skip nodata", "blocks", "MB"])
+                           ["scene", "tiles", "read", "skip aoi", "skip nodata", "empty", "blocks", "MB"])
         for cost in [*report.scenes, report.total]:
             table.add_row(cost.scene, f"{cost.tiles:,}", f"{cost.read:,}", f"{cost.skipped_aoi:,}",
-                          f"{cost.skipped_nodata:,}", "-" if cost.blocks is None else f"{cost.blocks:,}",
+                          f"{cost.skipped_nodata:,}", f"{cost.empty:,}", "-" if cost.blocks is None else f"{cost.blocks:,}",
                           "-" if cost.bytes is None else f"{cost.bytes / 1e6:,.2f}")
         print_data(table)
         total = report.total
         fetch = "to fetch" if total.remote else "to read"
         size = "unknown" if total.bytes is None else f"{total.bytes / 1e6:,.1f} MB"
-        print_data(f"{plural(total.read, 'tile')} to read, {size} of blocks {fetch}")
+        empty = f" ({total.empty:,} of them empty in an overview)" if total.empty else ""
+        print_data(f"{plural(total.read, 'tile')} to read{empty}, {size} of blocks {fetch}")
         print_data(f"estimated {duration(report.seconds)} of model time on {report.device} at "
                    f"{report.rate.tiles_per_s:.3g} tiles/s")
         print_data(f"({report.rate.detail})")

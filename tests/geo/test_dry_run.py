@@ -141,3 +141,19 @@ def test_calibration_times_one_tile_of_a_random_init_network(tmp_path: Path) -> 
     assert report.rate.source == "calibrated" and report.rate.tiles_per_s > 0
     assert "random init, 1 tile of 64 px" in report.rate.detail
     assert report.scenes[0].read == 512 and report.seconds == pytest.approx(512 / report.rate.tiles_per_s)
+
+
+def test_tiles_all_nodata_in_an_overview_are_read_but_cost_no_model_time(tmp_path: Path) -> None:
+    scene = tmp_path / "half.tif"
+    profile = dict(driver="GTiff", width=W, height=H, count=3, dtype="uint8", crs="EPSG:32633", nodata=0,
+                   transform=UTM_TRANSFORM, tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate")
+    data = np.zeros((3, H, W), np.uint8)
+    data[:, :, :1000] = np.random.default_rng(1).integers(1, 255, (3, H, 1000), dtype=np.uint8)
+    with rasterio.open(scene, "w", **profile) as dst:  # data in tile columns 0 and 1 only, every block stored
+        dst.write(data)
+    with rasterio.open(scene, "r+") as dst:
+        dst.build_overviews([2, 4, 8, 16, 64], rasterio.enums.Resampling.nearest)
+    report = dry_run(request(scene, tmp_path / "out.gpkg"), rate=2.0)
+    (cost,) = report.scenes
+    assert (cost.tiles, cost.read, cost.skipped_nodata, cost.empty) == (8, 8, 0, 4)
+    assert cost.bytes == sum(block_sizes(scene).values()) and report.seconds == 2.0

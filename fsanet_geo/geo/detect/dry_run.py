@@ -4,8 +4,9 @@
 and the run do (local files, URLs, S3, STAC items, ``--scenes`` lists), reading only headers
 and block indexes: per scene the tiles it would read, those it would skip (outside the area
 of interest; wholly in absent blocks of a sparse GeoTIFF, see
-:mod:`~fsanet_geo.geo.pixels.sparse`), and the bytes of the TIFF blocks under the tiles to
-read (each block once). The model's weights are never loaded: tiling comes from the
+:mod:`~fsanet_geo.geo.pixels.sparse`), those read but all nodata in a low overview (the run
+reads them and gives the model nothing: an estimate, an overview can miss a few pixels), and
+the bytes of the TIFF blocks under the tiles to read (each block once). The model's weights are never loaded: tiling comes from the
 checkpoint's metadata, and the time from a stated rate (tiles/s) or a calibration on one
 tile with a random-init network of the checkpoint's architecture.
 
@@ -16,6 +17,7 @@ the model alone (reading, network and writing are not in the estimate).
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,12 @@ from fsanet_geo.geo.detect.job_model import checkpoint_stand_in
 from fsanet_geo.geo.pixels.remote import SceneInput, is_remote, open_raster, scene_label
 from fsanet_geo.geo.settings import DetectSettings, predictor_config, resolve_tiling
 
+OVERVIEW_MIN_TILE_PX = 16
+"""An overview tells empty tiles only when a tile still spans this many of its pixels a side."""
+
+OVERVIEW_MAX_PIXELS = 4096 * 4096
+"""Nor when it is larger than this (pixels): a dry run reads headers and small overviews only."""
+
 CALIBRATION_WARMUP_PX = 64
 """Side of the tile run once before the timed one (first-call costs stay out of the rate)."""
 
@@ -35,7 +43,7 @@ CALIBRATION_WARMUP_PX = 64
 class SceneCost:
     """One scene's share of a job. ``tiles``: all its tile windows; ``read`` those the run
     reads; ``skipped_aoi`` outside the area of interest; ``skipped_nodata`` wholly in absent
-    blocks. ``blocks`` / ``bytes``: TIFF blocks stored under the tiles read (None: no block
+    blocks; ``empty`` read but all nodata in a low overview (no model time). ``blocks`` / ``bytes``: TIFF blocks stored under the tiles read (None: no block
     index, e.g. a VRT). ``set_aside``: why the run would leave the scene out (then nothing is read)."""
 
     scene: str
@@ -43,6 +51,7 @@ class SceneCost:
     read: int
     skipped_aoi: int
     skipped_nodata: int
+    empty: int
     blocks: int | None
     bytes: int | None
     remote: bool
@@ -76,13 +85,14 @@ class DryRunReport:
         blocks = [s.blocks for s in self.scenes if s.blocks is not None]
         return SceneCost("total", sum(s.tiles for s in self.scenes), sum(s.read for s in self.scenes),
                          sum(s.skipped_aoi for s in self.scenes), sum(s.skipped_nodata for s in self.scenes),
+                         sum(s.empty for s in self.scenes),
                          sum(blocks) if blocks else None, sum(known) if known else None,
                          any(s.remote for s in self.scenes))
 
     @property
     def seconds(self) -> float:
-        """Estimated model time of the tiles to read, seconds."""
-        return self.total.read / self.rate.tiles_per_s
+        """Estimated model time of the tiles with data, seconds."""
+        return (self.total.read - self.total.empty) / self.rate.tiles_per_s
 
     def payload(self) -> dict[str, Any]:
         """The report as one JSON-safe document (``--json``)."""
@@ -143,7 +153,7 @@ def _scene_cost(scene: SceneInput, job: DetectJob, model: Any, tile: int, overla
     except RasterError as exc:
         if not job.skip_bad:
             raise
-        return SceneCost(scene_label(scene), 0, 0, 0, 0, None, None, is_remote(scene), set_aside=str(exc))
+        return SceneCost(scene_label(scene), 0, 0, 0, 0, 0, None, None, is_remote(scene), set_aside=str(exc))
     windows = whole.windows
     if s.aoi is not None:
         windows, _ = aoi_windows(s.aoi, whole.info, windows, warn=False)
@@ -152,10 +162,36 @@ def _scene_cost(scene: SceneInput, job: DetectJob, model: Any, tile: int, overla
         blocks = SparseBlocks(ds, whole.info.bands, whole.info.mask_kind)
         read = [w for w in windows if not blocks.is_absent(w)]
         stored = blocks.stored_bytes(read)
+        empty = _empty_in_overview(ds, whole.info, read, tile) if whole.info.mask_kind == "nodata" else 0
     aoi_out = len(whole.windows) - len(windows)
-    return SceneCost(whole.name, len(whole.windows), len(read), aoi_out, len(windows) - len(read),
+    return SceneCost(whole.name, len(whole.windows), len(read), aoi_out, len(windows) - len(read), empty,
                      stored[0] if stored else None, stored[1] if stored else None, remote,
                      set_aside="outside the area of interest" if not windows else None)
+
+
+def _empty_in_overview(ds: Any, info: Any, windows: list[Any], tile: int) -> int:
+    """How many of ``windows`` hold only nodata in the scene's smallest overview in which a tile
+    still spans :data:`OVERVIEW_MIN_TILE_PX` px a side (0 without one, or when it is over
+    :data:`OVERVIEW_MAX_PIXELS`)."""
+    import numpy as np
+
+    factors = [f for f in ds.overviews(info.bands[0]) if tile / f >= OVERVIEW_MIN_TILE_PX]
+    if not factors or not windows or any(nd is None for nd in info.nodata):
+        return 0
+    f = max(factors)
+    oh, ow = -(-info.height // f), -(-info.width // f)
+    if oh * ow > OVERVIEW_MAX_PIXELS:
+        return 0
+    data = ds.read(list(info.bands), out_shape=(len(info.bands), oh, ow))
+    valid = np.zeros((oh, ow), bool)
+    for band, nd in zip(data, info.nodata):
+        valid |= ~np.isnan(band) if np.isnan(nd) else band != nd
+    sy, sx = oh / info.height, ow / info.width
+
+    def span(start: int, end: int, scale: float) -> slice:  # overview pixels under [start, end) scene pixels
+        return slice(math.floor(start * scale), max(math.floor(start * scale) + 1, math.ceil(end * scale)))
+
+    return sum(not valid[span(w.row_off, w.row_end, sy), span(w.col_off, w.col_end, sx)].any() for w in windows)
 
 
 def calibrate(config: Any, tile: int, device: str) -> TileRate:
