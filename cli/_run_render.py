@@ -309,7 +309,7 @@ def render_dry_run(report: Any, *, as_json: bool) -> None:
         print_json(report.payload())
     else:
         table = data_table(f"Dry run: {report.tile_size} px tiles, {report.overlap} px overlap; nothing run",
-                           ["scene", "tiles", "read", "skip aoi", "skip nodata", "empty", "blocks", "MB"])
+                           ["scene", "tiles", "read", "off aoi", "absent", "empty", "blocks", "MB"])
         for cost in [*report.scenes, report.total]:
             table.add_row(cost.scene, f"{cost.tiles:,}", f"{cost.read:,}", f"{cost.skipped_aoi:,}",
                           f"{cost.skipped_nodata:,}", f"{cost.empty:,}", "-" if cost.blocks is None else f"{cost.blocks:,}",
