@@ -6,6 +6,7 @@ interest of the example scene, training 2 iterations on a 256 px synthetic scene
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -47,16 +48,18 @@ def test_enable_and_list_show_the_three_algorithms(installed: dict[str, str]) ->
 
 
 def test_detect_gives_the_features_of_fsanet_detect(installed: dict[str, str], tmp_path: Path) -> None:
-    with rasterio.open(SCENE) as src:  # a 560 px square inside the first tile
+    scene = tmp_path / SCENE.name  # a copy: QGIS writes a .aux.xml beside the rasters it opens
+    shutil.copy(SCENE, scene)
+    with rasterio.open(scene) as src:  # a 560 px square inside the first tile
         west, north = src.transform @ (40, 40)
         east, south = src.transform @ (600, 600)
         crs = src.crs
     aoi = tmp_path / "aoi.gpkg"
     geopandas.GeoDataFrame(geometry=[shapely.box(west, south, east, north)], crs=crs).to_file(aoi)
     cli = tmp_path / "cli.gpkg"
-    subprocess.run([str(FSANET), "detect", str(SCENE), "-o", str(cli), "--aoi", str(aoi)], check=True,
+    subprocess.run([str(FSANET), "detect", str(scene), "-o", str(cli), "--aoi", str(aoi)], check=True,
                    capture_output=True)
-    report = run_algorithm(installed, "fsanet:detect", INPUT=SCENE, AOI=aoi, OUTPUT=tmp_path / "qgis.gpkg")
+    report = run_algorithm(installed, "fsanet:detect", INPUT=scene, AOI=aoi, OUTPUT=tmp_path / "qgis.gpkg")
     assert report["exit_code"] == 0, report["stderr"]
     assert report["results"] == {"OUTPUT": str(tmp_path / "qgis.gpkg")}
     assert "--score-thr" not in log_text(report)  # the checkpoint's own threshold
