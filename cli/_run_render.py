@@ -317,7 +317,7 @@ def render_dry_run(report: Any, *, as_json: bool) -> None:
         print_data(table)
         total = report.total
         fetch = "to fetch" if total.remote else "to read"
-        size = "unknown" if total.bytes is None else f"{total.bytes / 1e6:,.1f} MB"
+        size = "unknown" if total.bytes is None else f"{total.bytes / 1e6:,.2f} MB"
         empty = f" ({total.empty:,} of them empty in an overview)" if total.empty else ""
         print_data(f"{plural(total.read, 'tile')} to read{empty}, {size} of blocks {fetch}")
         print_data(f"estimated {duration(report.seconds)} of model time on {report.device} at "
