@@ -14,6 +14,7 @@ from rich.markup import escape
 from fsanet_cli._render import console, duration, eprint, percent, plural, print_table, warning_line
 
 if TYPE_CHECKING:
+    from fsanet_geo.geo.detect.dry_run import DryRunReport
     from fsanet_geo.geo.detect.run import DetectProgress, DetectSummary
 
 
@@ -298,7 +299,7 @@ def train_end_event(result: Any) -> None:
                elapsed_s=round(result.seconds, 3))
 
 
-def render_dry_run(report: Any, *, as_json: bool) -> None:
+def render_dry_run(report: DryRunReport, *, as_json: bool) -> None:
     """``fsanet detect --dry-run``: per scene and in total the tiles to read and skip, the
     bytes of their blocks and the estimated time, as a table (80 columns) or one JSON document
     on stdout; notes on stderr."""
@@ -312,7 +313,8 @@ def render_dry_run(report: Any, *, as_json: bool) -> None:
                            ["scene", "tiles", "read", "off aoi", "absent", "empty", "blocks", "MB"])
         for cost in [*report.scenes, report.total]:
             table.add_row(cost.scene, f"{cost.tiles:,}", f"{cost.read:,}", f"{cost.skipped_aoi:,}",
-                          f"{cost.skipped_nodata:,}", f"{cost.empty:,}", "-" if cost.blocks is None else f"{cost.blocks:,}",
+                          f"{cost.skipped_nodata:,}", f"{cost.empty:,}",
+                          "-" if cost.blocks is None else f"{cost.blocks:,}",
                           "-" if cost.bytes is None else f"{cost.bytes / 1e6:,.2f}")
         print_data(table)
         total = report.total

@@ -53,7 +53,8 @@ def test_the_table_fits_80_columns_and_an_existing_output_is_a_note(scenes: tupl
     assert max(len(line) for line in lines) <= 80
     assert [line.split()[:4] for line in lines if line.startswith(("full", "sparse", "total"))] == [
         ["full.tif", "│", "8", "│"], ["sparse.tif", "│", "8", "│"], ["total", "│", "16", "│"]]
-    assert "12 tiles to read" in result.stdout and "estimated 0:00:24 of model time on cpu at 0.5 tiles/s" in result.stdout
+    assert "12 tiles to read" in result.stdout
+    assert "estimated 0:00:24 of model time on cpu at 0.5 tiles/s" in result.stdout
     assert f"note: {out} exists: the run would refuse it without --overwrite" in " ".join(result.output.split())
     assert out.read_bytes() == b"x"
 

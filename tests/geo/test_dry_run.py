@@ -125,7 +125,8 @@ def test_an_existing_output_is_a_note_and_a_scene_that_does_not_open_an_error(tm
     out.write_bytes(b"x")
     report = dry_run(request(scene, out), rate=1.0)
     assert report.notes == [f"{out} exists: the run would refuse it without --overwrite (or --resume)"]
-    assert dry_run(DetectRequest(scenes=[str(scene)], output=out, overwrite=True, settings=TILING), rate=1.0).notes == []
+    forced = DetectRequest(scenes=[str(scene)], output=out, overwrite=True, settings=TILING)
+    assert dry_run(forced, rate=1.0).notes == []
     assert out.read_bytes() == b"x"
     with pytest.raises(RasterError, match="missing.tif does not exist"):
         dry_run(request(tmp_path / "missing.tif", tmp_path / "o.gpkg"), rate=1.0)

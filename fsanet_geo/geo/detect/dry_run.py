@@ -6,9 +6,10 @@ and block indexes: per scene the tiles it would read, those it would skip (outsi
 of interest; wholly in absent blocks of a sparse GeoTIFF, see
 :mod:`~fsanet_geo.geo.pixels.sparse`), those read but all nodata in a low overview (the run
 reads them and gives the model nothing: an estimate, an overview can miss a few pixels), and
-the bytes of the TIFF blocks under the tiles to read (each block once). The model's weights are never loaded: tiling comes from the
-checkpoint's metadata, and the time from a stated rate (tiles/s) or a calibration on one
-tile with a random-init network of the checkpoint's architecture.
+the bytes of the TIFF blocks under the tiles to read (each block once). The model's weights
+are never loaded: tiling comes from the checkpoint's metadata, and the time from a stated
+rate (tiles/s) or a calibration on one tile with a random-init network of the checkpoint's
+architecture.
 
 Units: tiles are tile windows (scene pixels), bytes are file bytes, seconds wall time of
 the model alone (reading, network and writing are not in the estimate).
@@ -43,8 +44,9 @@ CALIBRATION_WARMUP_PX = 64
 class SceneCost:
     """One scene's share of a job. ``tiles``: all its tile windows; ``read`` those the run
     reads; ``skipped_aoi`` outside the area of interest; ``skipped_nodata`` wholly in absent
-    blocks; ``empty`` read but all nodata in a low overview (no model time). ``blocks`` / ``bytes``: TIFF blocks stored under the tiles read (None: no block
-    index, e.g. a VRT). ``set_aside``: why the run would leave the scene out (then nothing is read)."""
+    blocks; ``empty`` read but all nodata in a low overview (no model time). ``blocks`` /
+    ``bytes``: TIFF blocks stored under the tiles read (None: no block index, e.g. a VRT).
+    ``set_aside``: why the run would leave the scene out (then nothing is read)."""
 
     scene: str
     tiles: int
@@ -146,10 +148,11 @@ def _scene_cost(scene: SceneInput, job: DetectJob, model: Any, tile: int, overla
 
     s: DetectSettings = job.settings
     imagery = getattr(model, "imagery", None)
+    gsd, bands = getattr(imagery, "gsd", None), getattr(imagery, "bands", None)
     try:
         whole = open_tiled_scenes([scene], dataclasses.replace(s, aoi=None), tile, overlap,
-                                  predictor_config(model, "in_channels"), warn=False,
-                                  model_gsd=getattr(imagery, "gsd", None), model_bands=getattr(imagery, "bands", None))[0]
+                                  predictor_config(model, "in_channels"), warn=False, model_gsd=gsd,
+                                  model_bands=bands)[0]
     except RasterError as exc:
         if not job.skip_bad:
             raise
