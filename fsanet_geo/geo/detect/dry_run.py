@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from fsanet_geo.device import resolve_device
 from fsanet_geo.errors import CheckpointError, RasterError
 from fsanet_geo.geo.detect.detect_job import DetectJob, demo_weights_path
 from fsanet_geo.geo.detect.detect_request import DetectRequest, prepare_detect
@@ -127,8 +128,6 @@ def dry_run(request: DetectRequest, *, rate: float | None = None) -> DryRunRepor
     notes = list(prepared.notes) + _output_notes(job, request)
     tile_rate = (TileRate(rate, "stated", "the rate stated with --rate") if rate is not None
                  else calibrate(stand_in.config, tile, job.settings.device))
-    from fsanet_geo.device import resolve_device
-
     return DryRunReport(scenes, tile_rate, tile, overlap, str(resolve_device(job.settings.device)), notes)
 
 
@@ -202,7 +201,6 @@ def calibrate(config: Any, tile: int, device: str) -> TileRate:
     run's) on one ``tile`` x ``tile`` px tile on ``device``, after a small warm-up call."""
     import torch
 
-    from fsanet_geo.device import resolve_device
     from fsanet_geo.model.detector import FSANet
     from fsanet_geo.model.files.fold_bn import fold_batchnorm
 
