@@ -79,6 +79,9 @@ def detect(
                                    help="Skip tiles GDAL cannot read (corrupt blocks), listing them in the "
                                         "summary and the output's metadata, instead of stopping."),
     allow_no_crs: bool = INPUTS(False, "--allow-no-crs", help="Accept scenes without a CRS (pixel outputs)."),
+    retry_seconds: float = INPUTS(None, "--retry-seconds", min=0.0, metavar="SECONDS",
+                                  help="How long a remote scene's server errors are retried in all.",
+                                  show_default="FSANET_RETRY_SECONDS, else 60"),
     bands: str = PIXELS(None, "--bands", help="1-based bands to read, e.g. 3,2,1.",
                         show_default="the non-alpha bands, RGB order for a 3-band model"),
     scale: str = PIXELS(None, "--scale", show_default="2-98 percentiles per band",
@@ -145,6 +148,7 @@ def detect(
         "tile_size": tile_size, "overlap": overlap, "batch_size": batch_size, "stretch_to": stretch_to.value,
         "gsd": gsd, "nms_iou": nms_iou, "merge_metric": merge_metric.value, "device": device, "half": half,
         "allow_no_crs": allow_no_crs, "resume": resume, "skip_unreadable": skip_unreadable,
+        "retry_seconds": retry_seconds,
         "aoi": str(aoi) if aoi is not None else None, "crs": crs,
     }
     request = DetectRequest(

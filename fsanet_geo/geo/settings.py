@@ -57,6 +57,8 @@ class DetectSettings:
         gdal_cache_mb: GDAL block cache bound, MiB.
         resume: continue from a journal left by an interrupted run (file outputs only).
         sink_rows: final detections buffered before each sink write.
+        retry_seconds: how long a remote scene's transient faults (5xx, dropped or truncated
+            replies) are retried in all, seconds; None: ``FSANET_RETRY_SECONDS`` or 60.
         skip_unreadable: skip tiles GDAL cannot read (corrupt blocks) and record them in the
             summary and the output's metadata, instead of stopping (GDAL's default).
         aoi: area of interest, a vector file of polygons (any CRS): only tiles intersecting it
@@ -89,6 +91,7 @@ class DetectSettings:
     resume: bool = False
     sink_rows: int = 10_000
     skip_unreadable: bool = False
+    retry_seconds: float | None = None
     aoi: str | None = None
     crs: str | None = None
 
@@ -110,6 +113,8 @@ class DetectSettings:
             raise ConfigError(f"merge method must be hard, linear or gaussian, got {self.merge_method!r}")
         if not 0.0 <= self.nodata_max_fraction <= 1.0:
             raise ConfigError(f"nodata_max_fraction must be in 0..1, got {self.nodata_max_fraction}")
+        if self.retry_seconds is not None and not self.retry_seconds >= 0:
+            raise ConfigError(f"the retry bound must be >= 0 seconds, got {self.retry_seconds}")
         if self.read_threads < 1 or (self.prefetch is not None and self.prefetch < 1):
             raise ConfigError("read_threads and prefetch must be >= 1")
         if self.gdal_cache_mb < 1:

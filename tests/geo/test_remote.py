@@ -200,6 +200,20 @@ def test_a_server_failing_every_request_stops_within_the_bound(
     assert int(match.group(1)) == sent or int(match.group(1)) == 0 and sent  # GDAL's counts reachable or not
 
 
+def test_the_retry_bound_is_a_detect_option(cog: PaintedScene, fast_retries: None, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fsanet_cli.main import app
+
+    with serve_folder(cog.path.parent) as (url, server):
+        server.status_for["/cog.tif"] = 500
+        result = CliRunner().invoke(app, ["detect", f"{url}/cog.tif", "-o", str(tmp_path / "o.gpkg"),
+                                          "--retry-seconds", "1", "--device", "cpu"])
+    assert result.exit_code == 2
+    assert re.search(r"the server kept failing for \d s \(retry bound 1 s, --retry-seconds\): \d+ requests "
+                     r"failed, the last with HTTP 500", result.stderr), result.stderr
+
+
 @pytest.mark.parametrize("status", [401, 403])
 def test_refused_credentials_are_named_never_not_found(cog: PaintedScene, fast_retries: None, status: int) -> None:
     with serve_folder(cog.path.parent) as (url, server), pytest.raises(RasterError) as info:

@@ -28,6 +28,7 @@ from fsanet_geo.geo.detections import Detections
 from fsanet_geo.geo.detect.distributed_detect import detect_to_file_distributed, init_detect_context
 from fsanet_geo.geo.outputs.export import output_format
 from fsanet_geo.geo.outputs.journal import journal_dir
+from fsanet_geo.geo.pixels.retry import retry_bound
 from fsanet_geo.geo.detect.job_model import apply_score_threshold, checkpoint_stand_in, uncalibrated_threshold_note
 from fsanet_geo.geo.detect.pipeline import check_scenes, detect_to_file
 from fsanet_geo.geo.pixels.remote import SceneInput, location_stem
@@ -230,7 +231,12 @@ def run_detect_job(job: DetectJob, events: DetectJobEvents | None = None) -> lis
     (:class:`DistributedError` on those that did not fail). Returns the summaries (rank 0;
     an empty list on the others).
     """
-    events = events or _Silent()
+    with retry_bound(job.settings.retry_seconds):  # scene opening retries too, not only tile reads
+        return _run_detect_job(job, events or _Silent())
+
+
+def _run_detect_job(job: DetectJob, events: DetectJobEvents) -> list[DetectSummary]:
+    """:func:`run_detect_job` within the job's retry bound."""
     if world_size() > 1:
         return _run_distributed(job, events)
     stand_in = checkpoint_stand_in(job.weights or demo_weights_path())  # metadata only: checks come first

@@ -257,7 +257,7 @@ class SceneRun:
         depth = s.prefetch or 2 * s.batch_size
         zoom = scene.gsd.zoom if scene.gsd is not None else 1.0
         with TileReader(scene.info, self.scaling(index), self.tile_size, zoom,
-                        skip_unreadable=s.skip_unreadable) as reader:
+                        skip_unreadable=s.skip_unreadable, retry_seconds=s.retry_seconds) as reader:
             tiles = prefetch_tiles(reader, scene.windows, indexes, threads=s.read_threads, depth=depth)
             try:
                 yield tiles

@@ -23,7 +23,8 @@ from typing import Any
 from fsanet_geo.geo.pixels.remote import file_identity
 from fsanet_geo.io_utils import file_sha256  # noqa: F401 - part of this module's API
 
-RUN_ONLY_SETTINGS = ("device", "read_threads", "prefetch", "gdal_cache_mb", "resume", "sink_rows", "batch_size")
+RUN_ONLY_SETTINGS = ("device", "read_threads", "prefetch", "gdal_cache_mb", "resume", "sink_rows", "batch_size",
+                     "retry_seconds")
 """Settings that do not change the detections, so a journal may be resumed with others."""
 
 FINGERPRINT_VERSION = 2

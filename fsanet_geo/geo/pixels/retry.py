@@ -14,9 +14,11 @@ since a file that is not a raster fails the same way.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from rasterio.errors import RasterioError
@@ -34,8 +36,33 @@ UNSURE_ATTEMPTS = 3
 _FIRST_DELAY_S, _MAX_DELAY_S = 0.25, 8.0
 
 
+_BOUND: contextvars.ContextVar[float | None] = contextvars.ContextVar("fsanet_retry_bound", default=None)
+BOUND_OPTION = "--retry-seconds"
+
+
+@contextlib.contextmanager
+def retry_bound(seconds: float | None) -> Iterator[None]:
+    """Within the block (this thread and context), :func:`retry_seconds` is ``seconds``
+    (``DetectSettings.retry_seconds``, ``fsanet detect --retry-seconds``); None changes nothing."""
+    token = _BOUND.set(seconds) if seconds is not None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _BOUND.reset(token)
+
+
+def bound_source() -> str:
+    """What set the bound now in force: the option, else the environment variable."""
+    return BOUND_OPTION if _BOUND.get() is not None else RETRY_SECONDS_ENV
+
+
 def retry_seconds() -> float:
-    """The bound on one scene's retries, seconds: ``FSANET_RETRY_SECONDS`` or 60."""
+    """The bound on one scene's retries, seconds: :func:`retry_bound`'s, else
+    ``FSANET_RETRY_SECONDS``, else 60."""
+    bound = _BOUND.get()
+    if bound is not None:
+        return max(0.0, float(bound))
     value = os.environ.get(RETRY_SECONDS_ENV)
     try:
         return max(0.0, float(value)) if value else DEFAULT_RETRY_SECONDS
@@ -50,6 +77,7 @@ class RetryBudget:
     def __init__(self, location: SceneLocation, seconds: float | None = None) -> None:
         self.location = location
         self.seconds = retry_seconds() if seconds is None else seconds
+        self.source = bound_source() if seconds is None else BOUND_OPTION
         self.first_failure: float | None = None
         self.failures = 0
         self.requests = 0
@@ -84,5 +112,5 @@ class RetryBudget:
         """The line that ends a scene whose server kept failing."""
         spent = now - (self.first_failure or now)
         return (f"scene {display_location(self.location)}: the server kept failing for {spent:.0f} s "
-                f"(retry bound {self.seconds:g} s, {RETRY_SECONDS_ENV}): {self.requests} requests failed, "
+                f"(retry bound {self.seconds:g} s, {self.source}): {self.requests} requests failed, "
                 f"the last with {self.last}")
