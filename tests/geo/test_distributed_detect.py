@@ -257,8 +257,8 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_cli_under_torchrun_writes_the_single_process_file(tmp_path: Path, tiny_weights: Path) -> None:
     scene = write_painted_scene(tmp_path / "scene.tif", height=150, width=200, n_objects=20, seed=3).path
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
-    args = ["detect", str(scene), "--weights", str(tiny_weights), "--device", "cpu", "--overlap", "16",
-            "--batch-size", "2"]
+    args = ["detect", str(scene), "--weights", str(tiny_weights), "--device", "cpu", "--tile-size", "64",
+            "--overlap", "16", "--batch-size", "2"]
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
     one = subprocess.run([sys.executable, "-m", "fsanet_cli.main", *args, "-o", str(tmp_path / "one" / "out.geojson")],
