@@ -5,6 +5,9 @@ How things look on the terminal (consoles, tables, progress bars) is :mod:`fsane
 
 from __future__ import annotations
 
+import threading
+import signal
+import contextlib
 import functools
 import os
 import subprocess
@@ -157,3 +160,31 @@ def torchrun_command(nproc: int, argv: list[str] | None = None) -> list[str]:
 def launch_torchrun(nproc: int) -> int:
     """Run this same command line under torchrun with ``nproc`` processes; their exit code."""
     return subprocess.call(torchrun_command(nproc))
+
+# SIGTERM (a scheduler stopping a job) handled like Ctrl-C: Python's default SIGTERM ends the
+# process at once, leaving the lock and temporary files and no word on how to continue;
+# sigterm_as_interrupt raises Terminated (a KeyboardInterrupt) instead, so every finally and
+# context manager runs, and the command exits with 143 (128 + 15).
+
+TERMINATED_EXIT_CODE = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """The process received SIGTERM."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the body, SIGTERM raises :class:`Terminated` (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from fsanet_geo.evaluate.evaluation import EvalReport
     from fsanet_geo.evaluate.map_area import Extent, ScoredArea
     from fsanet_geo.evaluate.mapspace import MapEvalResult, MatchCounts
+    from fsanet_geo.geo.detect.dry_run import DryRunReport
 
 
 def print_json(document: Any) -> None:
@@ -167,3 +168,35 @@ def print_object_size(summary: dict[str, Any]) -> None:
         print_data(f"object size (square root of box area): median {size['median_px']:.1f} px, 10th-90th "
                    f"percentile {size['p10_px']:.1f}-{size['p90_px']:.1f} px; preset: {summary['preset']} "
                    f"({summary['preset_reason']})")
+
+
+def render_dry_run(report: DryRunReport, *, as_json: bool) -> None:
+    """``fsanet detect --dry-run``: per scene and in total the tiles to read and skip, the
+    bytes of their blocks and the estimated time, as a table (80 columns) or one JSON document
+    on stdout; notes on stderr."""
+    from fsanet_cli._render import duration, plural
+
+    if as_json:
+        print_json(report.payload())
+    else:
+        table = data_table(f"Dry run: {report.tile_size} px tiles, {report.overlap} px overlap; nothing run",
+                           ["scene", "tiles", "read", "off aoi", "absent", "empty", "blocks", "MB"])
+        for cost in [*report.scenes, report.total]:
+            table.add_row(cost.scene, f"{cost.tiles:,}", f"{cost.read:,}", f"{cost.skipped_aoi:,}",
+                          f"{cost.skipped_nodata:,}", f"{cost.empty:,}",
+                          "-" if cost.blocks is None else f"{cost.blocks:,}",
+                          "-" if cost.bytes is None else f"{cost.bytes / 1e6:,.2f}")
+        print_data(table)
+        total = report.total
+        fetch = "to fetch" if total.remote else "to read"
+        size = "unknown" if total.bytes is None else f"{total.bytes / 1e6:,.2f} MB"
+        empty = f" ({total.empty:,} of them empty in an overview)" if total.empty else ""
+        print_data(f"{plural(total.read, 'tile')} to read{empty}, {size} of blocks {fetch}")
+        print_data(f"estimated {duration(report.seconds)} of model time on {report.device} at "
+                   f"{report.rate.tiles_per_s:.3g} tiles/s")
+        print_data(f"({report.rate.detail})")
+    for cost in report.scenes:
+        if cost.set_aside:
+            note_line(f"{cost.scene} would be set aside: {cost.set_aside}")
+    for note in report.notes:
+        note_line(note)

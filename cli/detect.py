@@ -22,10 +22,12 @@ import typer
 
 from fsanet_cli import _options as opts
 from fsanet_cli._common import handle_errors, launch_torchrun, missing_parameter
-from fsanet_cli._run_render import DetectRenderer, JsonDetectRenderer, render_dry_run
+from fsanet_cli._json_progress import JsonDetectRenderer
+from fsanet_cli._reports import render_dry_run
+from fsanet_cli._run_render import DetectRenderer
 from fsanet_cli._options import Panel
 from fsanet_cli._render import console, eprint
-from fsanet_cli._signals import TERMINATED_EXIT_CODE, Terminated, sigterm_as_interrupt
+from fsanet_cli._common import TERMINATED_EXIT_CODE, Terminated, sigterm_as_interrupt
 from fsanet_geo.geo.settings import DEFAULT_TILE_SIZE, OVERLAP_RULE
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ from fsanet_cli import _options as opts
 from fsanet_cli._common import handle_errors, launch_torchrun, missing_parameter
 from fsanet_cli._options import EXISTING_FILE, DatasetKind, Panel
 from fsanet_cli._render import console, duration
-from fsanet_cli._run_render import (JsonTrainProgress, interrupted_line, splits_line, summary, train_end_event,
-                                    validation_lines)
+from fsanet_cli._json_progress import JsonTrainProgress, train_end_event
+from fsanet_cli._run_render import interrupted_line, splits_line, summary, validation_lines
 
 
 class OptimizerKind(str, Enum):

@@ -9,7 +9,6 @@ whose classifier rows are matched to the checkpoint's by name
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from fsanet_geo.model.files.preset_choice import checkpoint_config, preset_for_run

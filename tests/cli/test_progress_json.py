@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geo"))
 from scene_helpers import PaintedPredictor, SignallingPredictor, write_painted_scene  # noqa: E402
 
-from fsanet_cli._run_render import JsonTrainProgress, train_end_event  # noqa: E402
+from fsanet_cli._json_progress import JsonTrainProgress, train_end_event  # noqa: E402
 from fsanet_cli.main import app  # noqa: E402
 from fsanet_geo.geo.detect import detect_job  # noqa: E402
 from fsanet_geo.geo.outputs.journal import journal_dir  # noqa: E402
