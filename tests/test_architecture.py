@@ -225,3 +225,13 @@ def test_no_module_over_400_lines() -> None:
     long = {name: n for name, path in MODULES.items()
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines: " + ", ".join(f"{k} ({v})" for k, v in sorted(long.items()))
+
+
+MAX_CLI_LINES = 250
+
+
+def test_the_cli_stays_thin() -> None:
+    """A command parses, calls one library function, renders: no cli/ module over 250 lines."""
+    long = {name: n for name, path in MODULES.items() if name.startswith("fsanet_cli")
+            and (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_CLI_LINES}
+    assert not long, f"cli/ modules over {MAX_CLI_LINES} lines: {long}"
