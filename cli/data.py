@@ -201,7 +201,7 @@ def export_chips_command(
     val_fraction: float = typer.Option(0.0, "--val-fraction", min=0.0, max=0.95,
                                        help="Share of spatial blocks held out as a val split."),
     val_block: int | None = typer.Option(None, "--val-block", min=32, metavar="PIXELS",
-                                         help="Side of the validation blocks.", show_default="2 chips"),
+                                         help="Side of the validation blocks.", show_default="2 chips, fitted to a small area"),
     val_aoi: Path | None = typer.Option(None, "--val-aoi", exists=True, dir_okay=False, metavar="VECTOR",
                                         help="Validate on these polygons instead of --val-fraction."),
     image_format: ChipFormat = typer.Option(ChipFormat.png, "--format", help="Chip image format (tif: georeferenced)."),
@@ -211,16 +211,14 @@ def export_chips_command(
     """Write the training chips of GeoTIFF scenes + vector labels as a COCO set (PNG or GeoTIFF)."""
     from fsanet_geo.geodata.export_chips import export_chips
     from fsanet_geo.geodata.labels import check_scenes_once, load_label_set
-    from fsanet_geo.geodata.spatial_split import spatial_split
-    from fsanet_geo.train.scene_config import VAL_BLOCK_CHIPS
+    from fsanet_geo.geodata.split_plan import plan_split
 
     sources, options = label_inputs(scene, labels, scenes, class_field=class_field, classes=classes,
                                     point_box=point_box, bands=bands)
     check_scenes_once(sources)
     label_set = load_label_set(sources, options, aoi=None if aoi is None else str(aoi))
-    block = val_block if val_block is not None else VAL_BLOCK_CHIPS * chip_size
-    splits = spatial_split(label_set, val_fraction=val_fraction, block_size=block, seed=seed,
-                           val_aoi=None if val_aoi is None else str(val_aoi), chip_size=chip_size)
+    splits = plan_split(label_set, chip_size=chip_size, chip_fixed=True, val_fraction=val_fraction,
+                        val_block=val_block, seed=seed, val_aoi=None if val_aoi is None else str(val_aoi)).splits
     with counting_bar("writing chips") as progress:
         done = export_chips(label_set, splits, out, chip_size=chip_size, chips=chips, seed=seed,
                             image_format=image_format.value, object_share=object_share, overwrite=overwrite,
