@@ -235,3 +235,13 @@ def test_the_cli_stays_thin() -> None:
     long = {name: n for name, path in MODULES.items() if name.startswith("fsanet_cli")
             and (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_CLI_LINES}
     assert not long, f"cli/ modules over {MAX_CLI_LINES} lines: {long}"
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject.toml lists packages by name: a new subpackage left out would be missing from a
+    wheel (an editable install still finds it, so only this test notices)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    found = {name for name, path in MODULES.items() if path.name == "__init__.py"}
+    assert found <= listed, f"packages missing from pyproject.toml: {sorted(found - listed)}"
