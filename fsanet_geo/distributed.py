@@ -96,6 +96,11 @@ class DistContext:
             dist.destroy_process_group()
 
 
+def launched_world_size() -> int:
+    """Processes torchrun started (``WORLD_SIZE``), 1 without torchrun."""
+    return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+
+
 def init_distributed(
     device_spec: str = "auto", *, backend: str | None = None, timeout: datetime.timedelta = TRAIN_TIMEOUT
 ) -> DistContext:
@@ -110,7 +115,7 @@ def init_distributed(
     Raises:
         DeviceError: the device is not available, or this process's GPU does not exist.
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    world_size = launched_world_size()
     if world_size <= 1:
         return DistContext(rank=0, world_size=1, local_rank=0, device=resolve_device(device_spec))
     rank = int(os.environ.get("RANK", "0"))

@@ -28,7 +28,6 @@ from fsanet_geo.train.checkpointing import Checkpoints
 from fsanet_geo.train.config import TrainConfig
 from fsanet_geo.train.events import TrainEvent, TrainResult
 from fsanet_geo.train.interrupt import StopSignals
-from fsanet_geo.train.sampler import iters_per_epoch
 from fsanet_geo.train.validation import apply_calibration, validation_metrics
 from fsanet_geo.train.schedule import config_run_length, lr_at
 from fsanet_geo.train.workdir import (
@@ -112,7 +111,7 @@ class _Run:
         ctx.barrier()
 
         _, self.length = config_run_length(config, len(self.train_set), ctx.world_size)
-        self.ipe = iters_per_epoch(len(self.train_set), config.batch_size, ctx.world_size)
+        self.ipe = self.length.iters_per_epoch
         self.total_iters = self.ipe * self.length.epochs
         self.stop_at = min(self.total_iters, config.max_iters or self.total_iters)
         self.iteration = 0

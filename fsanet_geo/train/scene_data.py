@@ -9,7 +9,6 @@ runs on whole blocks, tiled like ``detect`` (:mod:`fsanet_geo.geodata.val_blocks
 
 from __future__ import annotations
 
-import os
 import statistics
 import warnings
 from typing import Any
@@ -70,10 +69,10 @@ def build_scene_datasets(config: TrainConfig, chip_size: int, in_channels: int |
         val_set = ValBlockDataset(label_set, splits, levels=levels, pixels=train_set.pixels)
     train_set.plan = plan
     if scenes.chips_per_epoch is None:  # the run follows iterations (schedule.run_length)
+        from fsanet_geo.distributed import launched_world_size
         from fsanet_geo.train.schedule import config_run_length
 
-        world = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))  # torchrun's; the engine checks the same
-        train_set.chips_per_epoch, _ = config_run_length(config, len(train_set), world)
+        train_set.chips_per_epoch, _ = config_run_length(config, len(train_set), launched_world_size())
     warnings.warn(data_summary(label_set, train_set, val_set) + f" ({plan.describe()})", Notice, stacklevel=2)
     return train_set, val_set
 

@@ -51,7 +51,9 @@ def process_rank() -> int:
 
 def world_size() -> int:
     """Processes under torchrun (``WORLD_SIZE``), 1 otherwise."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    from fsanet_geo.distributed import launched_world_size
+
+    return launched_world_size()
 
 
 class DetectJobEvents(Protocol):
