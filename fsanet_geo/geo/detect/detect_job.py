@@ -250,7 +250,7 @@ def _run_detect_job(job: DetectJob, events: DetectJobEvents) -> list[DetectSumma
     if stand_in is None:  # e.g. an ONNX file: the loaded model is the first that can check
         job = usable_job(job, model, events)
         check_scenes(job.scenes, model, job.settings)
-    note = uncalibrated_threshold_note(job.weights) if job.weights and job.model_score_thr is None else None
+    note = uncalibrated_threshold_note(job.weights, stand_in) if job.weights and job.model_score_thr is None else None
     notes = [note] if note else []  # said with the first finished tile: a refused run stays one line
     return [_run_output(job, list(group), model, out, job.settings, events, notes=notes)
             for group, out in job.outputs.items()]

@@ -18,10 +18,11 @@ class CheckpointStandIn:
     """A predictor-shaped object with a checkpoint's ``config`` and ``class_names`` and no
     weights; it only serves the checks made before any pixel is read, never called."""
 
-    def __init__(self, config: Any, imagery: Any = None) -> None:
+    def __init__(self, config: Any, imagery: Any = None, metadata: dict[str, str] | None = None) -> None:
         self.config = config
         self.class_names = list(config.class_names)
         self.imagery = imagery
+        self.metadata = metadata or {}
 
     def __call__(self, images: Any) -> list[dict[str, Any]]:  # pragma: no cover - never run
         raise TypeError("a checkpoint stand-in has no weights; load the model to predict")
@@ -35,8 +36,9 @@ def checkpoint_stand_in(weights: Path) -> CheckpointStandIn | None:
     from fsanet_geo.model.files.imagery import imagery_from_metadata
 
     try:
-        return CheckpointStandIn(read_checkpoint_config(weights),
-                                 imagery_from_metadata(read_checkpoint_metadata(weights), str(weights)))
+        metadata = read_checkpoint_metadata(weights)
+        return CheckpointStandIn(read_checkpoint_config(weights), imagery_from_metadata(metadata, str(weights)),
+                                 metadata)
     except (FsanetError, OSError, ValueError):
         return None
 
@@ -53,21 +55,14 @@ def apply_score_threshold(model: Any, score_thr: float | None) -> None:
     set_score_thresholds(model, float(score_thr))
 
 
-def uncalibrated_threshold_note(weights: Path) -> str | None:
-    """A one-line note when checkpoint ``weights`` (a safetensors file) holds a score threshold
-    nobody calibrated, else None (calibrated, set by hand, unreadable, or an ONNX file)."""
-    if weights.suffix.lower() == ".onnx":
-        return None
-    from fsanet_geo.errors import FsanetError
+def uncalibrated_threshold_note(weights: Path, stand_in: CheckpointStandIn | None) -> str | None:
+    """A one-line note when checkpoint ``weights`` (its ``stand_in``: config and metadata) holds a
+    score threshold nobody calibrated, else None (calibrated, set by hand, or no stand-in: an
+    ONNX file or unreadable metadata)."""
     from fsanet_geo.model.files.calibration import is_calibrated
-    from fsanet_geo.model.files.checkpoint import read_checkpoint_config, read_checkpoint_metadata
 
-    try:
-        metadata, config = read_checkpoint_metadata(weights), read_checkpoint_config(weights)
-    except (FsanetError, OSError, ValueError):
+    if stand_in is None or is_calibrated(stand_in.metadata):
         return None
-    if is_calibrated(metadata):
-        return None
-    return (f"{weights.name}'s score threshold {config.score_thr:g} was not calibrated (its training run did "
-            f"not validate): expect many false detections; pass --score-thr, or store one with "
+    return (f"{weights.name}'s score threshold {stand_in.config.score_thr:g} was not calibrated (its training run "
+            f"did not validate): expect many false detections; pass --score-thr, or store one with "
             f"'fsanet model set-threshold {weights} VALUE'")
