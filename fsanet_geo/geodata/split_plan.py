@@ -27,6 +27,8 @@ from fsanet_geo.errors import ConfigError
 from fsanet_geo.geodata.spatial_split import block_windows, labelled_area, spatial_split
 from fsanet_geo.geodata.types import LabelSet, SceneSplit
 
+VAL_BLOCK_CHIPS = 2
+"""Validation block side on a large area, in training chips (chips of 800 px: 1600 px blocks)."""
 MIN_CHIP = 64
 """The smallest chip side a fitted plan chooses (pixels)."""
 MIN_VAL_BLOCKS = 5
@@ -96,13 +98,13 @@ def plan_split(label_set: LabelSet, *, chip_size: int, chip_fixed: bool, val_fra
         fitted.append("chip")
     block = val_block
     if block is None and not val_aoi:
-        block = 2 * chip
+        block = block_side(None, chip)
         held = [s for s in training if s.source.split is None]
         count = sum(len(block_windows(labelled_area(s), s.info.width, s.info.height, block)) for s in held)
         if side > 0 and count < MIN_VAL_BLOCKS:
             block = max(32, math.ceil(side / BLOCKS_ACROSS))
             fitted.append("block")
-    block = block or 2 * chip  # unused with --val-aoi
+    block = block or block_side(None, chip)  # unused with --val-aoi
     total = sum(a.area for a in areas) or 1.0
 
     def split(margin: bool) -> tuple[list[SceneSplit], float]:
@@ -125,6 +127,11 @@ def plan_split(label_set: LabelSet, *, chip_size: int, chip_fixed: bool, val_fra
     if kept and kept_share >= MARGIN_SHARE * bare_share:
         return SplitPlan(chip, shown, kept, True, tuple(fitted), kept_share)
     return SplitPlan(chip, shown, bare, False, (*fitted, "margin"), bare_share)
+
+
+def block_side(val_block: int | None, chip: int) -> int:
+    """The user's block side, else :data:`VAL_BLOCK_CHIPS` chips (before any fitting), pixels."""
+    return val_block or VAL_BLOCK_CHIPS * chip
 
 
 def _short_side(area: shapely.Geometry) -> int:

@@ -19,9 +19,6 @@ from fsanet_geo.errors import ConfigError
 DEFAULT_VAL_FRACTION = 0.2
 """Share of the labelled area held out for validation, in whole spatial blocks."""
 
-VAL_BLOCK_CHIPS = 2
-"""Default validation block side, in training chips (chips of 800 px: 1600 px blocks)."""
-
 SCENE_RESUME_FIXED = ("class_field", "classes", "point_box", "bands", "aoi", "val_fraction", "val_aoi",
                       "val_block", "object_share", "chips_per_epoch")
 """Scene settings a resumed run must keep (the label files themselves may move)."""
@@ -41,7 +38,8 @@ class SceneData:
         aoi: vector file of the exhaustively labelled area (None: the whole rasters).
         val_fraction: share of the labelled area held out as validation blocks (0: none).
         val_aoi: vector file naming the validation area instead of ``val_fraction``.
-        val_block: validation block side in pixels (None: :data:`VAL_BLOCK_CHIPS` chips).
+        val_block: validation block side in pixels (None: fitted, two chips on a large area:
+            :mod:`fsanet_geo.geodata.split_plan`).
         object_share: share of training chips centred on a labelled object (the rest uniform).
         chips_per_epoch: chips per epoch (None: the sampler's rule from the training area).
     """
@@ -91,9 +89,6 @@ class SceneData:
     def validates(self) -> bool:
         """Whether any validation blocks are asked for."""
         return self.val_fraction > 0 or self.val_aoi is not None or self.has_val_scenes
-
-    def block_size(self, chip_size: int) -> int:
-        return self.val_block or VAL_BLOCK_CHIPS * chip_size
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

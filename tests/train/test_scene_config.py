@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fsanet_geo.errors import ConfigError
+from fsanet_geo.geodata.split_plan import block_side
 from fsanet_geo.train.config import TrainConfig
 from fsanet_geo.train.scene_config import SceneData
 
@@ -16,8 +17,8 @@ def _sources(**extra: str) -> list[dict]:
 def test_defaults_validate_and_block_size() -> None:
     data = SceneData(sources=_sources())
     assert data.validates and data.val_fraction == 0.2
-    assert data.block_size(800) == 1600
-    assert SceneData(sources=_sources(), val_block=500).block_size(800) == 500
+    assert block_side(data.val_block, 800) == 1600
+    assert block_side(SceneData(sources=_sources(), val_block=500).val_block, 800) == 500
     assert not SceneData(sources=_sources(), val_fraction=0.0).validates
     assert SceneData(sources=_sources(split="val"), val_fraction=0.0).validates
 
