@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -22,6 +23,9 @@ from fsanet_geo.model.files.imagery import ImageryProfile
 from fsanet_geo.train.config import TrainConfig
 from fsanet_geo.train.state import capture_rng, load_training_state, restore_rng, save_training_state
 from fsanet_geo.train.workdir import LAST_MODEL, LAST_STATE
+
+if TYPE_CHECKING:
+    from fsanet_geo.model.config import ModelConfig
 
 
 def link_into_place(source: Path, target: Path) -> bool:
@@ -131,7 +135,9 @@ class Checkpoints:
         state does not fit the model.
         """
         path = self.work / LAST_STATE
-        self.check_model_settings()
+        saved = self.check_model_settings()
+        if saved is not None:
+            self.restore_calibration(saved)
         state = load_training_state(path)
         if state["iters_per_epoch"] != iters_per_epoch:
             raise ConfigError(
@@ -148,15 +154,16 @@ class Checkpoints:
         restore_rng(state["rng"])
         return ResumePoint(iteration=int(state["iteration"]), best_ap=state.get("best_ap"))
 
-    def check_model_settings(self) -> None:
+    def check_model_settings(self) -> ModelConfig | None:
         """Refuse to resume when the model the preset builds now differs from the one the
         run saved in ``last.safetensors`` (a preset default changed between versions, e.g.
-        a loss option): the rest of the run would silently train something else."""
+        a loss option): the rest of the run would silently train something else. Returns the
+        saved ``ModelConfig`` (None without ``last.safetensors``)."""
         from fsanet_geo.model.files.checkpoint import read_checkpoint_config
 
         last = self.work / LAST_MODEL
         if not last.is_file():
-            return
+            return None
         saved_config = read_checkpoint_config(last)
         saved = dataclasses.asdict(saved_config)
         now = dataclasses.asdict(self.model.config)  # type: ignore[arg-type]
@@ -168,11 +175,16 @@ class Checkpoints:
                 f"{self.config.model} gives now: {', '.join(changed)}; start a new run with "
                 f"--init-weights {last} instead"
             )
+        return saved_config
+
+    def restore_calibration(self, saved: ModelConfig) -> None:
+        """Give the model the score cuts of the resumed run's ``last`` (config ``saved``), and
+        its ``calibration`` record to every model file written from now on."""
         from fsanet_geo.model.detector import set_score_thresholds
         from fsanet_geo.model.files.checkpoint import read_checkpoint_metadata
 
-        set_score_thresholds(self.model, saved_config.score_thr, saved_config.class_score_thr)  # the run's calibration
-        calibration = read_checkpoint_metadata(last).get("calibration")
+        set_score_thresholds(self.model, saved.score_thr, saved.class_score_thr)
+        calibration = read_checkpoint_metadata(self.work / LAST_MODEL).get("calibration")
         if calibration is not None:
             self.metadata["calibration"] = calibration
 
